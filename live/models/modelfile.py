@@ -1,0 +1,49 @@
+"""The project's own model file: an ``.npz`` of float32 weights plus a JSON config.
+
+Layout: one array per weight under its canonical name (``lstm_0/kernel``, ``output/bias``,
+``attention/...``; see ``live.models.model``) and ``__config__``, a uint8 array holding UTF-8
+JSON with ``format``, ``version``, ``config_id``, ``layer_sizes``, ``input_size``,
+``num_classes``, ``attn_length``, ``attention_scope`` and ``source``. Loading needs numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from live.errors import ModelFileError
+from live.models.model import Model, ModelConfig
+
+CONFIG_KEY = "__config__"
+
+
+def save(model: Model, path: str | os.PathLike) -> None:
+    """Write ``model`` to ``path`` (compressed ``.npz``), atomically."""
+    path = os.fspath(path)
+    blob = np.frombuffer(json.dumps(model.config.to_json_dict(), sort_keys=True).encode(), np.uint8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **{CONFIG_KEY: blob}, **model.weights)
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Read a model file written by ``save``; ModelFileError says what is wrong with a bad one."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ModelFileError(f"{path}: not a readable magenta-live model file ({err})") from err
+    if CONFIG_KEY not in arrays:
+        raise ModelFileError(f"{path}: an .npz without a magenta-live config ({CONFIG_KEY} is missing)")
+    try:
+        config_dict = json.loads(arrays.pop(CONFIG_KEY).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: the model config is not valid JSON ({err})") from err
+    return Model(ModelConfig.from_json_dict(config_dict, path), arrays, where=path)
