@@ -1,0 +1,68 @@
+"""Choosing the next class from a model's logits: temperature sampling, argmax, beam search."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Callable
+
+import numpy as np
+
+
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """log softmax(logits / temperature) over the last axis."""
+    z = logits / temperature if temperature not in (0.0, 1.0) else logits
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> tuple[int, float]:
+    """Draw one class from softmax(logits / temperature); temperature 0 takes the argmax.
+
+    logits: [C]. Returns (class index, its log-probability under that distribution; 0.0 for argmax).
+    """
+    if temperature <= 0.0:
+        return int(np.argmax(logits)), 0.0
+    logp = log_softmax(logits, temperature)
+    cdf = np.cumsum(np.exp(logp))
+    index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    index = min(index, logits.shape[-1] - 1)
+    return index, float(logp[index])
+
+
+def beam_search(
+    start: object,
+    extend: Callable[[list[object]], list[float]],
+    fork: Callable[[object], object],
+    num_steps: int,
+    beam_size: int = 1,
+    branch_factor: int = 1,
+    steps_per_iteration: int = 1,
+) -> object:
+    """Magenta's beam search over stochastic continuations.
+
+    The beam starts as ``beam_size`` copies of ``start``. Each iteration every entry is forked
+    ``branch_factor`` times and each branch is extended by ``steps_per_iteration`` sampled steps
+    (``extend`` extends every candidate by one step in place and returns each one's added
+    log-likelihood); then the ``beam_size`` highest-scoring branches are kept. The first
+    iteration takes (num_steps - 1) % steps_per_iteration + 1 steps so the rest are even.
+    Returns the best candidate after ``num_steps`` steps.
+    """
+    if num_steps <= 0:
+        return start
+    beam = [(0.0, fork(start)) for _ in range(beam_size)]
+    first = (num_steps - 1) % steps_per_iteration + 1
+    remaining = num_steps
+    steps = first
+    while True:
+        branches = beam if branch_factor == 1 else [(s, fork(c)) for _ in range(branch_factor) for s, c in beam]
+        scores = [s for s, _ in branches]
+        candidates = [c for _, c in branches]
+        for _ in range(steps):
+            gains = extend(candidates)
+            scores = [s + g for s, g in zip(scores, gains)]
+        remaining -= steps
+        ranked = list(zip(scores, candidates))
+        if remaining <= 0:
+            return max(ranked, key=lambda e: e[0])[1]
+        beam = heapq.nlargest(beam_size, ranked, key=lambda e: e[0])
+        steps = steps_per_iteration

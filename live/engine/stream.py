@@ -1,0 +1,108 @@
+"""A stream: one voice of a model with its encoder and recurrent state cached for the whole session.
+
+The player's events are fed as they are played (teacher forcing), each costing one model step,
+so the distribution over the next step is always ready: when the player stops, sampling the
+answer's first event costs nothing but the draw.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+import numpy as np
+
+from live.engine.sampling import log_softmax, sample_class
+from live.models.cells import State
+from live.models.model import Model
+
+
+class Stream:
+    """One event sequence stepped through a model, step by step.
+
+    Attributes:
+        model: the Model.
+        encoder: the incremental encoder holding the event history.
+        state: recurrent state after the last fed event (batch of one).
+        logits: float32 [num_classes] for the next step, or None before the first event.
+        log_likelihood: sum of log-probabilities of the events sampled or fed since priming.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.encoder = model.make_encoder()
+        self._x = np.zeros((1, model.input_size), np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: empty history, zero state."""
+        self.encoder.reset()
+        self.state: State = self.model.initial_state(1)
+        self.logits: np.ndarray | None = None
+        self.log_likelihood = 0.0
+
+    def __len__(self) -> int:
+        """Steps (events) fed or sampled so far."""
+        return len(self.encoder)
+
+    @property
+    def events(self) -> list[Any]:
+        return self.encoder.events
+
+    @property
+    def primed(self) -> bool:
+        """True once a next-step distribution is ready."""
+        return self.logits is not None
+
+    def feed(self, event: Hashable, control: Any = None) -> None:
+        """Append ``event`` (teacher forcing) and step the model once.
+
+        control: for conditional models, the control (chord, density...) of the step *after*
+        this one, the step the model predicts next.
+        """
+        if self.logits is not None:
+            self.log_likelihood += float(log_softmax(self.logits)[self.encoder.event_to_label(event)])
+        self.encoder.append(event)
+        self.encoder.encode_input(self._x[0], control)
+        logits, self.state = self.model.logits(self._x, self.state)
+        self.logits = logits[0]
+
+    def distribution(self, temperature: float = 1.0) -> np.ndarray:
+        """Probabilities [num_classes] of the next step's classes at ``temperature``."""
+        if self.logits is None:
+            raise RuntimeError("the stream is not primed: feed at least one event first")
+        return np.exp(log_softmax(self.logits, max(temperature, 1e-6)))
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        control: Any = None,
+        bias: np.ndarray | None = None,
+    ) -> tuple[Hashable, float]:
+        """Draw the next event, append it and step the model. Returns (event, its log-probability).
+
+        temperature: 0 takes the most likely class. bias: optional [num_classes] added to the
+        logits before sampling (density steering). control: as in ``feed``.
+        """
+        if self.logits is None:
+            raise RuntimeError("the stream is not primed: feed at least one event first")
+        logits = self.logits if bias is None else self.logits + bias
+        index, logp = sample_class(logits, temperature, rng)
+        event = self.encoder.label_to_event(index)
+        self.encoder.append(event)
+        self.encoder.encode_input(self._x[0], control)
+        out, self.state = self.model.logits(self._x, self.state)
+        self.logits = out[0]
+        self.log_likelihood += logp
+        return event, logp
+
+    def fork(self) -> "Stream":
+        """An independent copy sharing only the (read-only) model: for branching and beam search."""
+        twin = Stream.__new__(Stream)
+        twin.model = self.model
+        twin.encoder = self.encoder.copy()
+        twin._x = np.zeros_like(self._x)
+        twin.state = self.state.copy()
+        twin.logits = None if self.logits is None else self.logits.copy()
+        twin.log_likelihood = self.log_likelihood
+        return twin
