@@ -212,6 +212,8 @@ class LookbackEncoder(OneHotEventEncoder):
 
     def label_to_event(self, label: int) -> Hashable:
         n = self.one_hot.num_classes
+        if not 0 <= label < self.num_classes:
+            raise EncodingError(f"class {label} is outside 0..{self.num_classes - 1}")
         if label >= n:
             d = self.lookback_distances[label - n]
             if len(self.events) < d:
