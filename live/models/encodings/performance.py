@@ -293,7 +293,9 @@ class NotePerformanceEncoder(EventEncoder):
             PerfEvent(DURATION, 1),
         )
 
-    def event_to_label(self, event: tuple[PerfEvent, ...]) -> tuple[int, ...]:  # type: ignore[override]
+    def event_to_label(  # type: ignore[override]
+        self, event: tuple[PerfEvent, ...]
+    ) -> tuple[int, ...]:
         """The six head indices of a note event (see the class docstring)."""
         shift, note, velocity, duration = event
         if (shift.kind, note.kind, velocity.kind, duration.kind) != (
@@ -308,7 +310,9 @@ class NotePerformanceEncoder(EventEncoder):
         if not self.min_pitch <= note.value <= self.max_pitch:
             raise EncodingError(f"pitch out of range {self.min_pitch}..{self.max_pitch}: {note}")
         if not 1 <= velocity.value <= self.num_velocity_bins:
-            raise EncodingError(f"velocity bin out of range 1..{self.num_velocity_bins}: {velocity}")
+            raise EncodingError(
+                f"velocity bin out of range 1..{self.num_velocity_bins}: {velocity}"
+            )
         if not 1 <= duration.value <= self.max_duration_steps:
             raise EncodingError(f"duration out of range 1..{self.max_duration_steps}: {duration}")
         d = duration.value - 1
@@ -321,7 +325,9 @@ class NotePerformanceEncoder(EventEncoder):
             d % self.duration_per_segment,
         )
 
-    def label_to_event(self, label: Sequence[int]) -> tuple[PerfEvent, ...]:  # type: ignore[override]
+    def label_to_event(  # type: ignore[override]
+        self, label: Sequence[int]
+    ) -> tuple[PerfEvent, ...]:
         """The note event of six head indices."""
         if len(label) != 6 or any(
             not 0 <= i < size for i, size in zip(label, self.class_sizes)
@@ -660,7 +666,9 @@ def performance_encoder(config_id: str) -> EventEncoder:
     return ConditionalEncoder(control, target)
 
 
-def control_windows(config_id: str, steps_per_second: int = DEFAULT_STEPS_PER_SECOND) -> list[_ForwardWindow]:
+def control_windows(
+    config_id: str, steps_per_second: int = DEFAULT_STEPS_PER_SECOND
+) -> list[_ForwardWindow]:
     """Fresh control extractors for a conditioned config, in the order of its control tuple.
 
     Empty for unconditioned configs.
