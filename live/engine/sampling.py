@@ -22,11 +22,18 @@ def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generato
     """
     if temperature <= 0.0:
         return int(np.argmax(logits)), 0.0
-    logp = log_softmax(logits, temperature)
-    cdf = np.cumsum(np.exp(logp))
-    index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-    index = min(index, logits.shape[-1] - 1)
-    return index, float(logp[index])
+    z = logits / temperature if temperature != 1.0 else logits
+    p = np.exp(z - z.max())  # unnormalised probabilities [C]
+    cdf = np.cumsum(p)
+    total = float(cdf[-1])
+    index = min(int(np.searchsorted(cdf, rng.random() * total, side="right")), len(p) - 1)
+    return index, float(np.log(p[index] / total))
+
+
+def log_prob(logits: np.ndarray, index: int) -> float:
+    """log softmax(logits)[index] for logits [C], at temperature 1."""
+    m = float(logits.max())
+    return float(logits[index]) - m - float(np.log(np.exp(logits - m).sum()))
 
 
 def beam_search(

@@ -11,7 +11,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from live.engine.sampling import log_softmax, sample_class
+from live.engine.sampling import log_prob, log_softmax, sample_class
 from live.models.cells import State
 from live.models.model import Model
 
@@ -60,7 +60,7 @@ class Stream:
         this one, the step the model predicts next.
         """
         if self.logits is not None:
-            self.log_likelihood += float(log_softmax(self.logits)[self.encoder.event_to_label(event)])
+            self.log_likelihood += log_prob(self.logits, self.encoder.event_to_label(event))
         self.encoder.append(event)
         self.encoder.encode_input(self._x[0], control)
         logits, self.state = self.model.logits(self._x, self.state)
