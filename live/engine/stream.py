@@ -106,3 +106,38 @@ class Stream:
         twin.logits = None if self.logits is None else self.logits.copy()
         twin.log_likelihood = self.log_likelihood
         return twin
+
+
+def sample_together(
+    streams: list[Stream],
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    controls: list[Any] | None = None,
+) -> list[tuple[Hashable, float]]:
+    """``Stream.sample`` for several primed streams of one model, with one batched model step.
+
+    Each stream draws its own next event (in list order, from ``rng``), then all inputs go
+    through the model as one batch [len(streams), input_size]. Returns (event, log-probability)
+    per stream, like ``sample``.
+    """
+    if not streams:
+        return []
+    model = streams[0].model
+    x = np.zeros((len(streams), model.input_size), np.float32)
+    drawn = []
+    for i, stream in enumerate(streams):
+        if stream.model is not model:
+            raise ValueError("sample_together needs streams of one model")
+        if stream.logits is None:
+            raise RuntimeError("the stream is not primed: feed at least one event first")
+        index, logp = sample_class(stream.logits, temperature, rng)
+        event = stream.encoder.label_to_event(index)
+        stream.encoder.append(event)
+        stream.encoder.encode_input(x[i], None if controls is None else controls[i])
+        stream.log_likelihood += logp
+        drawn.append((event, logp))
+    logits, state = model.logits(x, State.stack([s.state for s in streams]))
+    for i, stream in enumerate(streams):
+        stream.state = state.take([i])
+        stream.logits = logits[i]
+    return drawn

@@ -117,3 +117,22 @@ def test_beam_search_returns_the_best_of_its_branches():
     ]
     gain = lambda s: s.log_likelihood - stream.log_likelihood  # noqa: E731
     assert np.mean([gain(s) for s in wide]) > np.mean([gain(s) for s in plain])
+
+
+def test_sampling_together_equals_sampling_one_by_one():
+    from live.engine.stream import sample_together
+
+    model = random_model(config_id="attention_rnn", input_size=74, classes=40, attn=6)
+    base = Stream(model)
+    for event in MELODY[:10]:
+        base.feed(event)
+    together = [base.fork() for _ in range(5)]
+    alone = [base.fork() for _ in range(5)]
+    rng_a, rng_b = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(16):
+        got = sample_together(together, rng_a, 0.9)
+        want = [s.sample(rng_b, 0.9) for s in alone]
+        assert [e for e, _ in got] == [e for e, _ in want]
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a.distribution(), b.distribution(), atol=1e-5)
+        assert a.events == b.events
