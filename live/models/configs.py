@@ -111,7 +111,7 @@ _SPECS = [
         description="Improv RNN, one-hot triad chords",
     ),
     ConfigSpec(
-        "attention_improv", IMPROV, _improv("TriadChordEncoder", _key_melody), (128, 128), attn_length=40,
+        "attention_improv", IMPROV, _improv("TriadChordEncoder", _key_melody), (128, 128, 128), attn_length=40,
         description="Improv RNN, triad chords, key-melody encoding and attention",
     ),
     ConfigSpec(
