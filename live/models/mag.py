@@ -240,9 +240,13 @@ def model_from_variables(
         if "attention/output/bias" not in weights:
             raise ModelFileError(f"{where}: missing variable for attention/output/bias")
         a = weights["attention/output/bias"].shape[0]
-        windows = [w // a for w in facts.get("state_widths", []) if w % a == 0 and w // a > 1]
-        attn_length = max(windows) if windows else spec.attn_length
-        source = {**source, "attn_length_from": "metagraph" if windows else "configuration default"}
+        # The flattened state is every layer's c and h, the last attention read [A] and the
+        # window [L * A], whichever layer the wrapper sits on: L is what remains.
+        widths = facts.get("state_widths", [])
+        window = sum(widths) - 2 * sum(sizes) - a
+        found = bool(widths) and window > 0 and window % a == 0
+        attn_length = window // a if found else spec.attn_length
+        source = {**source, "attn_length_from": "metagraph" if found else "configuration default"}
     config = ModelConfig(
         config_id=spec.config_id,
         layer_sizes=sizes,
