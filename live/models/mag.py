@@ -126,7 +126,7 @@ def read_variables(bundle: Bundle, where: str) -> dict[str, np.ndarray]:
             raise ModelFileError(f"{where}: the checkpoint inside the bundle is unreadable ({err})") from err
 
 
-def read_graph_facts(bundle: Bundle) -> dict[str, int]:
+def read_graph_facts(bundle: Bundle, where: str = "bundle") -> dict[str, int]:
     """Sizes only the metagraph records: the baked-in batch size and each state tensor's width."""
     if not bundle.metagraph:
         return {}
@@ -138,7 +138,10 @@ def read_graph_facts(bundle: Bundle) -> dict[str, int]:
             f.write(bundle.metagraph)
         graph = tf.Graph()
         with graph.as_default():
-            tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+            try:
+                tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+            except Exception as err:  # TensorFlow raises OSError, DecodeError, ValueError...
+                raise ModelFileError(f"{where}: the metagraph inside the bundle is unreadable ({err})") from err
         inputs = graph.get_collection("inputs")
         facts = {"batch_size": int(inputs[0].shape[0])} if inputs and inputs[0].shape[0] is not None else {}
         facts["state_widths"] = [int(t.shape[1]) for t in graph.get_collection("initial_state")]
@@ -218,6 +221,13 @@ def canonical_weights(variables: dict[str, np.ndarray], where: str) -> tuple[dic
     return weights, scope
 
 
+_MAGENTA_NAMES = {
+    OUTPUT_KERNEL: "fully_connected/weights",
+    OUTPUT_BIAS: "fully_connected/biases",
+    LSTM_KERNEL.format(0): "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel",
+}
+
+
 def model_from_variables(
     generator_id: str, variables: dict[str, np.ndarray], facts: dict, where: str, source: dict
 ) -> Model:
@@ -232,7 +242,7 @@ def model_from_variables(
         raise ModelFileError(f"{where}: missing LSTM layer variables (found layers {layer_ids})")
     for required in (OUTPUT_KERNEL, OUTPUT_BIAS, LSTM_KERNEL.format(0)):
         if required not in weights:
-            raise ModelFileError(f"{where}: missing variable for {required}")
+            raise ModelFileError(f"{where}: the checkpoint has no variable for {required} ({_MAGENTA_NAMES[required]})")
     sizes = [weights[LSTM_BIAS.format(i)].shape[0] // 4 for i in layer_ids]
     input_size = weights[LSTM_KERNEL.format(0)].shape[0] - sizes[0]
     attn_length = 0
@@ -257,7 +267,10 @@ def model_from_variables(
         source={**source, **({"batch_size": facts["batch_size"]} if "batch_size" in facts else {})},
     )
     model = Model(config, weights, where=where)
-    model.make_encoder()  # checks the weights against the configuration's encoding sizes
+    try:
+        model.make_encoder()  # checks the weights against the configuration's encoding sizes
+    except ModelFileError as err:
+        raise ModelFileError(f"{where}: {err}") from err
     return model
 
 
@@ -270,6 +283,6 @@ def load_mag(path: str | os.PathLike) -> Model:
     except UnknownConfigError as err:
         raise ModelFileError(f"{path}: unknown generator id {bundle.generator_id!r}: {err}") from err
     variables = read_variables(bundle, path)
-    facts = read_graph_facts(bundle)
+    facts = read_graph_facts(bundle, path)
     source = {"bundle": os.path.basename(path), "description": bundle.bundle_description or bundle.generator_description}
     return model_from_variables(bundle.generator_id, variables, facts, path, source)
