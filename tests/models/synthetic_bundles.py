@@ -294,3 +294,24 @@ def checkpoint_variable_names(path: str | os.PathLike) -> list[str]:
         with open(ckpt, "wb") as f:
             f.write(bundle.checkpoint_file[0])
         return sorted(py_checkpoint_reader.NewCheckpointReader(ckpt).get_variable_to_shape_map())
+
+
+def build_checkpoint_bundle(
+    generator_id: str, variables: dict[str, np.ndarray], path: str | os.PathLike, metagraph: bytes = b""
+) -> str:
+    """A bundle whose V1 checkpoint holds exactly ``variables`` (name -> value), no graph around them."""
+    graph = tf.Graph()
+    with graph.as_default(), tempfile.TemporaryDirectory() as tmp:
+        tf_vars = {name: tf1.Variable(value, name=f"v{i}") for i, (name, value) in enumerate(variables.items())}
+        saver = tf1.train.Saver(var_list=tf_vars, write_version=tf1.train.SaverDef.V1)
+        with tf1.Session(graph=graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            ckpt = os.path.join(tmp, "model.ckpt")
+            saver.save(sess, ckpt, write_meta_graph=False)
+        with open(ckpt, "rb") as f:
+            checkpoint = f.read()
+    bundle = generator_pb2.GeneratorBundle()
+    bundle.generator_details.id = generator_id
+    bundle.checkpoint_file.append(checkpoint)
+    bundle.metagraph_file = metagraph
+    return write_bundle_proto(bundle, path)
