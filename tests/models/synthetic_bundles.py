@@ -3,8 +3,9 @@
 The graph follows Magenta's ``events_rnn_graph`` in "generate" mode: an ``inputs`` placeholder
 [batch, time, input_size] (or [batch, time, 1] of class indices that the graph expands to a
 one-hot, as the compact Performance RNN does), a ``MultiRNNCell`` of TensorFlow's own
-``BasicLSTMCell`` layers run by ``dynamic_rnn``, optionally an attention wrapper around layer 0
-("first", Magenta since 2017) or around the whole stack ("stack", older bundles), a linear
+``BasicLSTMCell`` layers (each in a ``DropoutWrapper``) run by ``dynamic_rnn``, optionally an
+attention wrapper around layer 0 ("first", Magenta since 2017) or around the whole stack
+("stack", older bundles), a linear
 output layer ``fully_connected/weights|biases``, and ``softmax(logits / temperature)``. The
 collections ``inputs``, ``temperature``, ``softmax``, ``initial_state`` and ``final_state`` are
 filled as Magenta fills them, so ``tests.models.metagraph.MetagraphRunner`` can run the result.
@@ -139,6 +140,8 @@ def _build_graph(spec: BundleSpec) -> dict:
     layers = [rnn_cell_impl.BasicLSTMCell(u) for u in spec.layer_sizes]
     if spec.attn_length and spec.attention_scope == "first":
         layers[0] = AttentionCellWrapper(layers[0], spec.attn_length)
+    # Magenta wraps every layer in a DropoutWrapper (keep probability 1 when generating); it adds no variables
+    layers = [rnn_cell_impl.DropoutWrapper(layer, output_keep_prob=1.0) for layer in layers]
     cell = rnn_cell_impl.MultiRNNCell(layers)
     if spec.attn_length and spec.attention_scope == "stack":
         cell = AttentionCellWrapper(cell, spec.attn_length)

@@ -49,9 +49,13 @@ CASES = {
     "basic_1_layer": Case("basic_rnn", (20,), seed=2, temperature=0.7),
     "mono_tf10_names": Case("mono_rnn", (16, 16, 16), naming="tf10", seed=3),
     "attention_first_L7_batch2": Case("attention_rnn", (16, 16), batch_size=2, attn_length=7, seed=4),
-    "attention_stack_L5_tf0x": Case("attention_rnn", (24, 16), attn_length=5, attention_scope="stack", naming="tf0x", seed=5),
+    "attention_stack_L5_tf0x": Case(
+        "attention_rnn", (24, 16), attn_length=5, attention_scope="stack", naming="tf0x", seed=5
+    ),
     # 60 = 3 x 20: a layer's state width is a multiple of the attention size
-    "attention_stack_L2_tf10": Case("attention_rnn", (60, 20), attn_length=2, attention_scope="stack", naming="tf10", seed=6),
+    "attention_stack_L2_tf10": Case(
+        "attention_rnn", (60, 20), attn_length=2, attention_scope="stack", naming="tf10", seed=6
+    ),
     "attention_first_L1": Case("attention_rnn", (16, 16), attn_length=1, seed=7, temperature=1.5),
     "polyphony_batch2": Case("polyphony", (40, 40), batch_size=2, seed=8),
     "drum_kit_L4": Case("drum_kit", (24, 24, 24), attn_length=4, seed=9),
