@@ -149,10 +149,10 @@ def write_midi(
 def read_midi(path: str | os.PathLike) -> MidiData:
     """Read the notes (seconds), first tempo and first time signature of a MIDI file.
 
-    A note starts at a note-on with velocity > 0 and ends at the next note-off (or note-on
-    with velocity 0) of the same channel and pitch; several open notes of one pitch end
-    first-in first-out. Notes never released end at the end of their track; notes of zero
-    length are dropped.
+    Notes are paired as note-seq (pretty_midi) pairs them: a note starts at a note-on with
+    velocity > 0, and a note-off (or note-on with velocity 0) of the same channel and pitch
+    ends every such note still sounding, except those struck on the same tick. Notes never
+    released are dropped.
 
     Raises:
         FileNotFoundError: no such file.
@@ -204,15 +204,14 @@ def read_midi(path: str | os.PathLike) -> MidiData:
         open_notes: dict[tuple[int, int], list[tuple[int, int, int]]] = {}  # (ch, pitch) -> [(tick, vel, prog)]
 
         def close(channel: int, pitch: int, at: int) -> None:
-            pending = open_notes.get((channel, pitch))
-            if not pending:
-                return
-            on, velocity, program = pending.pop(0)
-            if at > on:
-                instrument = instruments[(track_index, channel)]
-                notes.append(
-                    Note(pitch, seconds(on), seconds(at), velocity, instrument, program, channel == DRUM_CHANNEL)
-                )
+            pending = open_notes.get((channel, pitch), [])
+            for on, velocity, program in pending:
+                if on != at:
+                    instrument = instruments[(track_index, channel)]
+                    notes.append(
+                        Note(pitch, seconds(on), seconds(at), velocity, instrument, program, channel == DRUM_CHANNEL)
+                    )
+            open_notes[(channel, pitch)] = [p for p in pending if p[0] == at]
 
         for msg in track:
             tick += msg.time
@@ -223,9 +222,6 @@ def read_midi(path: str | os.PathLike) -> MidiData:
                 open_notes.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity, programs[msg.channel]))
             elif msg.type in ("note_off", "note_on"):
                 close(msg.channel, msg.note, tick)
-        for channel, pitch in list(open_notes):
-            while open_notes[(channel, pitch)]:
-                close(channel, pitch, tick)
     notes.sort(key=lambda n: (n.start, n.pitch, n.instrument))
     return MidiData(
         notes=notes,
