@@ -257,14 +257,17 @@ def target_verdict(results: dict[str, Any]) -> dict[str, Any]:
     configs = results["numpy"]["configs"]
     latency = {cid: configs[cid]["stream"].median_us for cid in TARGET_CONFIGS}
     ratios: dict[str, float] = {}
+    measured: dict[str, float] = {}  # the engine medians the ratios were taken against
     tf = results["tf"]
     for row in tf.get("rows", []):
         if row["label"] in TARGET_CONFIGS:
             ratios[row["label"]] = row["metagraph"].median_us / row["engine"].median_us
+            measured[row["label"]] = row["engine"].median_us
     latency_ok = all(v < TARGET_US for v in latency.values())
     ratio_ok = all(r >= TARGET_RATIO for r in ratios.values()) if len(ratios) == len(TARGET_CONFIGS) else None
     met = None if ratio_ok is None else latency_ok and ratio_ok
-    return {"latency": latency, "latency_ok": latency_ok, "ratios": ratios, "ratio_ok": ratio_ok, "met": met}
+    return {"latency": latency, "latency_ok": latency_ok, "ratios": ratios, "latency_measured": measured,
+            "ratio_ok": ratio_ok, "met": met}
 
 
 def render(results: dict[str, Any]) -> str:
@@ -301,7 +304,10 @@ def render(results: dict[str, Any]) -> str:
                                      if not tf.get("synthetic") else "not every 2x128 melody model was run")
         out.append(f"- vs. metagraph: **not measured** ({why})")
     else:
-        rat = ", ".join(f"{cid} {r:.1f}x" for cid, r in v["ratios"].items())
+        rat = "; ".join(
+            f"{cid} {r:.1f}x, {TARGET_RATIO:.0f}x needs an engine median of at most "
+            f"{_us(r * v['latency_measured'][cid] / TARGET_RATIO)} µs" for cid, r in v["ratios"].items()
+        )
         out.append(f"- at least {TARGET_RATIO:.0f}x faster than the metagraph step: **{'met' if v['ratio_ok'] else 'NOT met'}** ({rat})")
     overall = {True: "met", False: "NOT met", None: "not fully measured"}[v["met"]]
     out.append(f"- overall: **{overall}**")
@@ -366,7 +372,8 @@ def render(results: dict[str, Any]) -> str:
     out.append(f"Engine: median `Stream.sample` step over the {s.window} steps that follow h events of history "
                "(from the per-step run above). Metagraph re-run: one step the way Magenta's MIDI interface answered, "
                "the whole phrase of h + 1 steps through the metagraph from the zero state in one `session.run` "
-               f"(median of {s.rerun_reps}; Magenta's re-encoding of the phrase would come on top).")
+               f"(median of {s.rerun_reps}; Magenta's re-encoding of the phrase would come on top). One engine window is "
+               "one stretch of time, so a burst of other jobs on the machine can lift a single cell.")
     out.append("")
     header = ["config"] + [f"engine after {h} µs" for h in points] + [f"metagraph re-run {h} µs" for h in rerun_h]
     rows = []
