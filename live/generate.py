@@ -46,7 +46,28 @@ from live.engine.stream import Stream
 from live.errors import ChordSymbolError, ConfigFileError, EncodingError
 from live.midi_file import DEFAULT_QPM, MidiData, Note, read_midi, write_midi
 from live.models.configs import DRUMS, IMPROV, MELODY, PERFORMANCE, POLYPHONY
-from live.models.encodings.base import MELODY_NO_EVENT, MELODY_NOTE_OFF, NO_CHORD, ConditionalEncoder
+from live.models.encodings.base import MELODY_NO_EVENT, MELODY_NOTE_OFF, ConditionalEncoder
+from live.models.encodings.chords import parse_chord, transpose_chord_symbol
+from live.models.encodings.melody import squash_melody, transpose_melody
+from live.models.encodings.performance import (
+    DEFAULT_NOTE_DENSITY,
+    DEFAULT_PITCH_HISTOGRAM,
+    NOTE_OFF,
+    NOTE_ON,
+    TIME_SHIFT,
+    VELOCITY,
+    PerfEvent,
+    velocity_bin_to_velocity,
+    velocity_to_bin,
+)
+from live.models.encodings.polyphony import (
+    POLY_END,
+    POLY_START,
+    POLY_STEP_END,
+    STEP_END,
+    poly_events_to_notes,
+    sequence_to_poly_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +84,9 @@ CHORD_OCTAVE_BASE = 48  # chord tones: 12 * 4 + pitch class
 BASS_OCTAVE_BASE = 36  # chord bass: 12 * 3 + pitch class
 DRUM_INSTRUMENT = 9
 MAX_NOTE_DURATION_SECONDS = 5.0  # Performance RNN output notes are cut at 5 s
+# Safety limits on events per time step (see _Candidate): far above what music needs.
+MAX_POLY_EVENTS_PER_STEP = 300
+MAX_PERF_EVENTS_PER_STEP = 20
 _EPS = 1e-6  # absorbs float noise when seconds are turned back into whole steps
 
 _FAMILY_NAMES = {
@@ -112,24 +136,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="total length including the primer: sixteenth steps (default 128); for performance "
         "models 10 ms steps (default 3000); improv models take the length from the chords",
     )
-    g.add_argument("--qpm", type=float, default=None, help="tempo in quarter notes per minute (default 120; a primer MIDI file's tempo wins)")
+    g.add_argument(
+        "--qpm", type=float, default=None, help="tempo in quarter notes per minute (default 120; a primer MIDI file's tempo wins)"
+    )
     g = parser.add_argument_group("primer")
-    g.add_argument("--primer-melody", help='melody events as a Python list: pitch, -1 note-off, -2 no event, e.g. "[60, -2, 62]"')
+    g.add_argument(
+        "--primer-melody", help='melody events as a Python list: pitch, -1 note-off, -2 no event, e.g. "[60, -2, 62]"'
+    )
     g.add_argument("--primer-midi", help="MIDI file to start from")
     g.add_argument("--primer-pitches", help='polyphony/performance: a chord held one quarter note, e.g. "[60, 64, 67]"')
     g.add_argument("--primer-drums", help='drums: one tuple of MIDI drum pitches per step, e.g. "[(36, 42), (), (42,)]"')
     g = parser.add_argument_group("sampling")
-    g.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 always takes the most likely event (default: %(default)s)")
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="softmax temperature; 0 always takes the most likely event (default: %(default)s)",
+    )
     g.add_argument("--beam-size", type=int, default=1, help="beam search: candidates kept (default: %(default)s)")
     g.add_argument("--branch-factor", type=int, default=1, help="beam search: branches per candidate (default: %(default)s)")
-    g.add_argument("--steps-per-iteration", type=int, default=1, help="beam search: events per iteration (default: %(default)s)")
+    g.add_argument(
+        "--steps-per-iteration", type=int, default=1, help="beam search: events per iteration (default: %(default)s)"
+    )
     g.add_argument("--seed", type=int, default=None, help="random seed; the same seed gives the same files (default: random)")
     g = parser.add_argument_group("improv")
-    g.add_argument("--backing-chords", default=None, help=f'chord symbols separated by spaces (default: "{DEFAULT_BACKING_CHORDS}")')
+    g.add_argument(
+        "--backing-chords", default=None, help=f'chord symbols separated by spaces (default: "{DEFAULT_BACKING_CHORDS}")'
+    )
     g.add_argument("--steps-per-chord", type=int, default=16, help="steps each chord lasts (default: %(default)s, one bar)")
     g.add_argument("--render-chords", action="store_true", default=None, help="also write the chords as notes")
     g = parser.add_argument_group("polyphony")
-    g.add_argument("--condition-on-primer", action="store_true", default=None, help="feed the primer to the model before generating")
+    g.add_argument(
+        "--condition-on-primer", action="store_true", default=None, help="feed the primer to the model before generating"
+    )
     g.add_argument(
         "--inject-primer-during-generation",
         action=argparse.BooleanOptionalAction,
@@ -137,10 +176,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="force the primer's notes into the generated steps (default: on)",
     )
     g = parser.add_argument_group("performance")
-    g.add_argument("--notes-per-second", help='note density for conditioned models, e.g. "8", or a list "[4, 12]" for successive segments')
+    g.add_argument(
+        "--notes-per-second",
+        help='note density for conditioned models, e.g. "8", or a list "[4, 12]" for successive segments',
+    )
     g.add_argument(
         "--pitch-class-histogram",
-        help='12 pitch-class weights (C first) for conditioned models, e.g. "[2, 0, 1, 0, 1, 1, 0, 2, 0, 1, 0, 1]", or a list of them',
+        help='12 pitch-class weights (C first) for conditioned models, e.g. "[2, 0, 1, 0, 1, 1, 0, 2, 0, 1, 0, 1]", '
+        "or a list of them",
     )
     g.add_argument(
         "--disable-conditioning",
@@ -458,10 +501,21 @@ def extract_drums(qnotes: Sequence[QNote], steps_per_bar: int) -> tuple[list[fro
 
 
 class _Candidate:
-    """One generated sequence in progress: a stream plus what the family needs to continue it."""
+    """One generated sequence in progress: a stream plus what the family needs to continue it.
+
+    Families whose length is not counted in events (polyphony, performance) also stop after
+    ``max_events`` events, so a model stuck on events that never advance time (which argmax
+    sampling can make permanent) cannot run forever; ``exhausted`` tells when that happened.
+    """
+
+    max_events: int | None = None
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
+
+    @property
+    def exhausted(self) -> bool:
+        return self.max_events is not None and len(self.stream) >= self.max_events
 
     def fork(self) -> "_Candidate":
         twin = copy.copy(self)
@@ -527,16 +581,20 @@ class _PolyCandidate(_Candidate):
     primer's step k); generated step 0 begins once ``inject_base`` steps have ended.
     """
 
-    def __init__(self, stream: Stream, steps: int, total_steps: int, inject: Sequence[Sequence[Any]], inject_base: int) -> None:
+    def __init__(
+        self, stream: Stream, steps: int, total_steps: int, inject: Sequence[Sequence[Any]], inject_base: int
+    ) -> None:
         super().__init__(stream)
         self.steps = steps
         self.total_steps = total_steps
         self.inject = inject
         self.inject_base = inject_base
+        # Every pitch struck and held on every step is 257 events a step.
+        self.max_events = len(stream) + MAX_POLY_EVENTS_PER_STEP * max(total_steps - steps, 0)
 
     @property
     def done(self) -> bool:
-        return self.steps >= self.total_steps
+        return self.steps >= self.total_steps or self.exhausted
 
     def events_to_go(self) -> int:
         return 5 * max(self.total_steps - self.steps, 0)  # Magenta's guess: ~5 events per step
@@ -552,8 +610,6 @@ class _PolyCandidate(_Candidate):
         return gain
 
     def step(self, rng: np.random.Generator, temperature: float) -> float:
-        from live.models.encodings.polyphony import STEP_END
-
         if self.done:
             return 0.0
         event, logp = self.stream.sample(rng, temperature)
@@ -571,16 +627,27 @@ class _PerfCandidate(_Candidate):
     time ``step``; None for unconditioned models.
     """
 
-    def __init__(self, stream: Stream, time_steps: int, total_steps: int, control_at: Callable[[int], Any] | None, density: float) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        time_steps: int,
+        total_steps: int,
+        control_at: Callable[[int], Any] | None,
+        density: float,
+    ) -> None:
         super().__init__(stream)
         self.time_steps = time_steps
         self.total_steps = total_steps
         self.control_at = control_at
         self.density = density
 
+    def limit_events(self) -> None:
+        """Allow MAX_PERF_EVENTS_PER_STEP events per 10 ms step still to play from here."""
+        self.max_events = len(self.stream) + MAX_PERF_EVENTS_PER_STEP * max(self.total_steps - self.time_steps, 1)
+
     @property
     def done(self) -> bool:
-        return self.time_steps >= self.total_steps
+        return self.time_steps >= self.total_steps or self.exhausted
 
     def events_to_go(self) -> int:
         # Magenta's guess: 4 events per note at the requested (or default) density.
@@ -588,8 +655,6 @@ class _PerfCandidate(_Candidate):
         return int(math.ceil(4.0 * max(1.0, self.density) * left / 100.0))
 
     def feed(self, event: Any) -> None:
-        from live.models.encodings.performance import TIME_SHIFT
-
         if event.kind == TIME_SHIFT:
             self.time_steps += event.value
         self.stream.feed(event, self.control_at(self.time_steps) if self.control_at else None)
@@ -654,15 +719,11 @@ class _MelodyJob(_Job):
     """Melody RNN and Improv RNN (Magenta's melody_rnn / improv_rnn generators)."""
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer, improv: bool) -> None:
-        from live.models.encodings.chords import parse_chord, transpose_chord_symbol
-        from live.models.encodings.melody import squash_melody, transpose_melody
-
         spec = model.spec
         self.qpm = primer.qpm
         spq = spec.steps_per_quarter
         steps_per_second = spq * self.qpm / 60.0
         self.step_seconds = 1.0 / steps_per_second
-        self.transpose_melody = transpose_melody
 
         chords: list[str] | None = None
         if improv:
@@ -679,7 +740,8 @@ class _MelodyJob(_Job):
         else:
             num_steps = args.num_steps
 
-        events, self.melody_start = extract_melody(quantize(primer.notes, steps_per_second), _steps_per_bar(spq, primer.time_signature))
+        steps_per_bar = _steps_per_bar(spq, primer.time_signature)
+        events, self.melody_start = extract_melody(quantize(primer.notes, steps_per_second), steps_per_bar)
         start_step = int(math.floor(primer.last_end * steps_per_second + _EPS)) + 2
         if not events:
             self.melody_start = max(0, start_step - 1)
@@ -716,7 +778,7 @@ class _MelodyJob(_Job):
         self.start = cand
 
     def notes(self, cand: _Candidate) -> list[Note]:
-        events = self.transpose_melody(cand.stream.events, -self.amount)
+        events = transpose_melody(cand.stream.events, -self.amount)
         notes = melody_to_notes(events, self.step_seconds, self.melody_start)
         if self.render_chords and self.chords:
             notes += self._chord_notes()
@@ -724,8 +786,6 @@ class _MelodyJob(_Job):
 
     def _chord_notes(self) -> list[Note]:
         """The backing chords as notes, each held until the next change (or the end)."""
-        from live.models.encodings.chords import parse_chord
-
         assert self.chords is not None
         out: list[Note] = []
         changes = [i for i, s in enumerate(self.chords) if i == 0 or s != self.chords[i - 1]]
@@ -750,7 +810,8 @@ class _DrumsJob(_Job):
         steps_per_second = spq * self.qpm / 60.0
         self.step_seconds = 1.0 / steps_per_second
         num_steps = args.num_steps
-        events, self.track_start = extract_drums(quantize(primer.notes, steps_per_second), _steps_per_bar(spq, primer.time_signature))
+        steps_per_bar = _steps_per_bar(spq, primer.time_signature)
+        events, self.track_start = extract_drums(quantize(primer.notes, steps_per_second), steps_per_bar)
         start_step = int(math.floor(primer.last_end * steps_per_second + _EPS)) + 2
         if not events:
             self.track_start = max(0, start_step - 1)
@@ -774,8 +835,6 @@ class _PolyJob(_Job):
     """Polyphony RNN (Magenta's polyphony_rnn generator)."""
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer) -> None:
-        from live.models.encodings.polyphony import POLY_START, STEP_END, sequence_to_poly_events
-
         spq = model.spec.steps_per_quarter
         self.qpm = primer.qpm
         steps_per_second = spq * self.qpm / 60.0
@@ -816,10 +875,11 @@ class _PolyJob(_Job):
         self.start = cand
 
     def notes(self, cand: _Candidate) -> list[Note]:
-        from live.models.encodings.polyphony import POLY_END, poly_events_to_notes
-
         out = list(self.base)
-        for pitch, start, end in poly_events_to_notes(list(cand.stream.events) + [POLY_END], self.out_start):
+        events = list(cand.stream.events)
+        if events[-1].kind != STEP_END:  # stopped by the event limit inside a step: close it
+            events.append(POLY_STEP_END)
+        for pitch, start, end in poly_events_to_notes(events + [POLY_END], self.out_start):
             out.append(Note(pitch, start * self.step_seconds, end * self.step_seconds, OUTPUT_VELOCITY))
         return out
 
@@ -831,8 +891,6 @@ def notes_to_performance(qnotes: Sequence[QNote], num_velocity_bins: int, max_sh
     then pitch), a velocity event before each note-on whose velocity bin changes (when
     ``num_velocity_bins`` > 0), time shifts of at most ``max_shift_steps`` between steps.
     """
-    from live.models.encodings.performance import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, PerfEvent, velocity_to_bin
-
     ordered = sorted(qnotes, key=lambda q: (q.note.start, q.note.pitch))
     marks = sorted([(q.start, i, False) for i, q in enumerate(ordered)] + [(q.end, i, True) for i, q in enumerate(ordered)])
     events: list[Any] = []
@@ -854,8 +912,6 @@ def notes_to_performance(qnotes: Sequence[QNote], num_velocity_bins: int, max_sh
 
 def set_performance_length(events: list[Any], steps: int, max_shift_steps: int) -> None:
     """note-seq's ``Performance.set_length``: pad with time shifts or cut to ``steps`` 10 ms steps."""
-    from live.models.encodings.performance import TIME_SHIFT, PerfEvent
-
     length = sum(e.value for e in events if e.kind == TIME_SHIFT)
     if length < steps:
         missing = steps - length
@@ -888,8 +944,6 @@ def performance_to_notes(
     performance; zero-length notes are dropped; notes are cut at 5 seconds. Velocities come
     from the velocity bins (100 before any velocity event).
     """
-    from live.models.encodings.performance import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, velocity_bin_to_velocity
-
     step_seconds = 1.0 / steps_per_second
     notes: list[Note] = []
     sounding: dict[int, list[tuple[int, int]]] = {}
@@ -929,8 +983,6 @@ class _PerfJob(_Job):
     """Performance RNN (Magenta's performance_rnn generator)."""
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer) -> None:
-        from live.models.encodings.performance import DEFAULT_NOTE_DENSITY, DEFAULT_PITCH_HISTOGRAM, TIME_SHIFT, PerfEvent
-
         config_id = model.config_id
         steps_per_second = model.spec.steps_per_second or 100
         self.qpm = args.qpm if args.qpm else (primer.qpm if args.primer_midi else DEFAULT_QPM)
@@ -1009,6 +1061,7 @@ class _PerfJob(_Job):
         cand = _PerfCandidate(stream, 0, total, control_at, self.density)
         for event in events:
             cand.feed(event)
+        cand.limit_events()
         self.max_shift = max_shift
         self.start = cand
 
@@ -1090,6 +1143,12 @@ def run(args: argparse.Namespace) -> int:
     names = output_names(args.num_outputs)
     for name in names:
         cand = generate_from(job.start, rng, args)
+        if cand.exhausted:
+            log.warning(
+                "%s: the model produced %d events without reaching the requested length; the rest is silence",
+                name,
+                len(cand.stream) - len(job.start.stream),
+            )
         path = os.path.join(args.output_dir, name)
         write_midi(path, job.notes(cand), qpm=job.qpm)
         log.info("wrote %s", path)

@@ -19,10 +19,10 @@ from live.midi_file import Note, read_midi, write_midi
 from live.models import Model, ModelConfig, get_config, load
 from live.models.encodings.chords import transpose_chord_symbol
 from live.models.encodings.melody import squash_melody
-from live.models.encodings.performance import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, PerfEvent
+from live.models.encodings.performance import TIME_SHIFT, PerfEvent
 from live.models.model import expected_shapes
 from live.models.modelfile import save
-from tests.corpus import bach_chorales, chorale_voice, quantized
+from tests.corpus import bach_chorales, chorale_voice
 
 BUNDLES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "magenta_bundles"
 PERFORMANCE_CONFIGS = [
@@ -202,7 +202,8 @@ def test_primer_midi_melody_and_its_tempo(models, tmp_path):
     expected = steps_of(reference.to_sequence(qpm=100), 100 / 60 * 4)
 
     out = tmp_path / "out"
-    (f,) = run_cli(models["attention"], out, "--primer-midi", str(path), "--num-steps", str(reference.end_step + 20), "--qpm", "150")
+    steps = str(reference.end_step + 20)
+    (f,) = run_cli(models["attention"], out, "--primer-midi", str(path), "--num-steps", steps, "--qpm", "150")
     ns = read_ns(f)
     assert ns.tempos[0].qpm == pytest.approx(100, abs=1e-3), "the primer MIDI's tempo wins over --qpm"
     notes = steps_of(ns, 100 / 60 * 4)
@@ -408,9 +409,13 @@ def test_beam_search_runs_and_gives_the_right_length(models, name, steps, family
     args = make_args(**flags)
     model = load(models[name])
     primer = gen.build_primer(args, family, 0.125)
-    job = {"melody": lambda: gen._MelodyJob(model, args, primer, False), "improv": lambda: gen._MelodyJob(model, args, primer, True),
-           "polyphony": lambda: gen._PolyJob(model, args, primer), "drums": lambda: gen._DrumsJob(model, args, primer),
-           "performance": lambda: gen._PerfJob(model, args, primer)}[family]()
+    job = {
+        "melody": lambda: gen._MelodyJob(model, args, primer, False),
+        "improv": lambda: gen._MelodyJob(model, args, primer, True),
+        "polyphony": lambda: gen._PolyJob(model, args, primer),
+        "drums": lambda: gen._DrumsJob(model, args, primer),
+        "performance": lambda: gen._PerfJob(model, args, primer),
+    }[family]()
     best = gen.generate_from(job.start, np.random.default_rng(0), args)
     events = best.stream.events
     if family in ("melody", "drums"):
@@ -439,6 +444,22 @@ def test_beam_search_through_the_cli(models, tmp_path):
     (f,) = run_cli(models["attention"], tmp_path, "--num-steps", "40", "--beam-size", "2", "--branch-factor", "3",
                    "--steps-per-iteration", "5", "--seed", "1")
     assert max(end for _, end, _ in steps_of(read_ns(f), 8)) <= 40
+
+
+@pytest.mark.parametrize("config_id, stuck_class", [("polyphony", 3 + 60), ("performance_with_dynamics", 60)])
+def test_a_model_that_never_advances_time_stops_with_a_warning(tmp_path, caplog, config_id, stuck_class):
+    """Argmax on a model that always answers NEW_NOTE / NOTE_ON 60 would never end a step."""
+    model = random_model(config_id, layers=(8,))
+    model.weights["output/bias"][stuck_class] = 1e3
+    path = tmp_path / "stuck.npz"
+    save(Model(model.config, model.weights), path)
+    steps = "16" if config_id == "polyphony" else "100"
+    with caplog.at_level("WARNING"):
+        (f,) = run_cli(str(path), tmp_path / "out", "--num-steps", steps, "--temperature", "0", "--primer-pitches", "[64]")
+    assert "without reaching the requested length" in caplog.text
+    ns = read_ns(f)
+    limit = 16 / 8 if config_id == "polyphony" else 1.0
+    assert ns.notes and max(n.end_time for n in ns.notes) <= limit + 0.003
 
 
 # --------------------------------------------------------------------------- errors
@@ -497,14 +518,17 @@ def test_write_midi_reads_back_in_note_seq(tmp_path):
     for instrument, program in enumerate((5, 40, 73)):
         for pitch in rng.choice(128, size=20, replace=False):  # one note per pitch: no ambiguity
             start = float(rng.uniform(0, 10))
-            notes.append(Note(int(pitch), start, start + float(rng.uniform(0.05, 2)), int(rng.integers(1, 128)), instrument, program))
+            end = start + float(rng.uniform(0.05, 2))
+            notes.append(Note(int(pitch), start, end, int(rng.integers(1, 128)), instrument, program))
     notes += [Note(36, 0.5, 0.6, 90, 9, 0, True), Note(42, 0.5, 0.6, 70, 9, 0, True)]
     path = tmp_path / "w.mid"
     write_midi(path, notes, qpm=97.0)
     ns = note_seq.midi_file_to_note_sequence(str(path))
     assert ns.tempos[0].qpm == pytest.approx(97.0, abs=1e-3)
     tick = 60.0 / 97.0 / 220
-    got = sorted((n.program, n.is_drum, n.pitch, n.velocity, round(n.start_time / tick), round(n.end_time / tick)) for n in ns.notes)
+    got = sorted(
+        (n.program, n.is_drum, n.pitch, n.velocity, round(n.start_time / tick), round(n.end_time / tick)) for n in ns.notes
+    )
     want = sorted((n.program, n.is_drum, n.pitch, n.velocity, round(n.start / tick), round(n.end / tick)) for n in notes)
     assert got == want
     again = tmp_path / "again.mid"
