@@ -140,6 +140,11 @@ def test_every_family_writes_the_requested_files(models, tmp_path, name, flags):
         assert ns.notes, f"{name}: no notes in {f.name}"
 
 
+def test_a_magenta_bundle_can_be_given_directly(tmp_path):
+    (f,) = run_cli(str(BUNDLES / "lookback_rnn_256x2.mag"), tmp_path, "--num-steps", "32", "--seed", "1")
+    assert read_ns(f).notes[0].pitch == 60
+
+
 def test_ten_outputs_get_two_digit_names(models, tmp_path):
     files = run_cli(models["basic_rnn"], tmp_path, "--num-steps", "8", outputs=10)
     assert [f.name[-6:] for f in files] == [f"{i:02d}.mid" for i in range(1, 11)]
@@ -547,6 +552,31 @@ def test_read_midi_agrees_with_note_seq_on_a_chorale(tmp_path):
     want = sorted((n.pitch, round(n.start_time, 6), round(n.end_time, 6), n.velocity, n.program) for n in ref.notes)
     got = sorted((n.pitch, round(n.start, 6), round(n.end, 6), n.velocity, n.program) for n in data.notes)
     assert got == want
+
+
+def test_read_midi_follows_tempo_changes_like_note_seq(tmp_path):
+    """A type-0 file with a tempo change, running status notes (note-on velocity 0) and unison notes."""
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100), time=0))
+    track.append(mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0))
+    track.append(mido.Message("program_change", program=19, time=0))
+    track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    track.append(mido.Message("note_on", note=60, velocity=70, time=48))
+    track.append(mido.Message("note_on", note=60, velocity=0, time=48))  # ends both
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(150), time=96))
+    track.append(mido.Message("note_on", note=64, velocity=80, time=0))
+    track.append(mido.Message("note_off", note=64, velocity=0, time=200))
+    track.append(mido.Message("note_on", note=67, velocity=80, time=10))  # never released
+    mid.tracks.append(track)
+    path = tmp_path / "t.mid"
+    mid.save(path)
+    ref = note_seq.midi_file_to_note_sequence(str(path))
+    data = read_midi(path)
+    assert data.qpm == pytest.approx(100) and data.time_signature == (3, 4)
+    want = sorted((n.pitch, round(n.start_time, 6), round(n.end_time, 6), n.velocity, n.program) for n in ref.notes)
+    got = sorted((n.pitch, round(n.start, 6), round(n.end, 6), n.velocity, n.program) for n in data.notes)
+    assert got == want and len(got) == 3
 
 
 def _ns(notes: list[Note], qpm: float) -> music_pb2.NoteSequence:
