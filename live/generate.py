@@ -17,10 +17,23 @@ One command for every family; the model file says which family it is:
 - performance (Performance RNN): ``--num-steps`` counts 10 ms steps (3000 = 30 s);
   conditioned configurations read ``--notes-per-second`` and ``--pitch-class-histogram``.
 
-Steps line up as in Magenta: generation starts one step after the step on which the primer's
-last note ends (melody, improv, drums; the primer is padded with silence up to there), or
-at the first step after the primer's end (polyphony, performance), so the primer keeps its
-own length and the generated part follows it.
+Steps line up as in Magenta. With E the step on which the primer's last note ends (its end
+is exclusive), melody, improv and drums generate from step E + 2: Magenta asks for one step
+after E and note-seq rounds that time up with quantize_to_step(..., cutoff=0), which adds
+another. With T the primer's length in steps (performance: 10 ms steps), polyphony and
+performance generate from step T + 1. The primer is padded with silence up to there. With
+no primer notes at all, polyphony and performance start at step 1 (performance after one
+second of silence, as Magenta's empty-primer case).
+
+Where this differs from Magenta, on purpose: one primer flag at a time (Magenta silently
+picks one); the optionally conditioned performance model plays unconditioned when no
+control value is given (Magenta conditions on its defaults: 15 notes per second, a flat
+histogram); ``--render-chords`` holds the last chord to the end of the progression (Magenta
+stops it with the melody's last note); drum notes in a primer are left out of polyphony and
+performance primers, and a melody primer is read from the lowest-numbered instrument of the
+MIDI file (Magenta expects one); literal drum primers are read on the model's own grid
+(one_drum: 2 steps per quarter; Magenta reads them at 4 and re-quantizes); polyphony and
+performance models whose argmax never ends a step stop after a generous number of events.
 
 Each output is written as ``<date>_<time>_<NN>.mid`` (NN zero-padded to as many digits as
 ``--num-outputs`` has) at ``--qpm`` (the primer MIDI file's tempo when one is given), 220
@@ -747,7 +760,7 @@ class _MelodyJob(_Job):
             self.melody_start = max(0, start_step - 1)
         if start_step >= num_steps:
             raise ConfigFileError(
-                f"the primer takes {start_step} steps (up to one step after its last note), but the whole "
+                f"the primer and the gap after it take {start_step} steps, but the whole "
                 f"{'chord progression' if improv else 'output (--num-steps)'} is {num_steps} steps: "
                 + ("add chords or raise --steps-per-chord" if improv else "raise --num-steps")
             )
@@ -759,7 +772,7 @@ class _MelodyJob(_Job):
 
         controls = None
         if chords is not None:
-            shifted = {s: transpose_chord_symbol(s, self.amount) for s in set(chords)}
+            shifted = {s: transpose_chord_symbol(s, self.amount) for s in dict.fromkeys(chords)}
             controls = [shifted[s] for s in chords[self.melody_start:]]
             probe = model.make_encoder()
             assert isinstance(probe, ConditionalEncoder)
@@ -817,7 +830,7 @@ class _DrumsJob(_Job):
             self.track_start = max(0, start_step - 1)
         if start_step >= num_steps:
             raise ConfigFileError(
-                f"the primer takes {start_step} steps (up to one step after its last hit), but --num-steps is "
+                f"the primer and the gap after it take {start_step} steps, but --num-steps is "
                 f"{num_steps}: raise --num-steps"
             )
         length = start_step - self.track_start
@@ -985,7 +998,7 @@ class _PerfJob(_Job):
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer) -> None:
         config_id = model.config_id
         steps_per_second = model.spec.steps_per_second or 100
-        self.qpm = args.qpm if args.qpm else (primer.qpm if args.primer_midi else DEFAULT_QPM)
+        self.qpm = primer.qpm  # only sets the tick grid: performance time is absolute
         self.steps_per_second = steps_per_second
         encoder = model.make_encoder()
         target = encoder.target if isinstance(encoder, ConditionalEncoder) else encoder
