@@ -26,6 +26,10 @@ class ChordSymbolError(LiveError, ValueError):
     """A chord symbol that cannot be parsed, such as ``"H7"``."""
 
 
+class MidiFileError(LiveError, ValueError):
+    """A file that is not a readable Standard MIDI File."""
+
+
 class PortNotFoundError(LiveError, LookupError):
     """A MIDI port name that matches no port, or more than one."""
 

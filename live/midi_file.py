@@ -19,15 +19,11 @@ from typing import Iterable
 
 import mido
 
-from live.errors import LiveError
+from live.errors import MidiFileError
 
 STANDARD_PPQ = 220  # ticks per quarter note, as note-seq writes
 DEFAULT_QPM = 120.0
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
-
-
-class MidiFileError(LiveError, ValueError):
-    """A file that is not a readable Standard MIDI File."""
 
 
 @dataclass(frozen=True)
