@@ -719,6 +719,18 @@ class _Job:
     def notes(self, cand: _Candidate) -> list[Note]:
         raise NotImplementedError
 
+    def _set_grid(self, model: Any, primer: Primer) -> float:
+        """Set qpm and step_seconds from the primer and the model's grid; returns steps per second."""
+        self.qpm = primer.qpm
+        steps_per_second = model.spec.steps_per_quarter * self.qpm / 60.0
+        self.step_seconds = 1.0 / steps_per_second
+        return steps_per_second
+
+
+def _first_generated_step(primer: Primer, steps_per_second: float) -> int:
+    """Where Magenta's melody and drums generators start: one step after the primer, rounded up."""
+    return int(math.floor(primer.last_end * steps_per_second + _EPS)) + 2
+
 
 def _steps_per_bar(spq: int, signature: tuple[int, int]) -> int:
     num, den = signature
@@ -733,10 +745,8 @@ class _MelodyJob(_Job):
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer, improv: bool) -> None:
         spec = model.spec
-        self.qpm = primer.qpm
         spq = spec.steps_per_quarter
-        steps_per_second = spq * self.qpm / 60.0
-        self.step_seconds = 1.0 / steps_per_second
+        steps_per_second = self._set_grid(model, primer)
 
         chords: list[str] | None = None
         if improv:
@@ -755,7 +765,7 @@ class _MelodyJob(_Job):
 
         steps_per_bar = _steps_per_bar(spq, primer.time_signature)
         events, self.melody_start = extract_melody(quantize(primer.notes, steps_per_second), steps_per_bar)
-        start_step = int(math.floor(primer.last_end * steps_per_second + _EPS)) + 2
+        start_step = _first_generated_step(primer, steps_per_second)
         if not events:
             self.melody_start = max(0, start_step - 1)
         if start_step >= num_steps:
@@ -818,14 +828,11 @@ class _DrumsJob(_Job):
     """Drums RNN (Magenta's drums_rnn generator)."""
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer) -> None:
-        spq = model.spec.steps_per_quarter
-        self.qpm = primer.qpm
-        steps_per_second = spq * self.qpm / 60.0
-        self.step_seconds = 1.0 / steps_per_second
+        steps_per_second = self._set_grid(model, primer)
         num_steps = args.num_steps
-        steps_per_bar = _steps_per_bar(spq, primer.time_signature)
+        steps_per_bar = _steps_per_bar(model.spec.steps_per_quarter, primer.time_signature)
         events, self.track_start = extract_drums(quantize(primer.notes, steps_per_second), steps_per_bar)
-        start_step = int(math.floor(primer.last_end * steps_per_second + _EPS)) + 2
+        start_step = _first_generated_step(primer, steps_per_second)
         if not events:
             self.track_start = max(0, start_step - 1)
         if start_step >= num_steps:
@@ -848,10 +855,7 @@ class _PolyJob(_Job):
     """Polyphony RNN (Magenta's polyphony_rnn generator)."""
 
     def __init__(self, model: Any, args: argparse.Namespace, primer: Primer) -> None:
-        spq = model.spec.steps_per_quarter
-        self.qpm = primer.qpm
-        steps_per_second = spq * self.qpm / 60.0
-        self.step_seconds = 1.0 / steps_per_second
+        steps_per_second = self._set_grid(model, primer)
         num_steps = args.num_steps
         gen_start = _step_after(primer.total_time, steps_per_second)
         if gen_start >= num_steps:
