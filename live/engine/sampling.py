@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Callable
 
 import numpy as np
@@ -24,16 +25,16 @@ def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generato
         return int(np.argmax(logits)), 0.0
     z = logits / temperature if temperature != 1.0 else logits
     p = np.exp(z - z.max())  # unnormalised probabilities [C]
-    cdf = np.cumsum(p)
+    cdf = p.cumsum()
     total = float(cdf[-1])
-    index = min(int(np.searchsorted(cdf, rng.random() * total, side="right")), len(p) - 1)
-    return index, float(np.log(p[index] / total))
+    index = min(int(cdf.searchsorted(rng.random() * total, side="right")), len(p) - 1)
+    return index, math.log(float(p[index]) / total)
 
 
 def log_prob(logits: np.ndarray, index: int) -> float:
     """log softmax(logits)[index] for logits [C], at temperature 1."""
     m = float(logits.max())
-    return float(logits[index]) - m - float(np.log(np.exp(logits - m).sum()))
+    return float(logits[index]) - m - math.log(float(np.exp(logits - m).sum()))
 
 
 def beam_search(
