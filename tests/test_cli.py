@@ -43,3 +43,10 @@ def test_a_bad_model_file_is_one_clear_line_not_a_traceback(tmp_path, capsys):
 def test_a_missing_model_file_names_the_path(tmp_path, capsys):
     assert main(["import", str(tmp_path / "nope.mag"), "-o", str(tmp_path / "x.npz")]) == 1
     assert "nope.mag" in capsys.readouterr().err
+
+
+def test_the_training_command_says_it_is_not_there_yet(capsys):
+    from training.cli import main as train_main
+
+    assert train_main(["convert", "--input-dir", "x"]) == 2
+    assert "not available yet" in capsys.readouterr().err
