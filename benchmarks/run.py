@@ -387,7 +387,7 @@ def render(results: dict[str, Any]) -> str:
     out += _table(header, rows)
 
     out += ["", "## Model file load time", ""]
-    out.append(f"`live.models.load` of a model file (.npz, compressed) at default sizes, median of {s.load_reps} loads.")
+    out.append(f"`live.models.load` of a model file (uncompressed .npz) at default sizes, median of {s.load_reps} loads.")
     out.append("")
     rows = [
         [cid, _layers(c["layers"]), f"{c['load_bytes'] / 1e6:.1f}", f"{c['load'].median_us / 1e3:.1f}"]
