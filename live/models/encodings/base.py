@@ -173,18 +173,29 @@ class LookbackEncoder(OneHotEventEncoder):
         n, k = one_hot.num_classes, len(self.lookback_distances)
         self.input_size = n + k * n + binary_counter_bits + k
         self.num_classes = n + k
+        self._default_index = one_hot.encode_event(one_hot.default_event)
+        self._indices: list[int] = []  # one-hot index of every appended event
+
+    def _reset_features(self) -> None:
+        self._indices = []
+
+    def append(self, event: Hashable) -> None:
+        """Append one event; its one-hot index is computed (and the event checked) once, here."""
+        index = self.one_hot.encode_event(event)
+        self.events.append(event)
+        self._indices.append(index)
 
     def encode_input(self, out: np.ndarray, control: Any = None) -> np.ndarray:
-        events, oh = self.events, self.one_hot
+        events, indices = self.events, self._indices
         event = self._last()
         p = len(events) - 1
-        n = oh.num_classes
+        n = self.one_hot.num_classes
         out[:] = 0.0
-        out[oh.encode_event(event)] = 1.0
+        out[indices[p]] = 1.0
         offset = n
         for d in self.lookback_distances:
             q = p - d + 1
-            out[offset + oh.encode_event(events[q] if q >= 0 else oh.default_event)] = 1.0
+            out[offset + (indices[q] if q >= 0 else self._default_index)] = 1.0
             offset += n
         step = p + 1
         for bit in range(self.binary_counter_bits):
