@@ -1,0 +1,191 @@
+"""A private JACK server for integration tests, and small JACK MIDI clients to play and listen.
+
+The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -n NAME -d
+dummy -r 48000 -p 64``, under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
+every JACK client of this process and its children at it. In CI (``CI`` set) a missing jackd
+is a failure; elsewhere the integration tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import mido
+import pytest
+import rtmidi
+
+SAMPLE_RATE = 48000
+PERIOD = 64  # frames: one JACK period is 64 / 48000 s = 1.33 ms
+
+
+@dataclass
+class JackServer:
+    name: str
+    process: subprocess.Popen
+    period_seconds: float = PERIOD / SAMPLE_RATE
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child process that must use this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+
+
+def start_jack_server() -> JackServer:
+    """Start a private dummy-driver JACK server and wait until it runs (or fail/skip)."""
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        message = "jackd2 is not installed (apt-get install -y --no-install-recommends jackd2)"
+        if os.environ.get("CI"):
+            pytest.fail(f"JACK integration tests must run in CI: {message}")
+        pytest.skip(message)
+    name = f"mltest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    process = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(PERIOD)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Without JACK_NO_START_SERVER a client (jack_wait too) may start a temporary server of
+    # that name itself, which then takes the name from ours and exits with its last client.
+    quiet_env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    deadline = time.perf_counter() + 10.0
+    while time.perf_counter() < deadline:
+        out = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=quiet_env)
+        if out.stdout.strip() == "running":  # it prints "not running" until then
+            os.environ["JACK_DEFAULT_SERVER"] = name
+            os.environ["JACK_NO_START_SERVER"] = "1"
+            return JackServer(name, process)
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"jackd did not start (server {name}, exit code {process.poll()})")
+
+
+def stop_jack_server(server: JackServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(5)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def unique_client_name(prefix: str = "test") -> str:
+    """JACK client names must be unique on a server."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Listener:
+    """A JACK MIDI input client that records (perf_counter seconds, message) for every message.
+
+    Ports are opened with python-rtmidi directly: mido's rtmidi backend names the local port
+    after the remote one, and a local JACK port name containing ':' fails to connect.
+    """
+
+    def __init__(self, source: str | None = None) -> None:
+        self.client = unique_client_name("listen")
+        self.received: list[tuple[float, mido.Message]] = []
+        self._lock = threading.Lock()
+        self._parser = mido.Parser()
+        self._rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.client)
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        self._rt.set_callback(self._callback)
+        if source is None:
+            self._rt.open_virtual_port("in")
+        else:
+            self._rt.open_port(_index(self._rt.get_ports(), source), "in")
+        self.port_name = f"{self.client}:in"
+
+    def _callback(self, event, data=None) -> None:
+        stamp = time.perf_counter()
+        message = mido.Message.from_bytes(event[0])
+        with self._lock:
+            self.received.append((stamp, message))
+
+    def stamped(self, type_: str | None = None) -> list[tuple[float, mido.Message]]:
+        with self._lock:
+            return [(t, m) for t, m in self.received if type_ is None or m.type == type_]
+
+    def messages(self, type_: str | None = None) -> list[mido.Message]:
+        return [m for _, m in self.stamped(type_)]
+
+    def wait_for(self, count: int, type_: str | None = None, timeout: float = 5.0) -> list[mido.Message]:
+        """Wait until ``count`` messages (of ``type_``) arrived; returns them all."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            got = self.messages(type_)
+            if len(got) >= count:
+                return got
+            time.sleep(0.005)
+        return self.messages(type_)
+
+    def close(self) -> None:
+        self._rt.close_port()
+        self._rt.delete()
+
+
+class Player:
+    """A JACK MIDI output client; ``send`` takes mido messages."""
+
+    def __init__(self, destination: str | None = None) -> None:
+        self.client = unique_client_name("play")
+        self._rt = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=self.client)
+        if destination is None:
+            self._rt.open_virtual_port("out")
+        else:
+            self._rt.open_port(_index(self._rt.get_ports(), destination), "out")
+        self.port_name = f"{self.client}:out"
+
+    def send(self, message: mido.Message) -> float:
+        """Send now; returns the perf_counter time just before sending."""
+        stamp = time.perf_counter()
+        self._rt.send_message(message.bytes())
+        return stamp
+
+    def close(self) -> None:
+        self._rt.close_port()
+        self._rt.delete()
+
+
+def _index(names: list[str], wanted: str) -> int:
+    if wanted in names:
+        return names.index(wanted)
+    raise AssertionError(f"no JACK MIDI port {wanted!r}; have {names}")
+
+
+def listen(source: str | None = None) -> Listener:
+    """A listener connected to output port ``source`` (or exposing a virtual input if None)."""
+    return Listener(source)
+
+
+def player(destination: str | None = None) -> Player:
+    """A player connected to input port ``destination`` (or exposing a virtual output if None)."""
+    return Player(destination)
+
+
+def port_names(kind: str) -> list[str]:
+    """JACK MIDI ports one can read from (kind "output") or write to (kind "input")."""
+    probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=unique_client_name("probe")) if kind == "output" else rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=unique_client_name("probe"))
+    try:
+        return probe.get_ports()
+    finally:
+        probe.delete()
+
+
+def wait_for_port(name_part: str, kind: str = "input", timeout: float = 10.0) -> str:
+    """Wait until a JACK MIDI port containing ``name_part`` exists and return its full name.
+
+    kind "input": a port we can write to (someone's input); "output": one we can read from.
+    """
+    deadline = time.perf_counter() + timeout
+    names: list[str] = []
+    while time.perf_counter() < deadline:
+        names = port_names(kind)
+        for n in names:
+            if name_part in n:
+                return n
+        time.sleep(0.05)
+    raise AssertionError(f"no JACK MIDI {kind} port containing {name_part!r}; have {names}")
