@@ -19,7 +19,8 @@ oldest-first like TensorFlow's, so states can be compared with a metagraph's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -111,16 +112,12 @@ class State:
     read: np.ndarray | None = None
     window: np.ndarray | None = None
     keys: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
         return self.c[0].shape[0]
 
-    def arrays(self) -> list[np.ndarray | None]:
-        return [*self.c, *self.h, self.read, self.window, self.keys]
-
-    def _map(self, fn) -> "State":
+    def _map(self, fn: Callable[[np.ndarray], np.ndarray]) -> "State":
         opt = lambda a: None if a is None else fn(a)  # noqa: E731
         return State([fn(a) for a in self.c], [fn(a) for a in self.h], opt(self.read), opt(self.window), opt(self.keys))
 

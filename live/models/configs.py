@@ -6,7 +6,7 @@ generator id stored in a ``.mag`` bundle).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from live.errors import UnknownConfigError
@@ -43,7 +43,6 @@ class ConfigSpec:
     max_note: int = 84
     transpose_to_key: int | None = 0
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def _melody_one_hot(lo: int, hi: int) -> EventEncoder:
