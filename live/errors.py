@@ -36,3 +36,7 @@ class PortNotFoundError(LiveError, LookupError):
 
 class ConfigFileError(LiveError, ValueError):
     """A bad option in the command line or the TOML configuration file."""
+
+
+class BackendError(LiveError, RuntimeError):
+    """No usable MIDI backend, or the MIDI system refused to open a port."""
