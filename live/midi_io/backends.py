@@ -1,0 +1,200 @@
+"""MIDI backends: which python-rtmidi API to use, and the ports it offers.
+
+``--backend auto|alsa|jack|coremidi|winmm``. ``auto`` takes the platform's own MIDI system (ALSA
+on Linux, CoreMIDI on macOS, Windows MM on Windows) and falls back to JACK when that one is not
+usable but a JACK server runs -- as in a container without ``/dev/snd``, like our CI.
+
+Looking for a JACK server never starts one: python-rtmidi opens its JACK clients with
+``JackNoStartServer``, so a missing server is an error we catch, not a new ``jackd``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import rtmidi
+
+from live.errors import BackendError
+
+BACKEND_CHOICES = ("auto", "alsa", "jack", "coremidi", "winmm")
+
+API_IDS: dict[str, int] = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+
+ALSA_SEQUENCER_DEVICE = "/dev/snd/seq"
+PROBE_CLIENT_NAME = "magenta-live-probe"
+
+WINDOWS_VIRTUAL_PORTS_MESSAGE = (
+    "Windows MIDI (WinMM) cannot create virtual ports. Create a loopback port with loopMIDI "
+    "(https://www.tobias-erichsen.de/software/loopmidi.html) or Windows MIDI Services, then "
+    "connect to it with --input-port / --output-port."
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved MIDI backend: its name (``"jack"``) and python-rtmidi API id."""
+
+    name: str
+    api: int
+
+    @property
+    def virtual_ports(self) -> bool:
+        """Whether this backend can create ports that other programs connect to."""
+        return self.name != "winmm"
+
+    def require_virtual_ports(self) -> None:
+        """Raise BackendError (naming loopMIDI) where virtual ports do not exist."""
+        if not self.virtual_ports:
+            raise BackendError(WINDOWS_VIRTUAL_PORTS_MESSAGE)
+
+
+# Platform facts. Module-level functions so that tests can replace them.
+
+
+def current_platform() -> str:
+    """``sys.platform``: "linux", "darwin", "win32", ..."""
+    return sys.platform
+
+
+def compiled_backends() -> list[str]:
+    """Backend names whose API this python-rtmidi was built with."""
+    compiled = set(rtmidi.get_compiled_api())
+    return [name for name, api in API_IDS.items() if api in compiled]
+
+
+def alsa_sequencer_present() -> bool:
+    """Whether the ALSA sequencer device exists (missing in most containers)."""
+    return os.path.exists(ALSA_SEQUENCER_DEVICE)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a moment: libjack prints its failed attempts there."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded, closed): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def jack_server_running() -> bool:
+    """Whether a JACK server (``$JACK_DEFAULT_SERVER`` or "default") runs; never starts one."""
+    if "jack" not in compiled_backends():
+        return False
+    with _quiet_stderr():
+        try:
+            probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=PROBE_CLIENT_NAME)
+        except rtmidi.RtMidiError:
+            return False
+        probe.delete()
+    return True
+
+
+# Resolution.
+
+
+def _explain_unusable(name: str) -> str | None:
+    """Why backend ``name`` cannot be used here, or None when it can."""
+    if name not in compiled_backends():
+        return f"{name}: python-rtmidi was built without it (built with: {', '.join(compiled_backends()) or 'none'})"
+    if name == "alsa" and not alsa_sequencer_present():
+        return f"alsa: {ALSA_SEQUENCER_DEVICE} does not exist (snd-seq module not loaded, or a container without the sound devices)"
+    if name == "jack" and not jack_server_running():
+        server = os.environ.get("JACK_DEFAULT_SERVER", "default")
+        return f"jack: no JACK server named {server!r} is running (start one, e.g. jackd -d dummy, or pick another backend)"
+    return None
+
+
+def _native_backend(platform: str) -> str | None:
+    if platform.startswith("linux"):
+        return "alsa"
+    if platform == "darwin":
+        return "coremidi"
+    if platform in ("win32", "cygwin"):
+        return "winmm"
+    return None
+
+
+def resolve_backend(choice: str | Backend = "auto") -> Backend:
+    """Turn ``--backend`` into a usable Backend, or raise BackendError listing what was tried.
+
+    ``auto``: the platform's own backend if usable, else JACK if a server runs.
+    """
+    if isinstance(choice, Backend):
+        return choice
+    name = choice.strip().lower()
+    if name not in BACKEND_CHOICES:
+        raise BackendError(f"unknown MIDI backend {choice!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    if name != "auto":
+        problem = _explain_unusable(name)
+        if problem is not None:
+            raise BackendError(f"MIDI backend {name} is not usable here: {problem}")
+        return Backend(name, API_IDS[name])
+    candidates = []
+    native = _native_backend(current_platform())
+    if native is not None:
+        candidates.append(native)
+    if "jack" not in candidates:
+        candidates.append("jack")
+    tried = []
+    for candidate in candidates:
+        problem = _explain_unusable(candidate)
+        if problem is None:
+            return Backend(candidate, API_IDS[candidate])
+        tried.append(problem)
+    raise BackendError(
+        f"no usable MIDI backend on {current_platform()}; tried:\n  " + "\n  ".join(tried)
+    )
+
+
+# Port listing.
+
+
+def new_client(backend: Backend, kind: str, client_name: str) -> rtmidi.MidiIn | rtmidi.MidiOut:
+    """A python-rtmidi client of ``backend``: kind "input" (a MidiIn) or "output" (a MidiOut).
+
+    On JACK every client is a JACK client; JACK gives a second client of the same name a
+    suffix ("magenta-live-01").
+    """
+    cls = {"input": rtmidi.MidiIn, "output": rtmidi.MidiOut}[kind]
+    try:
+        return cls(rtapi=backend.api, name=client_name)
+    except rtmidi.RtMidiError as err:
+        raise BackendError(f"the {backend.name} MIDI backend refused a client: {err}") from err
+
+
+def port_names(backend: Backend | str, kind: str, client_name: str = PROBE_CLIENT_NAME) -> list[str]:
+    """Names of the ports one can connect to: kind "input" = ports we can read from (other
+    programs' outputs), kind "output" = ports we can write to (their inputs)."""
+    backend = resolve_backend(backend)
+    client = new_client(backend, kind, client_name)
+    try:
+        return client.get_ports()
+    except rtmidi.RtMidiError as err:
+        raise BackendError(f"the {backend.name} MIDI backend could not list {kind} ports: {err}") from err
+    finally:
+        client.delete()
+
+
+def list_ports(backend: Backend | str = "auto") -> tuple[list[str], list[str]]:
+    """(inputs, outputs): ports magenta-live can read from, and ports it can write to."""
+    backend = resolve_backend(backend)
+    return port_names(backend, "input"), port_names(backend, "output")

@@ -1,0 +1,576 @@
+"""MIDI ports over python-rtmidi, wrapped in mido's port classes.
+
+- ``match_port``: turn ``--input-port`` / ``--output-port`` text into one port name, or an error.
+- ``MidiInput``: the driver's callback only stamps each message with ``time.perf_counter()`` and
+  puts (seconds, raw bytes) on a bounded queue; a full queue counts and drops, never blocks.
+  Parsing into mido messages happens on the consumer's side.
+- ``MidiOutput``: sends raw bytes; drops (and counts) while its remote port is gone.
+- ``PortSupervisor``: notices a connected port whose remote vanished, and reopens it with
+  backoff when it comes back.
+
+Ports are opened with python-rtmidi directly, not through mido's rtmidi backend: that backend
+names a connecting port after the remote one, and JACK refuses local port names with ':'.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import mido
+import mido.ports
+import rtmidi
+
+from live.errors import BackendError, ConfigFileError, PortNotFoundError
+from live.midi_io.backends import (
+    Backend,
+    list_ports,
+    new_client,
+    port_names,
+    resolve_backend,
+)
+
+logger = logging.getLogger("live.midi_io")
+
+CLIENT_NAME = "magenta-live"
+INPUT_PORT_NAME = "magenta-live in"
+OUTPUT_PORT_NAME = "magenta-live out"
+DEFAULT_CAPACITY = 4096  # messages waiting in one input's queue before new ones are dropped
+CONNECT_SETTLE_SECONDS = 0.05  # JACK may lose what is sent right after a connection is made
+
+_KIND_WORDS = {"input": "MIDI input port", "output": "MIDI output port"}
+
+
+# Matching port names.
+
+
+def _whole_word_at(name: str, query: str) -> bool:
+    """Whether ``query`` occurs in ``name`` not glued to letters or digits on either side.
+
+    Both are already case-folded. "port 1" is a whole word in "x:port 1 20:0", not in "x:port 10".
+    """
+    start = name.find(query)
+    while start >= 0:
+        end = start + len(query)
+        left_ok = start == 0 or not query[0].isalnum() or not name[start - 1].isalnum()
+        right_ok = end == len(name) or not query[-1].isalnum() or not name[end].isalnum()
+        if left_ok and right_ok:
+            return True
+        start = name.find(query, start + 1)
+    return False
+
+
+def _port_list(names: list[str]) -> str:
+    return "; ".join(f"{i}: {n}" for i, n in enumerate(names)) if names else "(none)"
+
+
+def _not_found(query: str, names: list[str], kind: str, candidates: list[str], why: str) -> PortNotFoundError:
+    error = PortNotFoundError(f"{why}; {kind} ports: {_port_list(names)}")
+    error.query, error.candidates, error.ports = query, candidates, list(names)
+    return error
+
+
+def match_port(query: str, names: list[str], kind: str) -> str:
+    """The one port name in ``names`` that ``query`` means, or PortNotFoundError.
+
+    In order: the exact name; the name equal to the query ignoring case; a unique
+    case-insensitive substring (if several names contain it, the unique one that contains it as
+    a whole word, so "Port 1" means "Port 1" and never "Port 10"); then an index into ``names``.
+    A query that is a number is taken as an index, or as a whole number inside a name, and is an
+    error if those disagree. ``kind`` ("input" or "output") only words the error messages, which
+    list the candidates or, when nothing matches, every port.
+    """
+    what = _KIND_WORDS.get(kind, f"MIDI {kind} port")
+    if query in names:
+        return query
+    folded = query.strip().casefold()
+    if not folded:
+        raise _not_found(query, names, kind, [], f"an empty name matches no {what}")
+    same = [n for n in names if n.casefold() == folded]
+    if len(same) == 1:
+        return same[0]
+    contains = same or [n for n in names if folded in n.casefold()]
+    words = [n for n in contains if _whole_word_at(n.casefold(), folded)]
+    if folded.isdigit():
+        index = int(folded)
+        candidates = list(words)
+        if index < len(names) and names[index] not in candidates:
+            candidates.append(names[index])
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise _not_found(
+                query, names, kind, candidates,
+                f"{query!r} is ambiguous: as an index and as part of a name it means {len(candidates)} {what}s: "
+                + ", ".join(candidates),
+            )
+        raise _not_found(query, names, kind, [], f"no {what} has index or name {query!r}")
+    if len(contains) == 1:
+        return contains[0]
+    if len(words) == 1:
+        return words[0]
+    if contains:
+        raise _not_found(
+            query, names, kind, contains,
+            f"{query!r} matches {len(contains)} {what}s: {', '.join(contains)}; give more of the name, "
+            "the full name or its index",
+        )
+    raise _not_found(query, names, kind, [], f"no {what} matches {query!r}")
+
+
+_ALSA_ADDRESS = re.compile(r" \d+:\d+$")
+
+
+def stable_port_name(name: str, backend: Backend) -> str:
+    """A port name without what changes when a device is plugged in again (ALSA's "20:0")."""
+    return _ALSA_ADDRESS.sub("", name) if backend.name == "alsa" else name
+
+
+def _find_again(remote: str, names: list[str], backend: Backend) -> str | None:
+    """The current name of port ``remote`` in ``names`` (it may have a new ALSA address)."""
+    if remote in names:
+        return remote
+    stable = stable_port_name(remote, backend)
+    same = [n for n in names if stable_port_name(n, backend) == stable]
+    return same[0] if len(same) == 1 else None
+
+
+# The ports.
+
+
+class _RtPort:
+    """What MidiInput and MidiOutput share: one python-rtmidi client holding one port."""
+
+    kind = ""  # "input" or "output"
+
+    def __del__(self) -> None:
+        if hasattr(self, "_lock"):  # mido's __init__ ran (it fails early on bad arguments)
+            self.close()
+
+    def _open_rt(self, query: str | None, backend: Backend | str, client_name: str, port_name: str) -> None:
+        self.backend = resolve_backend(backend)
+        self.client_name = client_name
+        self.port_name = port_name
+        self.remote: str | None = None
+        self.up = False
+        self._rt = None
+        if query is None:
+            self.backend.require_virtual_ports()
+        # Our virtual input shows up in others' output lists, and the other way round.
+        other = "output" if self.kind == "input" else "input"
+        before = port_names(self.backend, other) if query is None else []
+        rt = new_client(self.backend, self.kind, client_name)
+        try:
+            self._prepare(rt)
+            if query is None:
+                rt.open_virtual_port(port_name)
+            else:
+                names = rt.get_ports()
+                self.remote = match_port(query, names, self.kind)
+                rt.open_port(names.index(self.remote), port_name)
+        except rtmidi.RtMidiError as err:
+            rt.delete()
+            where = f"a virtual port {port_name!r}" if query is None else f"port {self.remote!r}"
+            raise BackendError(f"the {self.backend.name} MIDI backend could not open {where}: {err}") from err
+        except BaseException:
+            rt.delete()
+            raise
+        self._rt = rt
+        if query is None:
+            self.name = self._own_full_name(before, port_names(self.backend, other))
+        else:
+            self.name = self.remote
+        self.up = True
+
+    def _own_full_name(self, before: list[str], after: list[str]) -> str:
+        """How other clients see our virtual port ("magenta-live:magenta-live in"; on JACK a
+        second client of the same name is "magenta-live-01")."""
+        new = [n for n in after if n not in before and self.port_name in n]
+        return new[0] if len(new) == 1 else f"{self.client_name}:{self.port_name}"
+
+    def _prepare(self, rt) -> None:
+        """Set up a fresh client before its port opens (inputs: filters and callback)."""
+
+    @property
+    def virtual(self) -> bool:
+        """True for a port others connect to; False when connected to an existing port."""
+        return self.remote is None
+
+    def _close_rt(self) -> None:
+        rt, self._rt = self._rt, None
+        self.up = False
+        if rt is not None:
+            rt.close_port()
+            rt.delete()
+
+    # Used by PortSupervisor, from its own thread.
+
+    def _go_down(self) -> None:
+        with self._lock:
+            if self.closed or self._rt is None:
+                return
+            self.up = False
+            self._rt.close_port()
+
+    def _reopen(self) -> bool:
+        """Connect to our remote port again if it exists; True when done."""
+        with self._lock:
+            if self.closed or self._rt is None or self.remote is None:
+                return False
+            try:
+                names = self._rt.get_ports()
+                target = _find_again(self.remote, names, self.backend)
+                if target is None:
+                    return False
+                if self._rt.is_port_open():
+                    self._rt.close_port()
+                self._prepare(self._rt)
+                self._rt.open_port(names.index(target), self.port_name)
+            except rtmidi.RtMidiError as err:
+                logger.debug("reopening %s %r failed: %s", _KIND_WORDS[self.kind], self.remote, err)
+                return False
+            self.remote = self.name = target
+        self._after_reopen()
+        return True
+
+    def _after_reopen(self) -> None:
+        self.up = True
+
+
+class MidiInput(_RtPort, mido.ports.BaseInput):
+    """A MIDI input: a virtual port named ``port_name`` (``port=None``) or a connection to the
+    existing port that ``port`` matches (see ``match_port``).
+
+    The driver thread only appends (perf_counter seconds, raw bytes) to a queue of ``capacity``
+    entries; when it is full the message is dropped and counted in ``dropped``. Read with
+    ``poll_stamped`` / ``receive_stamped`` / ``iter_stamped`` for (seconds, mido.Message) pairs,
+    or mido's ``poll`` / ``receive`` / ``iter_pending``, whose messages carry the same
+    perf_counter seconds in ``.time``. Sysex, clock and active sensing are passed through;
+    filtering is the consumer's business.
+    """
+
+    kind = "input"
+
+    def __init__(
+        self,
+        port: str | None = None,
+        *,
+        backend: Backend | str = "auto",
+        client_name: str = CLIENT_NAME,
+        port_name: str = INPUT_PORT_NAME,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self._init_queue(capacity)
+        mido.ports.BaseInput.__init__(self, port, backend=backend, client_name=client_name, port_name=port_name)
+
+    def _init_queue(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+        self._queue: deque[tuple[float, list[int]]] = deque()
+        self._ready = threading.Event()
+        self.received = 0  # messages queued (driver thread)
+        self.dropped = 0  # messages dropped because the queue was full (driver thread)
+        self.malformed = 0  # queued bytes that were not a MIDI message (consumer side)
+
+    def _open(self, backend: Backend | str, client_name: str, port_name: str) -> None:
+        self._open_rt(self.name, backend, client_name, port_name)
+
+    def _prepare(self, rt) -> None:
+        rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        rt.set_callback(self._on_event)
+
+    def _close(self) -> None:
+        if self._rt is not None:
+            self._rt.cancel_callback()
+        self._close_rt()
+
+    def _on_event(self, event: tuple[list[int], float], data: object = None) -> None:
+        """The driver's callback: stamp and enqueue, nothing else."""
+        self._put(time.perf_counter(), event[0])
+
+    def _put(self, stamp: float, data: list[int]) -> None:
+        """Queue (seconds, bytes) unless the queue is full; count either way. Never blocks."""
+        if len(self._queue) < self.capacity:
+            self._queue.append((stamp, data))
+            self.received += 1
+            if not self._ready.is_set():
+                self._ready.set()
+        else:
+            self.dropped += 1
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting in the queue."""
+        return len(self._queue)
+
+    def poll_stamped(self) -> tuple[float, mido.Message] | None:
+        """The oldest waiting (perf_counter seconds, message), or None. Never blocks."""
+        while True:
+            try:
+                stamp, data = self._queue.popleft()
+            except IndexError:
+                return None
+            try:
+                return stamp, mido.Message.from_bytes(data, time=stamp)
+            except ValueError:
+                self.malformed += 1
+
+    def iter_stamped(self, limit: int | None = None) -> Iterator[tuple[float, mido.Message]]:
+        """Yield waiting (seconds, message) pairs, at most ``limit`` of them."""
+        count = 0
+        while limit is None or count < limit:
+            item = self.poll_stamped()
+            if item is None:
+                return
+            count += 1
+            yield item
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a message waits or ``timeout`` seconds pass; True if one waits."""
+        self._ready.clear()
+        if self._queue:
+            return True
+        self._ready.wait(timeout)
+        return bool(self._queue)
+
+    def receive_stamped(self, timeout: float | None = None) -> tuple[float, mido.Message] | None:
+        """The next (seconds, message), waiting up to ``timeout`` seconds (None: for ever)."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        while True:
+            item = self.poll_stamped()
+            if item is not None:
+                return item
+            remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and remaining <= 0:
+                return None
+            if self.closed:
+                return None
+            self.wait(0.1 if remaining is None else min(remaining, 0.1))
+
+    def _receive(self, block: bool = True) -> mido.Message | None:
+        item = self.poll_stamped()
+        return None if item is None else item[1]
+
+
+class MidiOutput(_RtPort, mido.ports.BaseOutput):
+    """A MIDI output: a virtual port named ``port_name`` (``port=None``) or a connection to the
+    existing port that ``port`` matches. While a connected remote is gone, messages are dropped
+    and counted in ``dropped``; ``sent`` counts what went to the driver."""
+
+    kind = "output"
+
+    def __init__(
+        self,
+        port: str | None = None,
+        *,
+        backend: Backend | str = "auto",
+        client_name: str = CLIENT_NAME,
+        port_name: str = OUTPUT_PORT_NAME,
+        settle: float = CONNECT_SETTLE_SECONDS,
+    ) -> None:
+        self.sent = 0
+        self.dropped = 0
+        self.settle = settle
+        mido.ports.BaseOutput.__init__(self, port, backend=backend, client_name=client_name, port_name=port_name)
+
+    def _open(self, backend: Backend | str, client_name: str, port_name: str) -> None:
+        self._open_rt(self.name, backend, client_name, port_name)
+        if not self.virtual and self.settle > 0:
+            time.sleep(self.settle)
+
+    def _close(self) -> None:
+        self._close_rt()
+
+    def _after_reopen(self) -> None:
+        if self.settle > 0:
+            time.sleep(self.settle)  # supervisor thread; sends are dropped until up
+        self.up = True
+
+    def _send(self, msg: mido.Message) -> None:
+        self.send_raw(msg.bytes())
+
+    def send_raw(self, data: bytes | list[int]) -> bool:
+        """Send one complete MIDI message given as bytes, unchecked; False if it was dropped."""
+        with self._lock:
+            if not self.up or self._rt is None:
+                self.dropped += 1
+                return False
+            self._rt.send_message(data)
+            self.sent += 1
+            return True
+
+
+def open_input(port: str | None = None, backend: Backend | str = "auto", **kwargs) -> MidiInput:
+    """A MidiInput: virtual "magenta-live in" when ``port`` is None, else connected to it."""
+    return MidiInput(port, backend=backend, **kwargs)
+
+
+def open_output(port: str | None = None, backend: Backend | str = "auto", **kwargs) -> MidiOutput:
+    """A MidiOutput: virtual "magenta-live out" when ``port`` is None, else connected to it."""
+    return MidiOutput(port, backend=backend, **kwargs)
+
+
+def channel_filter(channels: Iterable[int] | None) -> Callable[[mido.Message], bool]:
+    """A predicate for ``--input-channel``: channels are numbered 1-16 as on instruments; None
+    lets everything through. Messages without a channel (clock, sysex) always pass."""
+    if channels is None:
+        return lambda message: True
+    wanted = set()
+    for channel in channels:
+        if not 1 <= channel <= 16:
+            raise ConfigFileError(f"MIDI channel {channel} is outside 1-16")
+        wanted.add(channel - 1)
+    return lambda message: not hasattr(message, "channel") or message.channel in wanted
+
+
+# Supervision.
+
+
+@dataclass
+class _Watch:
+    backoff: float
+    due: float = 0.0
+
+
+class PortSupervisor:
+    """Watches connected ports from its own thread; reopens those whose remote went away.
+
+    Every ``interval`` seconds it lists the ports; a connected port whose remote is missing is
+    closed and logged ("... vanished"); it is tried again after ``min_backoff`` seconds, the wait
+    doubling up to ``max_backoff``, and logged again when it is back. Virtual ports are left
+    alone. A remote that goes and comes back within one interval is not noticed.
+    """
+
+    def __init__(
+        self,
+        ports: Iterable[MidiInput | MidiOutput] = (),
+        *,
+        interval: float = 0.5,
+        min_backoff: float = 0.25,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.interval = interval
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self._watched: dict[MidiInput | MidiOutput, _Watch] = {}
+        self._listers: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for port in ports:
+            self.watch(port)
+
+    def watch(self, port: MidiInput | MidiOutput) -> None:
+        with self._lock:
+            self._watched[port] = _Watch(self.min_backoff)
+
+    def unwatch(self, port: MidiInput | MidiOutput) -> None:
+        with self._lock:
+            self._watched.pop(port, None)
+
+    def _names(self, backend: Backend, kind: str) -> list[str] | None:
+        key = (backend.name, kind)
+        try:
+            lister = self._listers.get(key)
+            if lister is None:
+                lister = self._listers[key] = new_client(backend, kind, f"{CLIENT_NAME}-watch")
+            return lister.get_ports()
+        except (BackendError, rtmidi.RtMidiError) as err:
+            logger.warning("cannot list %s MIDI %s ports: %s", backend.name, kind, err)
+            return None
+
+    def check(self, now: float | None = None) -> float:
+        """One pass over the watched ports; returns seconds until the next pass is due."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            watched = list(self._watched.items())
+        listed: dict[tuple[str, str], list[str] | None] = {}
+        next_due = now + self.interval
+        for port, watch in watched:
+            if port.closed:
+                self.unwatch(port)
+                continue
+            if port.virtual:
+                continue
+            what = _KIND_WORDS[port.kind]
+            if port.up:
+                key = (port.backend.name, port.kind)
+                if key not in listed:
+                    listed[key] = self._names(port.backend, port.kind)
+                names = listed[key]
+                if names is not None and _find_again(port.remote, names, port.backend) is None:
+                    port._go_down()
+                    logger.warning("%s %r vanished; will reopen it when it comes back", what, port.remote)
+                    watch.backoff = self.min_backoff
+                    watch.due = now + watch.backoff
+            elif now >= watch.due:
+                if port._reopen():
+                    logger.info("%s %r is back", what, port.remote)
+                    watch.backoff = self.min_backoff
+                else:
+                    watch.backoff = min(watch.backoff * 2, self.max_backoff)
+                    watch.due = now + watch.backoff
+            if not port.up:
+                next_due = min(next_due, watch.due)
+        return max(0.0, next_due - now)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self.check()
+            except Exception:  # the daemon keeps running; say what went wrong
+                logger.exception("MIDI port supervisor pass failed")
+                delay = self.interval
+            self._stop.wait(delay)
+
+    def start(self) -> PortSupervisor:
+        """Start the watching thread (a daemon thread)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="midi-port-supervisor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread and drop the listing clients."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for lister in self._listers.values():
+            lister.delete()
+        self._listers.clear()
+
+    def __enter__(self) -> PortSupervisor:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# The `ports` command.
+
+
+def list_ports_text(backend_choice: Backend | str = "auto") -> str:
+    """What ``magenta-live ports`` prints: the backend, then numbered inputs and outputs."""
+    backend = resolve_backend(backend_choice)
+    inputs, outputs = list_ports(backend)
+    lines = [f"MIDI backend: {backend.name}", "", "Inputs (ports to read from: --input-port, --clock-port):"]
+    lines += [f"  {i}: {name}" for i, name in enumerate(inputs)] or ["  (none)"]
+    lines += ["", "Outputs (ports to write to: --output-port, --clock-out):"]
+    lines += [f"  {i}: {name}" for i, name in enumerate(outputs)] or ["  (none)"]
+    lines.append("")
+    if backend.virtual_ports:
+        lines.append(
+            f"Without --input-port / --output-port, magenta-live opens its own ports "
+            f"{INPUT_PORT_NAME!r} and {OUTPUT_PORT_NAME!r} (client {CLIENT_NAME!r})."
+        )
+    else:
+        lines.append("This backend has no virtual ports: pick ports above with --input-port / --output-port.")
+    return "\n".join(lines) + "\n"
