@@ -1,0 +1,325 @@
+"""MIDI clock in: follow another device's 0xF8 pulses, Start, Stop, Continue and Song Position.
+
+:class:`MidiClockIn` is fed ``(timestamp, message)`` pairs by whoever reads the clock port (the
+daemon's input thread): ``timestamp`` is the perf_counter time in seconds at which the driver
+delivered the message. Every Clock pulse received while running is a tick; the song position
+counts pulses from Start (tick 0) or from a Song Position Pointer (16ths, 6 ticks each), so the
+bar and beat are the ones the sending DAW has. The tempo and the times of future ticks come from
+:class:`TempoFilter`, which smooths the pulses' arrival jitter.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time as _time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from live.clock.base import TICKS_PER_STEP, ClockSource, bpm_of, check_bpm, seconds_per_tick
+
+
+@dataclass
+class FilterStats:
+    """What the tempo filter did. Counts are pulses since the filter was created.
+
+    Attributes:
+        pulses: pulse times seen.
+        rejected: pulses whose time was left out of the estimate (an outlier, or one of the
+            run that triggered a re-lock). Every pulse still counts as a tick.
+        relocks: times the filter started over: a tempo jump (``reset_after`` rejected pulses
+            in a row) or a gap in the pulses.
+        jitter: the current estimate of the arrival jitter (standard deviation, seconds).
+        period_sd: the standard deviation of the current period estimate, seconds per tick.
+    """
+
+    pulses: int = 0
+    rejected: int = 0
+    relocks: int = 0
+    jitter: float = 0.0
+    period_sd: float = 0.0
+
+
+class TempoFilter:
+    """A Kalman filter on pulse arrival times: the tick period and the time of the latest pulse.
+
+    The model: pulses are due at a steady period (seconds per tick) that may wander (a random
+    walk of relative size ``tempo_drift`` per pulse, which lets it follow tempo ramps), and
+    arrive with Gaussian jitter. The first pulses after a (re)start are fitted exactly as a
+    least-squares line would, so it locks within a few pulses; afterwards it weighs recent pulses
+    more. The jitter is estimated on the fly from the innovations (never below ``jitter``).
+
+    Outliers: a pulse that arrives further from its predicted time than ``gate`` standard
+    deviations of the prediction (but at least ``gate_floor`` and at most half a period) is left
+    out of the estimate. ``reset_after`` such pulses in a row mean the tempo really changed: the
+    filter restarts from those pulses. A silence longer than ``gap_periods`` periods restarts it
+    too (the sender stopped and started again).
+
+    ``locked`` is True from the moment the period's standard deviation falls under
+    ``lock_tolerance`` (relative) with at least ``min_lock_pulses`` pulses used, until a restart.
+    """
+
+    def __init__(
+        self,
+        *,
+        jitter: float = 0.0005,
+        tempo_drift: float = 5e-4,
+        gate: float = 5.0,
+        gate_floor: float = 0.0015,
+        reset_after: int = 3,
+        gap_periods: float = 4.0,
+        lock_tolerance: float = 0.003,
+        min_lock_pulses: int = 6,
+        jitter_memory: float = 0.05,
+    ) -> None:
+        if jitter <= 0 or tempo_drift < 0 or gate <= 0 or reset_after < 1 or min_lock_pulses < 2:
+            raise ValueError("TempoFilter: jitter, gate > 0; tempo_drift >= 0; reset_after >= 1; min_lock_pulses >= 2")
+        self._r_min = jitter * jitter
+        self._drift = tempo_drift
+        self._gate = gate
+        self._gate_floor = gate_floor
+        self._reset_after = reset_after
+        self._gap = gap_periods
+        self._lock_tolerance = lock_tolerance
+        self._min_lock = min_lock_pulses
+        self._alpha = jitter_memory
+        self.stats = FilterStats(jitter=jitter)
+        self.period: float | None = None  # seconds per tick; kept across restarts as a prior
+        self.time: float | None = None  # filtered time of the latest pulse, perf_counter seconds
+        self.locked = False
+        self._restart()
+
+    def _restart(self) -> None:
+        self._n = 0  # pulses whose times the current estimate uses
+        self._raw: list[float] = []  # the first two pulses, before there is an estimate
+        self._rejected: list[float] = []  # raw times of consecutive rejected pulses
+        self._cov = (0.0, 0.0, 0.0)  # covariance of (time, period): var t, cov, var p
+        self._r = self._r_min
+        self._running_estimate = False
+        self.locked = False
+
+    @property
+    def pulses_used(self) -> int:
+        """Pulses the current estimate rests on (since the last restart)."""
+        return self._n
+
+    @property
+    def bpm(self) -> float | None:
+        """The tempo estimate in quarter notes per minute, or None before two pulses."""
+        return None if self.period is None else bpm_of(self.period)
+
+    def predict(self, pulses_ahead: float = 1.0) -> float | None:
+        """Predicted arrival time of the pulse ``pulses_ahead`` after the latest, or None."""
+        if self.time is None or self.period is None:
+            return None
+        return self.time + pulses_ahead * self.period
+
+    def update(self, t: float) -> bool:
+        """Take the arrival time ``t`` (seconds) of the next pulse; True if it was used."""
+        stats = self.stats
+        stats.pulses += 1
+        if self._running_estimate and t - self.time > self._gap * self.period:
+            stats.relocks += 1
+            self._restart()
+        if not self._running_estimate:
+            return self._acquire(t)
+        # predict: time += period; covariance through F = [[1, 1], [0, 1]] plus the tempo walk
+        vt, c, vp = self._cov
+        period = self.period
+        q = (self._drift * period) ** 2
+        a = vt + 2.0 * c + vp
+        b = c + vp
+        d = vp + q
+        predicted = self.time + period
+        s = a + self._r
+        innovation = t - predicted
+        limit = min(max(self._gate * math.sqrt(s), self._gate_floor), 0.5 * period)
+        if abs(innovation) > limit:
+            stats.rejected += 1
+            self.time = predicted
+            self._cov = (a, b, d)
+            self._rejected.append(t)
+            if len(self._rejected) >= self._reset_after:
+                stats.relocks += 1
+                self._restart_from(self._rejected)
+            return False
+        self._rejected.clear()
+        k0 = a / s
+        k1 = b / s
+        self.time = predicted + k0 * innovation
+        self.period = period + k1 * innovation
+        self._cov = ((1.0 - k0) * a, (1.0 - k0) * b, d - k1 * b)
+        self._n += 1
+        # the jitter: innovation^2 minus the prediction's own variance estimates R
+        sample = max(innovation * innovation - a, 0.0)
+        self._r = max(self._r_min, (1.0 - self._alpha) * self._r + self._alpha * sample)
+        self._update_lock()
+        return True
+
+    def _acquire(self, t: float) -> bool:
+        """The first two pulses after a restart: no prediction to test them against."""
+        raw = self._raw
+        if raw and (t <= raw[-1] or (self.period is None and t - raw[-1] > 2.0)):
+            raw.clear()  # out of order, or a silence too long to be a clock: begin again here
+        raw.append(t)
+        self.time = t
+        if len(raw) == 2:
+            r = self._r
+            self.period = raw[1] - raw[0]
+            self._cov = (r, r, 2.0 * r)  # a line through two points
+            self._n = 2
+            self._running_estimate = True
+            raw.clear()
+        return True
+
+    def _restart_from(self, times: list[float]) -> None:
+        """Start over from pulses (consecutive, evenly due) that the old estimate rejected."""
+        times = list(times)
+        self._restart()
+        n = len(times)
+        if n < 2:
+            return
+        xs = range(n)
+        x_mean = (n - 1) / 2.0
+        y_mean = sum(times) / n
+        sxx = sum((x - x_mean) ** 2 for x in xs)
+        slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, times)) / sxx
+        if slope <= 0:
+            return
+        last = n - 1 - x_mean
+        r = self._r
+        self.period = slope
+        self.time = y_mean + slope * last
+        self._cov = (r * (1.0 / n + last * last / sxx), r * last / sxx, r / sxx)
+        self._n = n
+        self._running_estimate = True
+        self._update_lock()
+
+    def _update_lock(self) -> None:
+        vt, c, vp = self._cov
+        self.stats.jitter = math.sqrt(self._r)
+        self.stats.period_sd = math.sqrt(max(vp, 0.0))
+        if not self.locked and self._n >= self._min_lock and self.stats.period_sd <= self._lock_tolerance * self.period:
+            self.locked = True
+
+
+@dataclass
+class ClockInStats(FilterStats):
+    """:class:`FilterStats` plus the transport messages seen."""
+
+    ticks: int = 0  # pulses emitted as ticks (received while running)
+    starts: int = 0
+    stops: int = 0
+    continues: int = 0
+    positions: int = 0
+
+
+class MidiClockIn(ClockSource):
+    """A clock that follows incoming MIDI clock. Call :meth:`feed` for every message from the
+    clock port, in arrival order, from one thread; listeners run in that thread.
+
+    Args:
+        beats_per_bar, beat_unit: the time signature used for bar/beat positions (MIDI clock
+            does not carry one).
+        nominal_bpm: the tempo assumed before two pulses have arrived.
+        tempo_filter: the :class:`TempoFilter` (default settings if None).
+        now: the time source for predictions before any pulse arrived.
+    """
+
+    def __init__(
+        self,
+        beats_per_bar: int = 4,
+        *,
+        beat_unit: int = 4,
+        nominal_bpm: float = 120.0,
+        tempo_filter: TempoFilter | None = None,
+        now: Callable[[], float] = _time.perf_counter,
+    ) -> None:
+        super().__init__(beats_per_bar, beat_unit)
+        self._nominal_spt = seconds_per_tick(check_bpm(nominal_bpm))
+        self.filter = tempo_filter if tempo_filter is not None else TempoFilter()
+        self._now = now
+        self._lock = threading.Lock()
+        self._counts = ClockInStats()
+
+    @property
+    def bpm(self) -> float:
+        """The estimated tempo (the nominal tempo until two pulses have arrived)."""
+        period = self.filter.period
+        return bpm_of(period if period is not None else self._nominal_spt)
+
+    @property
+    def locked(self) -> bool:
+        """True once the tempo estimate is settled (see :class:`TempoFilter`)."""
+        return self.filter.locked
+
+    @property
+    def last_pulse_time(self) -> float | None:
+        """The filtered (jitter-smoothed) time of the latest pulse, perf_counter seconds."""
+        return self.filter.time
+
+    def time_of_tick(self, tick: int) -> float:
+        """Extrapolated from the filter: the next pulse carries ``next_tick`` (while stopped,
+        that assumes a Continue before it). Before any pulse: from now, at the nominal tempo."""
+        with self._lock:
+            ahead = tick - self._next_tick + 1
+            base = self.filter.time
+            period = self.filter.period
+            if base is None:
+                return self._now() + (ahead - 1) * self._nominal_spt
+            return base + ahead * (period if period is not None else self._nominal_spt)
+
+    @property
+    def stats(self) -> ClockInStats:
+        """A snapshot of the filter's statistics and the transport counts."""
+        with self._lock:
+            merged = ClockInStats(**{**vars(self._counts), **vars(self.filter.stats)})
+        return merged
+
+    def feed(self, timestamp: float, message: Any) -> bool:
+        """Take one message received at perf_counter time ``timestamp`` (seconds).
+
+        Handles mido messages of type clock, start, stop, continue and songpos; returns False
+        (and does nothing) for any other message."""
+        kind = getattr(message, "type", None)
+        if kind == "clock":
+            with self._lock:
+                self.filter.update(timestamp)
+                if not self._running:
+                    return True
+                tick = self._next_tick
+                self._next_tick = tick + 1
+                self._counts.ticks += 1
+            self._emit_tick(tick, timestamp)
+            return True
+        if kind == "start":
+            with self._lock:
+                self._next_tick = 0
+                self._running = True
+                self._counts.starts += 1
+            self._emit_transport("start", 0)
+            return True
+        if kind == "stop":
+            with self._lock:
+                was_running = self._running
+                self._running = False
+                self._counts.stops += 1
+                tick = self._next_tick
+            if was_running:
+                self._emit_transport("stop", tick)
+            return True
+        if kind == "continue":
+            with self._lock:
+                self._running = True
+                self._counts.continues += 1
+                tick = self._next_tick
+            self._emit_transport("continue", tick)
+            return True
+        if kind == "songpos":
+            with self._lock:
+                tick = int(message.pos) * TICKS_PER_STEP
+                self._next_tick = tick
+                self._counts.positions += 1
+            self._emit_transport("position", tick)
+            return True
+        return False
