@@ -47,7 +47,8 @@ class TempoFilter:
     walk of relative size ``tempo_drift`` per pulse, which lets it follow tempo ramps), and
     arrive with Gaussian jitter. The first pulses after a (re)start are fitted exactly as a
     least-squares line would, so it locks within a few pulses; afterwards it weighs recent pulses
-    more. The jitter is estimated on the fly from the innovations (never below ``jitter``).
+    more. The jitter is estimated on the fly from second differences of arrival times (never
+    below ``jitter``).
 
     Outliers: a pulse that arrives further from its predicted time than ``gate`` standard
     deviations of the prediction (but at least ``gate_floor`` and at most half a period) is left
@@ -87,6 +88,8 @@ class TempoFilter:
         self.period: float | None = None  # seconds per tick; kept across restarts as a prior
         self.time: float | None = None  # filtered time of the latest pulse, perf_counter seconds
         self.locked = False
+        self._r = self._r_min  # the jitter variance estimate, kept across restarts
+        self._d2 = 6.0 * self._r_min  # running mean of squared second differences
         self._restart()
 
     def _restart(self) -> None:
@@ -94,7 +97,7 @@ class TempoFilter:
         self._raw: list[float] = []  # the first two pulses, before there is an estimate
         self._rejected: list[float] = []  # raw times of consecutive rejected pulses
         self._cov = (0.0, 0.0, 0.0)  # covariance of (time, period): var t, cov, var p
-        self._r = self._r_min
+        self._last_used: list[float] = []  # the last two used pulse times, if consecutive
         self._running_estimate = False
         self.locked = False
 
@@ -136,6 +139,7 @@ class TempoFilter:
         limit = min(max(self._gate * math.sqrt(s), self._gate_floor), 0.5 * period)
         if abs(innovation) > limit:
             stats.rejected += 1
+            self._last_used.clear()
             self.time = predicted
             self._cov = (a, b, d)
             self._rejected.append(t)
@@ -144,24 +148,38 @@ class TempoFilter:
                 self._restart_from(self._rejected)
             return False
         self._rejected.clear()
+        self._learn_jitter(t)
         k0 = a / s
         k1 = b / s
         self.time = predicted + k0 * innovation
         self.period = period + k1 * innovation
         self._cov = ((1.0 - k0) * a, (1.0 - k0) * b, d - k1 * b)
         self._n += 1
-        # the jitter: innovation^2 minus the prediction's own variance estimates R
-        sample = max(innovation * innovation - a, 0.0)
-        self._r = max(self._r_min, (1.0 - self._alpha) * self._r + self._alpha * sample)
         self._update_lock()
         return True
+
+    def _learn_jitter(self, t: float) -> None:
+        """Estimate the arrival jitter from second differences of consecutive used pulses:
+        t[i] - 2 t[i-1] + t[i-2] has variance 6 R for white jitter, and a tempo ramp adds
+        only its tiny change of period per pulse, so a ramp is not mistaken for jitter."""
+        last = self._last_used
+        if len(last) == 2:
+            d2 = t - 2.0 * last[1] + last[0]
+            self._d2 = (1.0 - self._alpha) * self._d2 + self._alpha * d2 * d2
+            self._r = max(self._r_min, self._d2 / 6.0)
+            last[0] = last[1]
+            last[1] = t
+        else:
+            last.append(t)
 
     def _acquire(self, t: float) -> bool:
         """The first two pulses after a restart: no prediction to test them against."""
         raw = self._raw
         if raw and (t <= raw[-1] or (self.period is None and t - raw[-1] > 2.0)):
             raw.clear()  # out of order, or a silence too long to be a clock: begin again here
+            self._last_used.clear()
         raw.append(t)
+        self._learn_jitter(t)
         self.time = t
         if len(raw) == 2:
             r = self._r
@@ -192,6 +210,7 @@ class TempoFilter:
         self.time = y_mean + slope * last
         self._cov = (r * (1.0 / n + last * last / sxx), r * last / sxx, r / sxx)
         self._n = n
+        self._last_used = times[-2:]
         self._running_estimate = True
         self._update_lock()
 
