@@ -207,3 +207,18 @@ def test_round_trip_through_clock_out():
     assert rec.transport() == [("start", 0), ("stop", 48), ("position", 528), ("continue", 528)]
     assert rec.ticks() == list(range(48)) + [528, 529, 530]
     assert bpm_of(slave.filter.period) == pytest.approx(133.0, abs=0.5)
+
+
+def test_a_lost_pulse_costs_a_tick_and_a_quick_relock():
+    """MIDI clock cannot tell a lost pulse from a slower tempo at once: the song position is
+    one tick behind (until the next Start or Song Position Pointer) and the tempo relocks."""
+    times = jittered(ideal_pulse_times(np.full(24 * 6, 97.0)), 0.0005, 13)
+    times = np.delete(times, 60)
+    clock = MidiClockIn()
+    rec = Recorder()
+    clock.add_listener(rec)
+    clock.feed(times[0] - 0.01, START)
+    estimates = feed_pulses(clock, times)
+    assert rec.ticks() == list(range(len(times)))
+    assert clock.stats.relocks == 1 and clock.stats.rejected == 3
+    assert clock.locked and max(abs(e - 97.0) for e in estimates[60 + 24 :]) < 0.5
