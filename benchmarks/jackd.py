@@ -1,0 +1,105 @@
+"""A private JACK server for the real-time benchmarks (no pytest; tests/jack.py has the test one).
+
+``start_jackd()`` runs ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` under a name
+unique to this process, waits until ``jack_wait -c`` reports it running, and points
+``JACK_DEFAULT_SERVER`` (and ``JACK_NO_START_SERVER``) of this process at it, so every JACK
+client opened afterwards, here or in a child given ``env()``, uses it. The dummy driver needs
+no sound card; without realtime priority its period timing is at the mercy of the scheduler.
+
+    with start_jackd() as server:
+        ...  # open rtmidi clients with rtapi=rtmidi.API_UNIX_JACK
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+SAMPLE_RATE = 48000
+PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
+
+
+class JackdError(RuntimeError):
+    """jackd is missing or did not start."""
+
+
+@dataclass
+class Jackd:
+    """A running private JACK server."""
+
+    name: str
+    process: subprocess.Popen
+    rate: int
+    period: int
+    _saved_environ: dict[str, str | None]
+
+    @property
+    def period_seconds(self) -> float:
+        """One JACK period in seconds: MIDI events are quantized to it."""
+        return self.period / self.rate
+
+    def env(self) -> dict[str, str]:
+        """The environment for a child process that must use this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+
+    def stop(self) -> None:
+        """Stop the server and restore the JACK variables of this process's environment."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> "Jackd":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def missing() -> str | None:
+    """Why a JACK server cannot be started here, or None if it can."""
+    for tool in ("jackd", "jack_wait"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install -y --no-install-recommends jackd2)"
+    return None
+
+
+def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0) -> Jackd:
+    """Start a private dummy-driver JACK server and wait until it runs; JackdError if it can't."""
+    reason = missing()
+    if reason:
+        raise JackdError(reason)
+    name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    process = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # JACK_NO_START_SERVER: otherwise jack_wait itself may start a server of that name.
+    probe_env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and process.poll() is None:
+        status = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=probe_env)
+        if status.stdout.strip() == "running":
+            saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+            os.environ["JACK_DEFAULT_SERVER"] = name
+            os.environ["JACK_NO_START_SERVER"] = "1"
+            return Jackd(name, process, rate, period, saved)
+        time.sleep(0.1)
+    code = process.poll()
+    if code is None:
+        process.kill()
+        process.wait(5)
+    raise JackdError(f"jackd did not start within {timeout:.0f} s (server {name}, exit code {process.poll()})")
