@@ -1,0 +1,111 @@
+"""A real daemon process on real JACK ports: passthrough, clock out, and no hanging notes on exit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import mido
+import pytest
+
+from tests.jack import listen, player, wait_for_port
+
+
+def start_daemon(jack_server, *args: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "live.cli", "--no-ui", "--log-level", "info", *args],
+        env=jack_server.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    assert "listening on" in line, f"daemon did not start: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
+    return process
+
+
+def connect(daemon_in: str = "magenta-live in", daemon_out: str = "magenta-live out"):
+    ear = listen(wait_for_port(daemon_out, "output"))
+    hand = player(wait_for_port(daemon_in, "input"))
+    time.sleep(0.1)  # let JACK finish both connections
+    return hand, ear
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_passthrough_then_signal_leaves_no_note_hanging(jack_server, sig):
+    daemon = start_daemon(jack_server, "--passthrough")
+    hand, ear = connect()
+    try:
+        for note in (60, 64, 67):
+            hand.send(mido.Message("note_on", note=note, velocity=100))
+        hand.send(mido.Message("note_off", note=67))
+        assert len(ear.wait_for(3, "note_on")) == 3
+        daemon.send_signal(sig)
+        assert daemon.wait(10) == 0, daemon.stderr.read()
+        time.sleep(0.1)
+        offs = {m.note for m in ear.messages("note_off")} | {m.note for m in ear.messages("note_on") if m.velocity == 0}
+        assert {60, 64, 67} <= offs, ear.messages()
+        all_notes_off = [m for m in ear.messages("control_change") if m.control == 123]
+        assert [m.channel for m in all_notes_off] == [0]
+        last_note_on = max(i for i, (_, m) in enumerate(ear.stamped()) if m.type == "note_on" and m.velocity > 0)
+        first_release = min(i for i, (_, m) in enumerate(ear.stamped()) if m.type == "control_change")
+        assert last_note_on < first_release
+    finally:
+        hand.close()
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
+
+
+def test_input_channel_filter_and_system_messages(jack_server):
+    daemon = start_daemon(jack_server, "--passthrough", "--input-channel", "2")
+    hand, ear = connect()
+    try:
+        hand.send(mido.Message("note_on", channel=0, note=50))  # channel 1: not heard
+        hand.send(mido.Message("sysex", data=[1, 2, 3]))
+        hand.send(mido.Message("active_sensing"))
+        hand.send(mido.Message("clock"))
+        hand.send(mido.Message("note_on", channel=1, note=52))  # channel 2: heard
+        got = ear.wait_for(1, "note_on")
+        time.sleep(0.1)
+        assert [(m.channel, m.note) for m in ear.messages("note_on")] == [(1, 52)]
+        assert got and not ear.messages("sysex") and not ear.messages("clock")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(10)
+        hand.close()
+        ear.close()
+
+
+def test_clock_out_makes_the_daemon_the_master(jack_server):
+    ear = listen()
+    daemon = start_daemon(jack_server, "--clock-out", ear.port_name, "--bpm", "150")
+    try:
+        pulses = ear.wait_for(48, "clock", timeout=5)
+        assert ear.messages("start"), "a Start before the pulses"
+        stamps = [t for t, m in ear.stamped("clock")]
+        assert len(pulses) >= 48
+        interval = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+        assert interval == pytest.approx(60 / (150 * 24), rel=0.02)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        time.sleep(0.1)
+        assert ear.messages("stop"), "Stop on the way out"
+    finally:
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
+
+
+def test_a_wrong_port_name_lists_the_ports_and_exits(jack_server):
+    out = subprocess.run(
+        [sys.executable, "-m", "live.cli", "--no-ui", "--input-port", "No Such Keyboard"],
+        env=jack_server.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert "No Such Keyboard" in out.stderr and "Traceback" not in out.stderr
