@@ -1,6 +1,7 @@
 """A private JACK server for the real-time benchmarks (no pytest; tests/jack.py has the test one).
 
-``start_jackd()`` runs ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` under a name
+``start_jackd()`` runs ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` (or ``-R``
+for realtime scheduling) under a name
 unique to this process, waits until ``jack_wait -c`` reports it running, and points
 ``JACK_DEFAULT_SERVER`` (and ``JACK_NO_START_SERVER``) of this process at it, so every JACK
 client opened afterwards, here or in a child given ``env()``, uses it. The dummy driver needs
@@ -36,11 +37,35 @@ class Jackd:
     rate: int
     period: int
     _saved_environ: dict[str, str | None]
+    realtime: bool = False
+
+    @property
+    def command(self) -> str:
+        """The jackd command line, for reports."""
+        mode = "-R" if self.realtime else "--no-realtime"
+        return f"jackd {mode} -d dummy -r {self.rate} -p {self.period}"
 
     @property
     def period_seconds(self) -> float:
         """One JACK period in seconds: MIDI events are quantized to it."""
         return self.period / self.rate
+
+    def realtime_threads(self) -> int:
+        """How many of jackd's threads run under a realtime policy (Linux /proc; 0 if unknown)."""
+        count = 0
+        try:
+            tasks = os.listdir(f"/proc/{self.process.pid}/task")
+        except OSError:
+            return 0
+        for tid in tasks:
+            try:
+                with open(f"/proc/{self.process.pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if len(fields) > 38 and fields[38] != "0":  # field 41 of stat: the scheduling policy
+                count += 1
+        return count
 
     def env(self) -> dict[str, str]:
         """The environment for a child process that must use this server."""
@@ -76,14 +101,17 @@ def missing() -> str | None:
     return None
 
 
-def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0) -> Jackd:
-    """Start a private dummy-driver JACK server and wait until it runs; JackdError if it can't."""
+def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0, realtime: bool = False) -> Jackd:
+    """Start a private dummy-driver JACK server and wait until it runs; JackdError if it can't.
+
+    ``realtime``: run jackd with realtime scheduling (``-R``, needs CAP_SYS_NICE or an rtprio
+    limit) instead of ``--no-realtime``."""
     reason = missing()
     if reason:
         raise JackdError(reason)
     name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     process = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        ["jackd", "-R" if realtime else "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -96,7 +124,7 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
             saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
             os.environ["JACK_DEFAULT_SERVER"] = name
             os.environ["JACK_NO_START_SERVER"] = "1"
-            return Jackd(name, process, rate, period, saved)
+            return Jackd(name, process, rate, period, saved, realtime)
         time.sleep(0.1)
     code = process.poll()
     if code is None:

@@ -24,6 +24,7 @@ to wake up, so a Python thread that computes without releasing it delays ticks b
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time as _time
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ class InternalClock(ClockSource):
         spin: seconds before each deadline at which the thread stops waiting and spins.
         late_tolerance: seconds after its deadline at which a tick counts as late.
         max_catch_up: at most this many overdue ticks are emitted at once; beyond, re-anchor.
+        realtime_priority: if given (1-99), the clock thread asks for SCHED_FIFO at this
+            priority (Linux; needs CAP_SYS_NICE or an rtprio limit, as audio users often have).
+            If that is refused, a warning is logged and the thread runs at normal priority;
+            :attr:`realtime` says which happened.
         now: the time source (seconds); perf_counter unless a test substitutes one.
     """
 
@@ -75,6 +80,7 @@ class InternalClock(ClockSource):
         spin: float = 0.001,
         late_tolerance: float = 0.001,
         max_catch_up: int = 24,
+        realtime_priority: int | None = None,
         now: Callable[[], float] = _time.perf_counter,
     ) -> None:
         super().__init__(beats_per_bar, beat_unit)
@@ -84,6 +90,10 @@ class InternalClock(ClockSource):
         self._spin = float(spin)
         self._late_tolerance = float(late_tolerance)
         self._max_catch_up = int(max_catch_up)
+        if realtime_priority is not None and not 1 <= realtime_priority <= 99:
+            raise ValueError(f"realtime priority must be 1 to 99, got {realtime_priority}")
+        self._realtime_priority = realtime_priority
+        self.realtime = False
         self._anchor = TempoAnchor(now(), 0.0, seconds_per_tick(check_bpm(bpm)))
         self._cond = threading.Condition()  # guards the anchor, _running, _next_tick, _generation
         self._emit_lock = threading.RLock()  # one emission (tick or transport) at a time, in order
@@ -215,7 +225,19 @@ class InternalClock(ClockSource):
             self._thread = threading.Thread(target=self._run, name="live-internal-clock", daemon=True)
             self._thread.start()
 
+    def _become_realtime(self) -> None:
+        priority = self._realtime_priority
+        if priority is None:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # this thread only
+        except (AttributeError, OSError) as err:
+            log.warning("internal clock: realtime priority %d refused (%s); running at normal priority", priority, err)
+        else:
+            self.realtime = True
+
     def _run(self) -> None:
+        self._become_realtime()
         now = self._now
         while True:
             with self._cond:

@@ -29,6 +29,7 @@ class FilterStats:
             run that triggered a re-lock). Every pulse still counts as a tick.
         relocks: times the filter started over: a tempo jump (``reset_after`` rejected pulses
             in a row) or a gap in the pulses.
+        missed: pulses inferred lost on the way (a pulse one or two periods late, on the grid).
         jitter: the current estimate of the arrival jitter (standard deviation, seconds).
         period_sd: the standard deviation of the current period estimate, seconds per tick.
     """
@@ -36,6 +37,7 @@ class FilterStats:
     pulses: int = 0
     rejected: int = 0
     relocks: int = 0
+    missed: int = 0
     jitter: float = 0.0
     period_sd: float = 0.0
 
@@ -56,6 +58,12 @@ class TempoFilter:
     filter restarts from those pulses. A silence longer than ``gap_periods`` periods restarts it
     too (the sender stopped and started again).
 
+    Lost pulses: while locked, after ``miss_guard`` pulses used in a row, a pulse that arrives one
+    or two periods after its predicted time, on the grid within the same limit, is taken as the
+    one after one or two lost pulses (:meth:`update` returns how many); the estimate stays locked.
+    An exact halving of the tempo looks the same for one pulse: it costs one phantom pulse, then
+    the usual relock.
+
     ``locked`` is True from the moment the period's standard deviation falls under
     ``lock_tolerance`` (relative) with at least ``min_lock_pulses`` pulses used, until a restart.
     """
@@ -72,6 +80,7 @@ class TempoFilter:
         lock_tolerance: float = 0.003,
         min_lock_pulses: int = 6,
         jitter_memory: float = 0.05,
+        miss_guard: int = 4,
     ) -> None:
         if jitter <= 0 or tempo_drift < 0 or gate <= 0 or reset_after < 1 or min_lock_pulses < 2:
             raise ValueError("TempoFilter: jitter, gate > 0; tempo_drift >= 0; reset_after >= 1; min_lock_pulses >= 2")
@@ -84,12 +93,14 @@ class TempoFilter:
         self._lock_tolerance = lock_tolerance
         self._min_lock = min_lock_pulses
         self._alpha = jitter_memory
+        self._miss_guard = miss_guard
         self.stats = FilterStats(jitter=jitter)
         self.period: float | None = None  # seconds per tick; kept across restarts as a prior
         self.time: float | None = None  # filtered time of the latest pulse, perf_counter seconds
         self.locked = False
         self._r = self._r_min  # the jitter variance estimate, kept across restarts
         self._d2 = 6.0 * self._r_min  # running mean of squared second differences
+        self._d2_count = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -98,6 +109,7 @@ class TempoFilter:
         self._rejected: list[float] = []  # raw times of consecutive rejected pulses
         self._cov = (0.0, 0.0, 0.0)  # covariance of (time, period): var t, cov, var p
         self._last_used: list[float] = []  # the last two used pulse times, if consecutive
+        self._clean = 0  # pulses used in a row since the last restart, rejection or lost pulse
         self._running_estimate = False
         self.locked = False
 
@@ -117,37 +129,49 @@ class TempoFilter:
             return None
         return self.time + pulses_ahead * self.period
 
-    def update(self, t: float) -> bool:
-        """Take the arrival time ``t`` (seconds) of the next pulse; True if it was used."""
+    def update(self, t: float) -> int:
+        """Take the arrival time ``t`` (seconds) of the next pulse.
+
+        Returns how many pulses were lost just before this one (almost always 0): while locked
+        and after ``miss_guard`` clean pulses, a pulse that arrives one or two periods late but
+        on the grid is taken as the next-but-one (or two) pulse, not as an outlier."""
         stats = self.stats
         stats.pulses += 1
         if self._running_estimate and t - self.time > self._gap * self.period:
             stats.relocks += 1
             self._restart()
         if not self._running_estimate:
-            return self._acquire(t)
-        # predict: time += period; covariance through F = [[1, 1], [0, 1]] plus the tempo walk
-        vt, c, vp = self._cov
+            self._acquire(t)
+            return 0
         period = self.period
-        q = (self._drift * period) ** 2
-        a = vt + 2.0 * c + vp
-        b = c + vp
-        d = vp + q
-        predicted = self.time + period
-        s = a + self._r
-        innovation = t - predicted
-        limit = min(max(self._gate * math.sqrt(s), self._gate_floor), 0.5 * period)
+        predicted, cov = self._predicted(self.time, self._cov)
+        innovation, s, limit = self._test(t, predicted, cov)
+        missed = 0
+        if abs(innovation) > limit and self.locked and self._clean >= self._miss_guard:
+            ahead, ahead_cov = predicted, cov
+            for k in (1, 2):
+                ahead, ahead_cov = self._predicted(ahead, ahead_cov)
+                e, s_k, limit_k = self._test(t, ahead, ahead_cov)
+                if abs(e) <= limit_k:
+                    missed = k
+                    predicted, cov, innovation, s, limit = ahead, ahead_cov, e, s_k, limit_k
+                    stats.missed += k
+                    self._last_used.clear()  # no second difference across the gap
+                    break
+        a, b, d = cov
         if abs(innovation) > limit:
             stats.rejected += 1
+            self._clean = 0
             self._last_used.clear()
             self.time = predicted
-            self._cov = (a, b, d)
+            self._cov = cov
             self._rejected.append(t)
             if len(self._rejected) >= self._reset_after:
                 stats.relocks += 1
                 self._restart_from(self._rejected)
-            return False
+            return 0
         self._rejected.clear()
+        self._clean = 0 if missed else self._clean + 1
         self._learn_jitter(t)
         k0 = a / s
         k1 = b / s
@@ -156,7 +180,20 @@ class TempoFilter:
         self._cov = ((1.0 - k0) * a, (1.0 - k0) * b, d - k1 * b)
         self._n += 1
         self._update_lock()
-        return True
+        return missed
+
+    def _predicted(self, time: float, cov: tuple[float, float, float]) -> tuple[float, tuple[float, float, float]]:
+        """One pulse ahead: time + period, and the covariance through F = [[1, 1], [0, 1]]
+        plus the tempo's random walk."""
+        vt, c, vp = cov
+        q = (self._drift * self.period) ** 2
+        return time + self.period, (vt + 2.0 * c + vp, c + vp, vp + q)
+
+    def _test(self, t: float, predicted: float, cov: tuple[float, float, float]) -> tuple[float, float, float]:
+        """(innovation, its variance, the outlier limit) of arrival ``t`` against a prediction."""
+        s = cov[0] + self._r
+        limit = min(max(self._gate * math.sqrt(s), self._gate_floor), 0.5 * self.period)
+        return t - predicted, s, limit
 
     def _learn_jitter(self, t: float) -> None:
         """Estimate the arrival jitter from second differences of consecutive used pulses:
@@ -165,14 +202,16 @@ class TempoFilter:
         last = self._last_used
         if len(last) == 2:
             d2 = t - 2.0 * last[1] + last[0]
-            self._d2 = (1.0 - self._alpha) * self._d2 + self._alpha * d2 * d2
+            self._d2_count += 1
+            weight = max(self._alpha, 1.0 / self._d2_count)  # a plain mean until the memory fills
+            self._d2 += weight * (d2 * d2 - self._d2)
             self._r = max(self._r_min, self._d2 / 6.0)
             last[0] = last[1]
             last[1] = t
         else:
             last.append(t)
 
-    def _acquire(self, t: float) -> bool:
+    def _acquire(self, t: float) -> None:
         """The first two pulses after a restart: no prediction to test them against."""
         raw = self._raw
         if raw and (t <= raw[-1] or (self.period is None and t - raw[-1] > 2.0)):
@@ -188,7 +227,6 @@ class TempoFilter:
             self._n = 2
             self._running_estimate = True
             raw.clear()
-        return True
 
     def _restart_from(self, times: list[float]) -> None:
         """Start over from pulses (consecutive, evenly due) that the old estimate rejected."""
@@ -226,7 +264,8 @@ class TempoFilter:
 class ClockInStats(FilterStats):
     """:class:`FilterStats` plus the transport messages seen."""
 
-    ticks: int = 0  # pulses emitted as ticks (received while running)
+    ticks: int = 0  # ticks emitted (pulses received while running, and filled-in lost ones)
+    filled: int = 0  # ticks emitted for pulses inferred lost
     starts: int = 0
     stops: int = 0
     continues: int = 0
@@ -242,6 +281,10 @@ class MidiClockIn(ClockSource):
             does not carry one).
         nominal_bpm: the tempo assumed before two pulses have arrived.
         tempo_filter: the :class:`TempoFilter` (default settings if None).
+        fill_lost_pulses: emit a tick for each pulse the filter infers was lost on the way
+            (just before the tick of the pulse that revealed it), so the song position stays
+            the sender's. Without it a lost pulse leaves the position a tick behind until the
+            next Start or Song Position Pointer.
         now: the time source for predictions before any pulse arrived.
     """
 
@@ -252,9 +295,11 @@ class MidiClockIn(ClockSource):
         beat_unit: int = 4,
         nominal_bpm: float = 120.0,
         tempo_filter: TempoFilter | None = None,
+        fill_lost_pulses: bool = True,
         now: Callable[[], float] = _time.perf_counter,
     ) -> None:
         super().__init__(beats_per_bar, beat_unit)
+        self._fill_lost = fill_lost_pulses
         self._nominal_spt = seconds_per_tick(check_bpm(nominal_bpm))
         self.filter = tempo_filter if tempo_filter is not None else TempoFilter()
         self._now = now
@@ -303,13 +348,20 @@ class MidiClockIn(ClockSource):
         kind = getattr(message, "type", None)
         if kind == "clock":
             with self._lock:
-                self.filter.update(timestamp)
+                missed = self.filter.update(timestamp)
+                if not self._fill_lost:
+                    missed = 0
                 if not self._running:
                     return True
-                tick = self._next_tick
-                self._next_tick = tick + 1
-                self._counts.ticks += 1
-            self._emit_tick(tick, timestamp)
+                first = self._next_tick
+                self._next_tick = first + missed + 1
+                self._counts.ticks += missed + 1
+                self._counts.filled += missed
+                period = self.filter.period or self._nominal_spt
+                estimate = self.filter.time
+            for k in range(missed):  # lost on the way: late, but the song position stays the DAW's
+                self._emit_tick(first + k, estimate - (missed - k) * period)
+            self._emit_tick(first + missed, timestamp)
             return True
         if kind == "start":
             with self._lock:

@@ -203,3 +203,37 @@ def test_set_bpm_from_another_thread_while_running():
     ticks = rec.ticks()
     assert ticks == list(range(len(ticks)))
     assert 100.0 <= clock.bpm <= 119.0
+
+
+def test_realtime_priority_is_asked_for_in_the_clock_thread(monkeypatch):
+    import live.clock.internal as internal
+
+    calls = []
+    monkeypatch.setattr(internal.os, "sched_setscheduler", lambda pid, policy, param: calls.append((pid, policy, param.sched_priority, threading.current_thread().name)), raising=False)
+    monkeypatch.setattr(internal.os, "SCHED_FIFO", 1, raising=False)
+    with InternalClock(240.0, realtime_priority=7) as clock:
+        clock.start()
+        time.sleep(0.05)
+        clock.stop()
+    assert calls == [(0, 1, 7, "live-internal-clock")]  # pid 0 from the clock thread: that thread only
+    assert clock.realtime
+
+
+def test_a_refused_realtime_priority_is_a_warning_not_an_error(monkeypatch, caplog):
+    import live.clock.internal as internal
+
+    def refuse(pid, policy, param):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(internal.os, "sched_setscheduler", refuse, raising=False)
+    with InternalClock(240.0, realtime_priority=7) as clock:
+        rec = Recorder()
+        clock.add_listener(rec)
+        clock.start()
+        time.sleep(0.1)
+        clock.stop()
+    assert not clock.realtime
+    assert len(rec.ticks()) >= 5
+    assert any("realtime priority 7 refused" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError):
+        InternalClock(realtime_priority=0)

@@ -209,16 +209,52 @@ def test_round_trip_through_clock_out():
     assert bpm_of(slave.filter.period) == pytest.approx(133.0, abs=0.5)
 
 
-def test_a_lost_pulse_costs_a_tick_and_a_quick_relock():
-    """MIDI clock cannot tell a lost pulse from a slower tempo at once: the song position is
-    one tick behind (until the next Start or Song Position Pointer) and the tempo relocks."""
-    times = jittered(ideal_pulse_times(np.full(24 * 6, 97.0)), 0.0005, 13)
-    times = np.delete(times, 60)
+@pytest.mark.parametrize("lost", [[60], [60, 61], [60, 90]])
+def test_lost_pulses_are_filled_in_and_the_lock_holds(lost):
+    ideal = ideal_pulse_times(np.full(24 * 6, 97.0))
+    times = np.delete(jittered(ideal, 0.0005, 13), lost)
     clock = MidiClockIn()
     rec = Recorder()
     clock.add_listener(rec)
     clock.feed(times[0] - 0.01, START)
     estimates = feed_pulses(clock, times)
+    assert rec.ticks() == list(range(len(ideal)))  # the song position stays the sender's
+    stats = clock.stats
+    assert stats.missed == stats.filled == len(lost)
+    assert stats.relocks == 0 and stats.rejected == 0 and clock.locked
+    assert max(abs(e - 97.0) for e in estimates[24:]) < 0.5
+    filled = rec.tick_times()[lost[0]]
+    assert filled == pytest.approx(ideal[lost[0]], abs=0.0015)  # the tick's estimated time
+
+
+def test_without_filling_a_lost_pulse_costs_a_tick():
+    times = np.delete(jittered(ideal_pulse_times(np.full(24 * 6, 97.0)), 0.0005, 13), 60)
+    clock = MidiClockIn(fill_lost_pulses=False)
+    rec = Recorder()
+    clock.add_listener(rec)
+    clock.feed(times[0] - 0.01, START)
+    feed_pulses(clock, times)
     assert rec.ticks() == list(range(len(times)))
-    assert clock.stats.relocks == 1 and clock.stats.rejected == 3
-    assert clock.locked and max(abs(e - 97.0) for e in estimates[60 + 24 :]) < 0.5
+    assert clock.stats.missed == 1 and clock.stats.filled == 0
+
+
+def test_a_tempo_halving_costs_one_phantom_pulse_then_relocks():
+    bpms = np.concatenate([np.full(96, 120.0), np.full(96, 60.0)])
+    times = jittered(ideal_pulse_times(bpms), 0.0005, 17)
+    clock = MidiClockIn()
+    rec = Recorder()
+    clock.add_listener(rec)
+    clock.feed(times[0] - 0.01, START)
+    estimates = feed_pulses(clock, times)
+    stats = clock.stats
+    assert stats.filled == 1 and stats.relocks == 1
+    assert rec.ticks() == list(range(len(times) + 1))
+    assert clock.locked and abs(estimates[-1] - 60.0) < 0.5
+
+
+def test_a_lost_pulse_before_lock_is_not_guessed():
+    """Until the filter is locked (and has a run of clean pulses) a late pulse is an outlier."""
+    times = np.delete(ideal_pulse_times(np.full(48, 97.0)), 5)
+    clock = MidiClockIn()
+    feed_pulses(clock, times)
+    assert clock.stats.missed == 0 and clock.stats.relocks == 1
