@@ -7,6 +7,11 @@ condition variable until ``spin_seconds`` before the earliest deadline, then spi
 perf_counter for the last stretch and sends. Every wait is computed afresh from the absolute
 deadline and the clock now, never from a relative sleep, so errors don't add up.
 
+While spinning, the thread still lets go of the GIL (a zero-second sleep each turn) until the
+final ``hold_seconds``: a JACK input callback of the same process needs the GIL, and one kept
+waiting longer than a JACK period makes its client miss the cycle (on a JACK server in the
+default asynchronous mode, the events of that cycle are lost).
+
 A message whose deadline has passed goes out at once. The scheduling error of every message
 (perf_counter right before the send minus the deadline, in seconds) is kept for the last
 ``history`` messages; one above ``late_seconds`` counts as late (see :meth:`stats`).
@@ -77,7 +82,8 @@ class OutputScheduler:
 
     ``send`` is either a :class:`NoteLedger` (used as it is) or the output's plain send
     function (a ledger is made around it with ``max_note_seconds``). ``spin_seconds`` is how
-    long before a deadline the thread stops waiting and spins on the clock (seconds).
+    long before a deadline the thread stops waiting and spins on the clock (seconds);
+    ``hold_seconds`` is the final part of that spin in which it keeps the GIL (seconds).
     ``late_seconds``: a message sent later than this after its deadline counts as late.
     ``history``: how many recent scheduling errors are kept for percentiles. ``now`` is the
     clock (``time.perf_counter``; replace only in tests). ``name`` names the thread.
@@ -95,9 +101,11 @@ class OutputScheduler:
         late_seconds: float = 0.001,
         history: int = 4096,
         max_note_seconds: float | None = None,
+        hold_seconds: float = 0.0002,
     ) -> None:
-        if spin_seconds < 0:
-            raise ValueError(f"spin_seconds must be >= 0 seconds, not {spin_seconds!r}")
+        if spin_seconds < 0 or hold_seconds < 0:
+            raise ValueError(f"spin_seconds and hold_seconds must be >= 0 seconds, not {spin_seconds!r}, {hold_seconds!r}")
+        self.hold_seconds = hold_seconds
         self.ledger = send if isinstance(send, NoteLedger) else NoteLedger(send, max_note_seconds, now=now)
         self.spin_seconds = spin_seconds
         self.late_seconds = late_seconds
@@ -284,8 +292,13 @@ class OutputScheduler:
                 if head is None:
                     continue
                 # The last stretch: spin on the clock, unless an earlier message arrives.
-                while self._now() < head and self._version == version:
-                    pass
+                # Until the final hold_seconds each turn sleeps for zero seconds, which lets
+                # other threads take the GIL (a JACK callback blocked on it would miss its
+                # cycle); the final stretch spins without letting go.
+                hold_from = head - self.hold_seconds
+                while self._version == version and (now := self._now()) < head:
+                    if now < hold_from:
+                        time.sleep(0)
                 if self._version == version:
                     self._send_due()
         except BaseException:

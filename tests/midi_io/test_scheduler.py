@@ -332,3 +332,10 @@ def test_stats_percentiles():
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([3.0], 99) == 3.0
+
+
+def test_bad_spin_settings_are_refused(rec):
+    with pytest.raises(ValueError):
+        OutputScheduler(rec, spin_seconds=-0.001)
+    with pytest.raises(ValueError):
+        OutputScheduler(rec, hold_seconds=-1)
