@@ -119,7 +119,7 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
     probe_env = {**os.environ, "JACK_NO_START_SERVER": "1"}
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline and process.poll() is None:
-        status = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=probe_env)
+        status = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=probe_env, check=False)
         if status.stdout.strip() == "running":
             saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
             os.environ["JACK_DEFAULT_SERVER"] = name

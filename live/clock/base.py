@@ -174,21 +174,21 @@ class ClockSource:
         for listener in self._listeners:  # a snapshot: adding/removing swaps the tuple
             try:
                 listener.on_tick(tick, time)
-            except Exception:
-                self._listener_failed(listener, "on_tick")
+            except Exception as err:  # noqa: BLE001 - a listener's bug must not stop the clock
+                self._listener_failed(listener, "on_tick", err)
 
     def _emit_transport(self, event: str, tick: int) -> None:
         for listener in self._listeners:
             try:
                 listener.on_transport(event, tick)
-            except Exception:
-                self._listener_failed(listener, f"on_transport({event!r})")
+            except Exception as err:  # noqa: BLE001
+                self._listener_failed(listener, f"on_transport({event!r})", err)
 
-    def _listener_failed(self, listener: ClockListener, what: str) -> None:
+    def _listener_failed(self, listener: ClockListener, what: str, err: Exception) -> None:
         if self.propagate_listener_errors:
-            raise
+            raise err
         self.listener_errors += 1
-        log.exception("clock listener %r failed in %s; the clock goes on", listener, what)
+        log.error("clock listener %r failed in %s; the clock goes on", listener, what, exc_info=err)
 
     # -- state -------------------------------------------------------------------------------
 

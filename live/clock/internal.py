@@ -278,7 +278,9 @@ class InternalClock(ClockSource):
                 late = emit_time - anchor.time_of(first)
                 self._anchor = anchor = anchor.due_at(first, emit_time)
                 stats.reanchored += 1
-                self._warn(f"internal clock {late * 1e3:.1f} ms behind ({overdue} ticks): re-anchored at tick {first}, not catching up")
+                self._warn(
+                    f"internal clock {late * 1e3:.1f} ms behind ({overdue} ticks): re-anchored at tick {first}, not catching up"
+                )
                 overdue = 0
             elif overdue >= 1:
                 stats.caught_up += overdue
@@ -292,8 +294,7 @@ class InternalClock(ClockSource):
                 stats.ticks += 1
                 if lateness > self._late_tolerance:
                     stats.late += 1
-                if lateness > stats.worst:
-                    stats.worst = lateness
+                stats.worst = max(stats.worst, lateness)
                 due.append((tick, deadline))
             return due
 

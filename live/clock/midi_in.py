@@ -253,7 +253,7 @@ class TempoFilter:
         self._update_lock()
 
     def _update_lock(self) -> None:
-        vt, c, vp = self._cov
+        vp = self._cov[2]
         self.stats.jitter = math.sqrt(self._r)
         self.stats.period_sd = math.sqrt(max(vp, 0.0))
         if not self.locked and self._n >= self._min_lock and self.stats.period_sd <= self._lock_tolerance * self.period:

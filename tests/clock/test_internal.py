@@ -165,7 +165,7 @@ def test_a_long_stall_re_anchors_instead_of_bursting():
     with InternalClock(240.0, max_catch_up=2) as clock:
         rec = Stalling(at=5, seconds=8 * spt)
         clock.add_listener(rec)
-        t_start, _ = run_clock(clock, 0.3)
+        run_clock(clock, 0.3)
     stats = clock.stats
     assert stats.reanchored == 1 and stats.caught_up == 0
     ticks, deadlines = rec.ticks(), rec.tick_times()
@@ -206,10 +206,13 @@ def test_set_bpm_from_another_thread_while_running():
 
 
 def test_realtime_priority_is_asked_for_in_the_clock_thread(monkeypatch):
-    import live.clock.internal as internal
+    from live.clock import internal
 
     calls = []
-    monkeypatch.setattr(internal.os, "sched_setscheduler", lambda pid, policy, param: calls.append((pid, policy, param.sched_priority, threading.current_thread().name)), raising=False)
+    def record(pid, policy, param):
+        calls.append((pid, policy, param.sched_priority, threading.current_thread().name))
+
+    monkeypatch.setattr(internal.os, "sched_setscheduler", record, raising=False)
     monkeypatch.setattr(internal.os, "SCHED_FIFO", 1, raising=False)
     with InternalClock(240.0, realtime_priority=7) as clock:
         clock.start()
@@ -220,7 +223,7 @@ def test_realtime_priority_is_asked_for_in_the_clock_thread(monkeypatch):
 
 
 def test_a_refused_realtime_priority_is_a_warning_not_an_error(monkeypatch, caplog):
-    import live.clock.internal as internal
+    from live.clock import internal
 
     def refuse(pid, policy, param):
         raise PermissionError(1, "Operation not permitted")
