@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -84,6 +85,9 @@ class OutputScheduler:
     function (a ledger is made around it with ``max_note_seconds``). ``spin_seconds`` is how
     long before a deadline the thread stops waiting and spins on the clock (seconds);
     ``hold_seconds`` is the final part of that spin in which it keeps the GIL (seconds).
+    ``realtime_priority`` (1-99): the thread asks for SCHED_FIFO at that priority (Linux; needs
+    CAP_SYS_NICE or an rtprio limit); refused, it runs at normal priority and logs a warning.
+    ``realtime`` says which happened. Keep it below jackd's own realtime threads.
     ``late_seconds``: a message sent later than this after its deadline counts as late.
     ``history``: how many recent scheduling errors are kept for percentiles. ``now`` is the
     clock (``time.perf_counter``; replace only in tests). ``name`` names the thread.
@@ -102,9 +106,14 @@ class OutputScheduler:
         history: int = 4096,
         max_note_seconds: float | None = None,
         hold_seconds: float = 0.0002,
+        realtime_priority: int | None = None,
     ) -> None:
         if spin_seconds < 0 or hold_seconds < 0:
             raise ValueError(f"spin_seconds and hold_seconds must be >= 0 seconds, not {spin_seconds!r}, {hold_seconds!r}")
+        if realtime_priority is not None and not 1 <= realtime_priority <= 99:
+            raise ValueError(f"realtime priority must be 1 to 99, not {realtime_priority!r}")
+        self.realtime_priority = realtime_priority
+        self.realtime = False  # whether the thread got SCHED_FIFO
         self.hold_seconds = hold_seconds
         self.ledger = send if isinstance(send, NoteLedger) else NoteLedger(send, max_note_seconds, now=now)
         self.spin_seconds = spin_seconds
@@ -272,7 +281,18 @@ class OutputScheduler:
                     wake = t
         return wake
 
+    def _become_realtime(self) -> None:
+        if self.realtime_priority is None:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))  # this thread
+        except (AttributeError, OSError) as err:
+            log.warning("output scheduler: realtime priority %d refused (%s)", self.realtime_priority, err)
+        else:
+            self.realtime = True
+
     def _run(self) -> None:
+        self._become_realtime()
         try:
             while True:
                 with self._cond:

@@ -339,3 +339,22 @@ def test_bad_spin_settings_are_refused(rec):
         OutputScheduler(rec, spin_seconds=-0.001)
     with pytest.raises(ValueError):
         OutputScheduler(rec, hold_seconds=-1)
+    with pytest.raises(ValueError):
+        OutputScheduler(rec, realtime_priority=0)
+
+
+def test_a_refused_realtime_priority_still_sends(rec, monkeypatch):
+    import os
+
+    def refuse(*args):
+        raise PermissionError("not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    s = OutputScheduler(rec, realtime_priority=5)
+    s.start()
+    try:
+        s.schedule(time.perf_counter(), on(60))
+        assert rec.wait_for(1) == [on(60)]
+        assert not s.realtime
+    finally:
+        s.stop()
