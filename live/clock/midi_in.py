@@ -64,6 +64,11 @@ class TempoFilter:
     An exact halving of the tempo looks the same for one pulse: it costs one phantom pulse, then
     the usual relock.
 
+    Ramps: the filter keeps a running mean (weight ``trend_memory``) of its innovations divided
+    by their standard deviation. Plain jitter keeps it near 0; while the estimate lags a tempo
+    ramp it leans one way, and once it passes ``trend_limit`` (while locked) the tempo walk's
+    variance is multiplied by ``trend_boost`` so the estimate catches up.
+
     ``locked`` is True from the moment the period's standard deviation falls under
     ``lock_tolerance`` (relative) with at least ``min_lock_pulses`` pulses used, until a restart.
     """
@@ -81,6 +86,9 @@ class TempoFilter:
         min_lock_pulses: int = 6,
         jitter_memory: float = 0.05,
         miss_guard: int = 4,
+        trend_limit: float = 0.8,
+        trend_boost: float = 20.0,
+        trend_memory: float = 0.2,
     ) -> None:
         if jitter <= 0 or tempo_drift < 0 or gate <= 0 or reset_after < 1 or min_lock_pulses < 2:
             raise ValueError("TempoFilter: jitter, gate > 0; tempo_drift >= 0; reset_after >= 1; min_lock_pulses >= 2")
@@ -94,6 +102,9 @@ class TempoFilter:
         self._min_lock = min_lock_pulses
         self._alpha = jitter_memory
         self._miss_guard = miss_guard
+        self._trend_alpha = trend_memory
+        self._trend_limit = trend_limit
+        self._boost = trend_boost
         self.stats = FilterStats(jitter=jitter)
         self.period: float | None = None  # seconds per tick; kept across restarts as a prior
         self.time: float | None = None  # filtered time of the latest pulse, perf_counter seconds
@@ -110,6 +121,7 @@ class TempoFilter:
         self._cov = (0.0, 0.0, 0.0)  # covariance of (time, period): var t, cov, var p
         self._last_used: list[float] = []  # the last two used pulse times, if consecutive
         self._clean = 0  # pulses used in a row since the last restart, rejection or lost pulse
+        self._trend = 0.0  # running mean of normalized innovations: leans one way while lagging
         self._running_estimate = False
         self.locked = False
 
@@ -173,6 +185,7 @@ class TempoFilter:
         self._rejected.clear()
         self._clean = 0 if missed else self._clean + 1
         self._learn_jitter(t)
+        self._trend += self._trend_alpha * (innovation / math.sqrt(s) - self._trend)
         k0 = a / s
         k1 = b / s
         self.time = predicted + k0 * innovation
@@ -187,6 +200,8 @@ class TempoFilter:
         plus the tempo's random walk."""
         vt, c, vp = cov
         q = (self._drift * self.period) ** 2
+        if self.locked and abs(self._trend) > self._trend_limit:  # lagging a ramp: let the tempo move
+            q *= self._boost
         return time + self.period, (vt + 2.0 * c + vp, c + vp, vp + q)
 
     def _test(self, t: float, predicted: float, cov: tuple[float, float, float]) -> tuple[float, float, float]:

@@ -89,6 +89,24 @@ def test_tempo_ramp_90_to_130_over_8_bars_is_followed(seed):
     assert clock.stats.relocks == 0  # a smooth ramp is tracked, not mistaken for jumps
 
 
+def steep_ramp_errors(clock: MidiClockIn, seed: int) -> np.ndarray:
+    bpms = np.concatenate([np.full(96, 90.0), np.linspace(90.0, 130.0, 2 * 96), np.full(96, 130.0)])
+    estimates = feed_pulses(clock, jittered(ideal_pulse_times(bpms), 0.0005, seed))
+    return np.abs(np.asarray(estimates) - bpms)[24:]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_steep_ramp_is_followed_by_letting_the_tempo_move(seed):
+    """90 -> 130 BPM in 2 bars: the lag shows as innovations leaning one way, and the filter
+    lets the tempo move faster instead of losing lock again and again."""
+    clock = MidiClockIn()
+    errors = steep_ramp_errors(clock, seed)
+    assert errors.max() < 2.5 and clock.stats.relocks == 0
+    stiff = MidiClockIn(tempo_filter=TempoFilter(trend_boost=1.0))
+    stiff_errors = steep_ramp_errors(stiff, seed)
+    assert stiff.stats.relocks > 0 or stiff_errors.max() > errors.max()
+
+
 @pytest.mark.parametrize("delay", [0.008, -0.008, 0.004])
 def test_a_single_outlier_is_rejected(delay):
     times = jittered(ideal_pulse_times(np.full(24 * 6, 97.0)), 0.0005, 7)
