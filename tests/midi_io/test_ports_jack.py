@@ -331,3 +331,28 @@ def test_an_output_whose_synth_vanishes_drops_and_counts_then_reaches_it_again(j
             assert all(m == after for m in synth.messages())  # never the note sent while it was gone
     finally:
         synth.close()
+
+
+def test_a_flood_through_jack_fills_the_queue_counts_the_rest_and_then_flows_again(jack):
+    with MidiInput(backend=jack, capacity=256) as ours:
+        mouth = player(ours.name)
+        try:
+            time.sleep(SETTLE)
+            # 4000 messages, ten bursts of 400; the sender pauses a little every 50 so that
+            # the JACK ring buffers hold them and this process's GIL lets the driver run.
+            for burst in range(10):
+                for i in range(400):
+                    mouth.send(mido.Message("control_change", control=burst, value=i % 128))
+                    if i % 50 == 49:
+                        time.sleep(0.001)
+            assert wait_until(lambda: ours.received + ours.dropped >= 2000, 5)
+            time.sleep(0.1)
+            assert ours.received == ours.pending == 256  # nobody read: the queue stayed full
+            assert 2000 <= ours.received + ours.dropped <= 4000  # the rest was counted, and dropped
+            got = list(ours.iter_stamped())
+            assert {m.control for _, m in got} == {0}  # the first burst was kept, later ones dropped
+            assert [t for t, _ in got] == sorted(t for t, _ in got)
+            note = mido.Message("note_on", note=1)
+            assert plain(exchange(ours, lambda: mouth.send(note), [note])[1]) == [note]
+        finally:
+            mouth.close()
