@@ -22,7 +22,7 @@ HAS_SYNTHETIC = (ROOT / "tests" / "models" / "synthetic_bundles.py").exists()
 def run_quick(tmp_path: pathlib.Path, *extra: str) -> str:
     out = tmp_path / "report.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--output", str(out), *extra],
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--no-midi", "--output", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
