@@ -88,6 +88,11 @@ def _run_daemon(args: argparse.Namespace) -> int:
         max_note_seconds=args.max_note_seconds,
     )
     daemon = Daemon(options)
+    # rtmidi's JACK callback runs in JACK's process thread and needs the GIL for the few
+    # microseconds it takes to stamp and queue a message; with Python's default 5 ms switch
+    # interval a busy daemon thread makes JACK drop input. The daemon owns its process, so it
+    # asks for a short interval here (the library leaves process-wide settings alone).
+    sys.setswitchinterval(0.0005)
 
     def on_signal(signum: int, frame: object) -> None:
         logging.getLogger("live").info("signal %d: stopping", signum)
