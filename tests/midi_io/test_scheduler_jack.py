@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import mido
 import rtmidi
 
 from live.midi_io.ledger import ALL_NOTES_OFF
-from live.midi_io.scheduler import OutputScheduler
+from live.midi_io.scheduler import OutputScheduler, SchedulerStats
 from tests.jack import listen, unique_client_name, wait_for_port
 
 NOTES = 50
@@ -17,11 +18,29 @@ HELD = 0.005  # seconds each note sounds, except the last few
 UNFINISHED = 5  # these notes' note-offs are still pending when the scheduler stops
 
 
-def test_scheduled_notes_reach_another_jack_client_in_order_on_time_and_all_released(jack_server):
+@dataclass
+class Session:
+    heard: list[tuple[float, mido.Message]]  # (arrival, message) at the other client
+    deadlines: dict[int, float]  # note -> its note-on's deadline (perf_counter seconds)
+    pending_at_stop: int
+    stats: SchedulerStats
+    sounding_after_stop: list[tuple[int, int]]
+    sent: list[mido.Message]  # what the scheduler handed to the port
+
+
+def play_session() -> Session:
+    """50 notes scheduled 10 ms apart into a JACK output connected to a listener; the last five
+    note-offs are still pending when the scheduler stops."""
     ear = listen()
     out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=unique_client_name("sched"))
     out.open_port(out.get_ports().index(wait_for_port(ear.port_name, "input")), "out")
-    scheduler = OutputScheduler(lambda msg: out.send_message(msg.bytes()))
+    sent: list[mido.Message] = []
+
+    def send(msg: mido.Message) -> None:
+        sent.append(msg)
+        out.send_message(msg.bytes())
+
+    scheduler = OutputScheduler(send)
     try:
         time.sleep(0.05)  # let JACK finish the connection
         scheduler.start()
@@ -34,36 +53,52 @@ def test_scheduled_notes_reach_another_jack_client_in_order_on_time_and_all_rele
             scheduler.schedule(start, mido.Message("note_on", note=note, velocity=90), tag="answer")
             stop_at = start + (HELD if i < NOTES - UNFINISHED else 10.0)
             scheduler.schedule(stop_at, mido.Message("note_off", note=note), tag="answer")
-        ons = ear.wait_for(NOTES, "note_on")
-        ear.wait_for(NOTES - UNFINISHED, "note_off")
-        assert scheduler.pending() == UNFINISHED
-        scheduler.stop()  # drops the pending note-offs; the ledger releases those notes
-        ear.wait_for(NOTES, "note_off")
-        ear.wait_for(1, "control_change")
-        time.sleep(0.02)
-
-        assert [m.note for m in ons] == [40 + i for i in range(NOTES)], ear.stamped()  # all, in order
-        period = jack_server.period_seconds
-        for stamp, msg in ear.stamped("note_on"):
-            late = stamp - deadlines[msg.note]
-            assert late >= -period, f"note {msg.note} arrived {-late * 1e3:.2f} ms before its deadline"
-            assert late < 0.050, f"note {msg.note} arrived {late * 1e3:.1f} ms after its deadline"
-
-        sounding: set[int] = set()
-        for msg in ear.messages():
-            if msg.type == "note_on" and msg.velocity > 0:
-                assert msg.note not in sounding
-                sounding.add(msg.note)
-            elif msg.type in ("note_on", "note_off"):
-                sounding.discard(msg.note)
-        assert sounding == set(), f"hanging notes {sorted(sounding)}"
-        assert ear.messages("control_change") == [mido.Message("control_change", control=ALL_NOTES_OFF, value=0)]
-        assert scheduler.ledger.sounding() == []
+        ear.wait_for(NOTES, "note_on", timeout=3.0)
+        ear.wait_for(NOTES - UNFINISHED, "note_off", timeout=1.0)
+        time.sleep(2 * HELD)
+        pending = scheduler.pending()
         stats = scheduler.stats()
-        assert stats.sent == 2 * NOTES - UNFINISHED
-        assert min(stats.errors) >= 0
+        scheduler.stop()  # drops the pending note-offs; the ledger releases those notes
+        ear.wait_for(1, "control_change", timeout=1.0)
+        time.sleep(0.02)
+        return Session(ear.stamped(), deadlines, pending, stats, scheduler.ledger.sounding(), sent)
     finally:
         scheduler.stop()
         out.close_port()
         out.delete()
         ear.close()
+
+
+def test_scheduled_notes_reach_another_jack_client_in_order_on_time_and_all_released(jack_server):
+    for attempt in range(3):  # JACK without realtime priority may drop an event when a cycle overruns
+        session = play_session()
+        # What the scheduler itself did does not depend on JACK: check it on every attempt.
+        assert session.pending_at_stop == UNFINISHED
+        assert session.stats.sent == 2 * NOTES - UNFINISHED
+        assert min(session.stats.errors) >= 0  # never before a deadline
+        assert session.sounding_after_stop == []
+        ons = [m.note for m in session.sent if m.type == "note_on"]
+        assert ons == [40 + i for i in range(NOTES)]
+        assert len(session.sent) == 2 * NOTES + 1  # every note-off (5 from the ledger), then CC 123
+        if len(session.heard) == len(session.sent):
+            break
+    heard = [m for _, m in session.heard]
+    assert len(heard) == len(session.sent), "JACK dropped messages in three attempts"
+    assert heard == session.sent  # every one, in order
+
+    period = jack_server.period_seconds
+    for stamp, msg in session.heard:
+        if msg.type == "note_on":
+            late = stamp - session.deadlines[msg.note]
+            assert late >= -period, f"note {msg.note} arrived {-late * 1e3:.2f} ms before its deadline"
+            assert late < 0.050, f"note {msg.note} arrived {late * 1e3:.1f} ms after its deadline"
+
+    sounding: set[int] = set()
+    for msg in heard:
+        if msg.type == "note_on" and msg.velocity > 0:
+            assert msg.note not in sounding
+            sounding.add(msg.note)
+        elif msg.type in ("note_on", "note_off"):
+            sounding.discard(msg.note)
+    assert sounding == set(), f"hanging notes {sorted(sounding)}"
+    assert heard[-1] == mido.Message("control_change", control=ALL_NOTES_OFF, value=0)
