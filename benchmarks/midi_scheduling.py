@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -299,8 +300,6 @@ def measure_scheduling(server: Jackd, label: str, count: int, load: int = 0, bus
 
 
 def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0) -> Result:
-    import rtmidi
-
     env = server.env()
     name = f"bench-daemon-{os.getpid()}-{time.perf_counter_ns() % 10**9}"
     seconds = count * SPACING + 5.0
@@ -386,7 +385,7 @@ def measure(quick: bool, cpus: int) -> Measurements:
 
 
 def _ms(x: float) -> str:
-    return "n/a" if x != x else f"{x * 1e3:.2f}"
+    return "n/a" if math.isnan(x) else f"{x * 1e3:.2f}"
 
 
 def _pct(values: np.ndarray, q: float) -> float:
@@ -418,12 +417,12 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
         return "\n".join(out + ["Not measured (no JACK server could be started).", ""])
     limit = m.period + TARGET_EXTRA
     out += [
-        f"`OutputScheduler` (default `spin_seconds` 2 ms, `hold_seconds` 0.2 ms) in one process, {m.count} notes "
+        (f"`OutputScheduler` (default `spin_seconds` 2 ms, `hold_seconds` 0.2 ms) in one process, {m.count} notes "
         f"({2 * m.count} messages, one every {SPACING / 2 * 1e3:g} ms) scheduled up front at absolute deadlines; the "
         "listener in another process. *scheduler error* = when the scheduler thread sent a message − its deadline "
         "(measured right before the send); *late* = sent more than 1 ms after the deadline; *arrival error* = "
         "arrival at the listener − the deadline (end to end); *JACK hop* = arrival − send. "
-        f"*loaded*: {cpus} processes busy-looping beside it.",
+        f"*loaded*: {cpus} processes busy-looping beside it."),
         "",
     ]
     rows = []
@@ -446,23 +445,23 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
                         f"end to end **{'met' if ok_end else 'NOT met'}**")
     out += [
         "",
-        "Target: scheduling error p99 under 1 ms beyond JACK's period quantization, i.e. *scheduler error* p99 under "
-        f"1 ms and *arrival error* p99 under one period + 1 ms = {_ms(limit)} ms: " + "; ".join(verdicts) + ".",
+        ("Target: scheduling error p99 under 1 ms beyond JACK's period quantization, i.e. *scheduler error* p99 under "
+         f"1 ms and *arrival error* p99 under one period + 1 ms = {_ms(limit)} ms: ") + "; ".join(verdicts) + ".",
         "",
-        "A thread computing in Python holds the GIL until the interpreter's switch interval (5 ms by default) asks "
+        ("A thread computing in Python holds the GIL until the interpreter's switch interval (5 ms by default) asks "
         "it to let go, so the woken scheduler thread can wait that long; the daemon should lower the interval "
-        f"(`sys.setswitchinterval({BUSY_SWITCH_INTERVAL:g})`) or keep such work out of its process.",
+         f"(`sys.setswitchinterval({BUSY_SWITCH_INTERVAL:g})`) or keep such work out of its process."),
         "",
     ]
     if m.passthrough:
         out += [
             "### Passthrough latency",
             "",
-            f"The daemon (`live.daemon.Daemon`, JACK backend, `passthrough=True`, its virtual ports, the internal "
+            (f"The daemon (`live.daemon.Daemon`, JACK backend, `passthrough=True`, its virtual ports, the internal "
             f"clock running) in one process; a player (this process) sends {2 * m.count} messages, one every "
             f"{SPACING / 2 * 1e3:g} ms, into its input; a listener in a third process hears its output. *latency* = "
             "arrival − the player's send time: two JACK hops (each 0 to one period) plus the daemon's own path "
-            "(input callback, queue, main loop, ledger, output).",
+            "(input callback, queue, main loop, ledger, output)."),
             "",
         ]
         rows = [[r.server, r.condition, f"{r.received}/{r.sent}", _ms(_pct(r.arrival, 50)), _ms(_pct(r.arrival, 99)),

@@ -38,8 +38,8 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 import mido
 
@@ -111,7 +111,7 @@ class OutputScheduler:
         realtime_priority: int | None = None,
     ) -> None:
         if spin_seconds < 0 or hold_seconds < 0:
-            raise ValueError(f"spin_seconds and hold_seconds must be >= 0 seconds, not {spin_seconds!r}, {hold_seconds!r}")
+            raise ValueError(f"spin_seconds and hold_seconds must be >= 0 seconds, not {spin_seconds}, {hold_seconds}")
         if realtime_priority is not None and not 1 <= realtime_priority <= 99:
             raise ValueError(f"realtime priority must be 1 to 99, not {realtime_priority!r}")
         self.realtime_priority = realtime_priority
@@ -351,5 +351,4 @@ class OutputScheduler:
                 self._errors.append(error)
                 if error > self.late_seconds:
                     self._late += 1
-                if error > self._worst:
-                    self._worst = error
+                self._worst = max(self._worst, error)
