@@ -111,7 +111,7 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
         raise JackdError(reason)
     name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     process = subprocess.Popen(
-        ["jackd", "-R" if realtime else "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        ["jackd", "-R" if realtime else "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

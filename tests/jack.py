@@ -1,6 +1,6 @@
 """A private JACK server for integration tests, and small JACK MIDI clients to play and listen.
 
-The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -n NAME -d
+The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -S -n NAME -d
 dummy -r 48000 -p 64``, under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
 every JACK client of this process and its children at it. In CI (``CI`` set) a missing jackd
 is a failure; elsewhere the integration tests are skipped with the reason.
@@ -44,7 +44,9 @@ def start_jack_server() -> JackServer:
         pytest.skip(message)
     name = f"mltest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     process = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(PERIOD)],
+        # -S (synchronous): in the default asynchronous mode jackd drops a period's MIDI events
+        # whenever a client overruns a cycle, which a busy 2-core machine makes common.
+        ["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(PERIOD)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -123,6 +125,7 @@ class Listener:
         return self.messages(type_)
 
     def close(self) -> None:
+        self._rt.cancel_callback()  # before closing, or a late callback can crash in close_port
         self._rt.close_port()
         self._rt.delete()
 
