@@ -518,24 +518,23 @@ def run(quick: bool) -> str:
         "",
     ]
     rows = []
-    worst_lock = 0
+    slow: list[str] = []  # rows whose worst lock took longer than the target
     for i, scenario in enumerate(scenarios(quick)):
-        results = synthetic(scenario, runs)
-        rows.append(_follow_row(scenario.name, "synthetic", results))
-        considered = list(results)
-        for server, sent, result in m.jack_in.get(i, []):
-            rows.append(_follow_row(sent.name, f"JACK, {server}", [result]))
-            considered.append(result)
-        for r in considered:
-            worst_lock = max(worst_lock, r.lock_pulses if r.lock_pulses is not None else 10**9)
+        groups = [(scenario.name, "synthetic", synthetic(scenario, runs))]
+        groups += [(sent.name, f"JACK, {server}", [result]) for server, sent, result in m.jack_in.get(i, [])]
+        for name, source, results in groups:
+            rows.append(_follow_row(name, source, results))
+            locks = [r.lock_pulses for r in results]
+            if any(x is None or x > LOCK_TARGET for x in locks):
+                worst = "never" if any(x is None for x in locks) else str(max(locks))
+                slow.append(f"{name} ({source}): {worst}")
     out += _table(
         ["input", "source", "lock (pulses)", "tempo p99 BPM", "tempo max BPM", "phase p99 ms", "arrival jitter p99 ms",
          "offset ms", "relocks", "rejected", "lost", "filled"],
         rows,
     )
-    worst = "never" if worst_lock >= 10**9 else str(worst_lock)
-    out += ["", f"Target lock within one beat ({LOCK_TARGET} pulses): **{'met' if worst_lock <= LOCK_TARGET else 'NOT met'}** "
-            f"(worst {worst})."]
+    verdict = "**met** for every input" if not slow else "**NOT met** for " + "; ".join(slow) + " pulses; met for the rest"
+    out += ["", f"Target lock within one beat ({LOCK_TARGET} pulses): {verdict}."]
     return "\n".join(out) + "\n"
 
 

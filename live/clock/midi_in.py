@@ -11,7 +11,9 @@ bar and beat are the ones the sending DAW has. The tempo and the times of future
 from __future__ import annotations
 
 import math
+import statistics
 import threading
+from collections import deque
 import time as _time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -47,22 +49,26 @@ class TempoFilter:
 
     The model: pulses are due at a steady period (seconds per tick) that may wander (a random
     walk of relative size ``tempo_drift`` per pulse, which lets it follow tempo ramps), and
-    arrive with Gaussian jitter. The first pulses after a (re)start are fitted exactly as a
-    least-squares line would, so it locks within a few pulses; afterwards it weighs recent pulses
-    more. The jitter is estimated on the fly from second differences of arrival times (never
-    below ``jitter``).
+    arrive with Gaussian jitter. After a (re)start the first ``acquire_pulses`` pulses are
+    gathered unjudged and a least-squares line through them starts the estimate, so it locks
+    within a few pulses; afterwards recent pulses weigh more. The jitter is estimated on the fly
+    from second differences of the last ``jitter_window`` arrivals (never below ``jitter``).
 
     Outliers: a pulse that arrives further from its predicted time than ``gate`` standard
     deviations of the prediction (but at least ``gate_floor`` and at most half a period) is left
-    out of the estimate. ``reset_after`` such pulses in a row mean the tempo really changed: the
-    filter restarts from those pulses. A silence longer than ``gap_periods`` periods restarts it
+    out of the estimate. ``reset_after`` such pulses in a row that are evenly spaced among
+    themselves, at a tempo from ``min_bpm`` to ``max_bpm``, mean the tempo really changed: the
+    filter restarts from them. Rejected pulses that are not evenly spaced (a sender that stalled
+    and then sent a burst) leave the estimate alone; only after ``4 * reset_after`` rejections in
+    a row does it start from scratch. A silence longer than ``gap_periods`` periods restarts it
     too (the sender stopped and started again).
 
     Lost pulses: while locked, after ``miss_guard`` pulses used in a row, a pulse that arrives one
-    or two periods after its predicted time, on the grid within the same limit, is taken as the
-    one after one or two lost pulses (:meth:`update` returns how many); the estimate stays locked.
-    An exact halving of the tempo looks the same for one pulse: it costs one phantom pulse, then
-    the usual relock.
+    or two periods late but on the grid is held back and judged by the next pulse: if that one
+    is on the grid, the held pulse was just late (an outlier); if it is as late, one or two pulses
+    were lost on the way, and :meth:`update` returns how many (the caller emits them as ticks,
+    one pulse late, so the song position stays the sender's) and the estimate stays locked. A
+    real slowdown (say, to half the tempo) fits neither and ends in the usual relock.
 
     Ramps: the filter keeps a running mean (weight ``trend_memory``) of its innovations divided
     by their standard deviation. Plain jitter keeps it near 0; while the estimate lags a tempo
@@ -81,11 +87,14 @@ class TempoFilter:
         gate: float = 5.0,
         gate_floor: float = 0.0015,
         reset_after: int = 3,
+        acquire_pulses: int = 5,
         gap_periods: float = 4.0,
         lock_tolerance: float = 0.003,
         min_lock_pulses: int = 6,
-        jitter_memory: float = 0.05,
+        jitter_window: int = 24,
         miss_guard: int = 4,
+        min_bpm: float = 10.0,
+        max_bpm: float = 1000.0,
         trend_limit: float = 0.8,
         trend_boost: float = 20.0,
         trend_memory: float = 0.2,
@@ -100,8 +109,13 @@ class TempoFilter:
         self._gap = gap_periods
         self._lock_tolerance = lock_tolerance
         self._min_lock = min_lock_pulses
-        self._alpha = jitter_memory
+        self._d2s: deque[float] = deque(maxlen=jitter_window)  # recent abs second differences
         self._miss_guard = miss_guard
+        if acquire_pulses < 2 or min_lock_pulses < acquire_pulses:
+            raise ValueError("TempoFilter: 2 <= acquire_pulses <= min_lock_pulses")
+        self._acquire_pulses = acquire_pulses
+        self._min_period = seconds_per_tick(max_bpm)
+        self._max_period = seconds_per_tick(min_bpm)
         self._trend_alpha = trend_memory
         self._trend_limit = trend_limit
         self._boost = trend_boost
@@ -110,17 +124,17 @@ class TempoFilter:
         self.time: float | None = None  # filtered time of the latest pulse, perf_counter seconds
         self.locked = False
         self._r = self._r_min  # the jitter variance estimate, kept across restarts
-        self._d2 = 6.0 * self._r_min  # running mean of squared second differences
-        self._d2_count = 0
+        self._recent: list[float] = []  # the last two arrival times, for second differences
         self._restart()
 
     def _restart(self) -> None:
         self._n = 0  # pulses whose times the current estimate uses
-        self._raw: list[float] = []  # the first two pulses, before there is an estimate
+        self._raw: list[float] = []  # pulses gathered since a restart, before there is an estimate
         self._rejected: list[float] = []  # raw times of consecutive rejected pulses
         self._cov = (0.0, 0.0, 0.0)  # covariance of (time, period): var t, cov, var p
-        self._last_used: list[float] = []  # the last two used pulse times, if consecutive
         self._clean = 0  # pulses used in a row since the last restart, rejection or lost pulse
+        self._pending: tuple[float, int] | None = None  # a pulse 1-2 periods late: (time, periods)
+        self._rejected_run = 0  # pulses rejected in a row
         self._trend = 0.0  # running mean of normalized innovations: leans one way while lagging
         self._running_estimate = False
         self.locked = False
@@ -144,56 +158,99 @@ class TempoFilter:
     def update(self, t: float) -> int:
         """Take the arrival time ``t`` (seconds) of the next pulse.
 
-        Returns how many pulses were lost just before this one (almost always 0): while locked
-        and after ``miss_guard`` clean pulses, a pulse that arrives one or two periods late but
-        on the grid is taken as the next-but-one (or two) pulse, not as an outlier."""
+        Returns how many pulses were lost on the way just before the previous one (almost
+        always 0; see "Lost pulses" above): the caller counts them as ticks now."""
         stats = self.stats
         stats.pulses += 1
         if self._running_estimate and t - self.time > self._gap * self.period:
             stats.relocks += 1
             self._restart()
+            self._recent.clear()
+        self._learn_jitter(t)
         if not self._running_estimate:
             self._acquire(t)
             return 0
-        period = self.period
         predicted, cov = self._predicted(self.time, self._cov)
         innovation, s, limit = self._test(t, predicted, cov)
         missed = 0
-        if abs(innovation) > limit and self.locked and self._clean >= self._miss_guard:
-            ahead, ahead_cov = predicted, cov
-            for k in (1, 2):
-                ahead, ahead_cov = self._predicted(ahead, ahead_cov)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            # The previous pulse came one or two periods late. If this one is on the grid, that
+            # pulse was merely late (an outlier); if this one is as late too, pulses were lost.
+            held, k = pending
+            if abs(innovation) <= limit:
+                stats.rejected += 1
+                self._clean = 0
+            else:
+                ahead, ahead_cov = predicted, cov
+                for _ in range(k):
+                    ahead, ahead_cov = self._predicted(ahead, ahead_cov)
                 e, s_k, limit_k = self._test(t, ahead, ahead_cov)
                 if abs(e) <= limit_k:
                     missed = k
-                    predicted, cov, innovation, s, limit = ahead, ahead_cov, e, s_k, limit_k
                     stats.missed += k
-                    self._last_used.clear()  # no second difference across the gap
-                    break
-        a, b, d = cov
+                    predicted, cov, innovation, s, limit = ahead, ahead_cov, e, s_k, limit_k
+                else:
+                    self._reject(held, predicted, cov, advance=False)
+        elif abs(innovation) > limit and self.locked and self._clean >= self._miss_guard:
+            ahead, ahead_cov = predicted, cov
+            for k in (1, 2):
+                ahead, ahead_cov = self._predicted(ahead, ahead_cov)
+                e, _, limit_k = self._test(t, ahead, ahead_cov)
+                if abs(e) <= limit_k:  # one or two periods late, on the grid: decide at the next pulse
+                    self._pending = (t, k)
+                    self.time, self._cov = predicted, cov
+                    return 0
         if abs(innovation) > limit:
-            stats.rejected += 1
-            self._clean = 0
-            self._last_used.clear()
-            self.time = predicted
-            self._cov = cov
-            self._rejected.append(t)
-            if len(self._rejected) >= self._reset_after:
-                stats.relocks += 1
-                self._restart_from(self._rejected)
+            self._reject(t, predicted, cov)
             return 0
         self._rejected.clear()
+        self._rejected_run = 0
         self._clean = 0 if missed else self._clean + 1
-        self._learn_jitter(t)
         self._trend += self._trend_alpha * (innovation / math.sqrt(s) - self._trend)
+        a, b, d = cov
         k0 = a / s
         k1 = b / s
         self.time = predicted + k0 * innovation
-        self.period = period + k1 * innovation
+        self.period += k1 * innovation
         self._cov = ((1.0 - k0) * a, (1.0 - k0) * b, d - k1 * b)
         self._n += 1
         self._update_lock()
         return missed
+
+    def _reject(self, t: float, predicted: float, cov: tuple[float, float, float], advance: bool = True) -> None:
+        """Leave the pulse at ``t`` out of the estimate; after ``reset_after`` in a row that are
+        evenly spaced, start over from them (the tempo changed)."""
+        self.stats.rejected += 1
+        self._clean = 0
+        if advance:
+            self.time, self._cov = predicted, cov
+        rejected = self._rejected
+        rejected.append(t)
+        self._rejected_run += 1
+        if len(rejected) < self._reset_after:
+            return
+        if self._evenly_spaced(rejected):
+            self.stats.relocks += 1
+            times = list(rejected)
+            self._restart()
+            self._start_line(times)
+        elif self._rejected_run >= 4 * self._reset_after:  # nothing fits: begin from scratch
+            self.stats.relocks += 1
+            self._restart()
+            self._acquire(t)
+        else:
+            del rejected[0]  # a burst or a stray pulse is no new tempo: keep the old estimate
+
+    def _evenly_spaced(self, times: list[float]) -> bool:
+        """True if consecutive pulse times are evenly spaced (within the jitter) at a tempo from
+        ``min_bpm`` to ``max_bpm``."""
+        limit = max(self._gate * math.sqrt(6.0 * self._r), self._gate_floor)
+        for i in range(2, len(times)):
+            if abs(times[i] - 2.0 * times[i - 1] + times[i - 2]) > limit:
+                return False
+        period = (times[-1] - times[0]) / (len(times) - 1)
+        return self._min_period <= period <= self._max_period
 
     def _predicted(self, time: float, cov: tuple[float, float, float]) -> tuple[float, tuple[float, float, float]]:
         """One pulse ahead: time + period, and the covariance through F = [[1, 1], [0, 1]]
@@ -211,59 +268,50 @@ class TempoFilter:
         return t - predicted, s, limit
 
     def _learn_jitter(self, t: float) -> None:
-        """Estimate the arrival jitter from second differences of consecutive used pulses:
-        t[i] - 2 t[i-1] + t[i-2] has variance 6 R for white jitter, and a tempo ramp adds
-        only its tiny change of period per pulse, so a ramp is not mistaken for jitter."""
-        last = self._last_used
-        if len(last) == 2:
-            d2 = t - 2.0 * last[1] + last[0]
-            self._d2_count += 1
-            weight = max(self._alpha, 1.0 / self._d2_count)  # a plain mean until the memory fills
-            self._d2 += weight * (d2 * d2 - self._d2)
-            self._r = max(self._r_min, self._d2 / 6.0)
-            last[0] = last[1]
-            last[1] = t
+        """Estimate the arrival jitter from second differences of consecutive arrivals, every
+        pulse included: t[i] - 2 t[i-1] + t[i-2] has standard deviation sqrt(6) sigma for white
+        jitter, while a tempo ramp adds only its tiny change of period per pulse. The median of
+        the recent absolute values (0.674 of that deviation for Gaussian jitter) is not swayed by
+        the few large values an outlier, a lost pulse or a tempo jump makes."""
+        recent = self._recent
+        if len(recent) == 2:
+            self._d2s.append(abs(t - 2.0 * recent[1] + recent[0]))
+            recent[0] = recent[1]
+            recent[1] = t
         else:
-            last.append(t)
+            recent.append(t)
+        if len(self._d2s) >= 3:
+            sigma = statistics.median(self._d2s) / (0.6745 * math.sqrt(6.0))
+            self._r = max(self._r_min, sigma * sigma)
 
     def _acquire(self, t: float) -> None:
-        """The first two pulses after a restart: no prediction to test them against."""
+        """The first ``acquire_pulses`` pulses after a restart are gathered without judging them
+        (there is no trustworthy prediction yet), then a least-squares line through them starts
+        the estimate. Only an impossible interval (a burst, a silence) starts the gathering over."""
         raw = self._raw
-        if raw and (t <= raw[-1] or (self.period is None and t - raw[-1] > 2.0)):
-            raw.clear()  # out of order, or a silence too long to be a clock: begin again here
-            self._last_used.clear()
+        if raw and not self._min_period <= t - raw[-1] <= self._max_period:
+            raw.clear()
         raw.append(t)
-        self._learn_jitter(t)
         self.time = t
-        if len(raw) == 2:
-            r = self._r
-            self.period = raw[1] - raw[0]
-            self._cov = (r, r, 2.0 * r)  # a line through two points
-            self._n = 2
-            self._running_estimate = True
+        if len(raw) >= 2:
+            self.period = (raw[-1] - raw[0]) / (len(raw) - 1)  # meanwhile: the mean interval
+        if len(raw) >= self._acquire_pulses:
+            self._start_line(raw)
             raw.clear()
 
-    def _restart_from(self, times: list[float]) -> None:
-        """Start over from pulses (consecutive, evenly due) that the old estimate rejected."""
-        times = list(times)
-        self._restart()
+    def _start_line(self, times: list[float]) -> None:
+        """Start the estimate from a least-squares line through consecutive pulse times."""
         n = len(times)
-        if n < 2:
-            return
-        xs = range(n)
         x_mean = (n - 1) / 2.0
         y_mean = sum(times) / n
-        sxx = sum((x - x_mean) ** 2 for x in xs)
-        slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, times)) / sxx
-        if slope <= 0:
-            return
+        sxx = sum((x - x_mean) ** 2 for x in range(n))
+        slope = sum((x - x_mean) * (y - y_mean) for x, y in enumerate(times)) / sxx
         last = n - 1 - x_mean
         r = self._r
         self.period = slope
         self.time = y_mean + slope * last
         self._cov = (r * (1.0 / n + last * last / sxx), r * last / sxx, r / sxx)
         self._n = n
-        self._last_used = times[-2:]
         self._running_estimate = True
         self._update_lock()
 
