@@ -57,6 +57,8 @@ class DaemonOptions:
         beats_per_bar: the time signature's numerator (the beat is a quarter note).
         max_note_seconds: longest a note may sound before the ledger ends it (seconds).
         client_name: the MIDI client name the ports are opened under.
+        realtime_priority: SCHED_FIFO priority (1-99) asked for the clock and output threads;
+            None keeps normal scheduling. Refused (no rtprio limit) is logged, not fatal.
     """
 
     backend: str = "auto"
@@ -71,6 +73,7 @@ class DaemonOptions:
     beats_per_bar: int = 4
     max_note_seconds: float = 8.0
     client_name: str = CLIENT_NAME
+    realtime_priority: int | None = None
 
 
 @dataclass
@@ -119,7 +122,9 @@ class Daemon:
                 out = MidiOutput(query, backend=self.backend, client_name=o.client_name, port_name=OUTPUT_PORT_NAME)
                 self.outputs.append(out)
                 ledger = NoteLedger(out.send, o.max_note_seconds)
-                self.schedulers.append(OutputScheduler(ledger, name=f"magenta-live output {out.name}"))
+                self.schedulers.append(
+                    OutputScheduler(ledger, name=f"magenta-live output {out.name}", realtime_priority=o.realtime_priority)
+                )
             for port in [*self.inputs, *self.outputs]:
                 if not port.virtual:
                     self.supervisor.watch(port)
@@ -149,7 +154,7 @@ class Daemon:
                 self.clock_input = MidiInput(o.clock_port, backend=self.backend, client_name=o.client_name, port_name="clock in")
                 self.supervisor.watch(self.clock_input)
         elif o.clock == "internal":
-            self.clock = InternalClock(o.bpm, o.beats_per_bar)
+            self.clock = InternalClock(o.bpm, o.beats_per_bar, realtime_priority=o.realtime_priority)
         else:
             raise ValueError(f"--clock must be internal or midi, not {o.clock!r}")
         if o.clock_out:

@@ -109,3 +109,20 @@ def test_a_wrong_port_name_lists_the_ports_and_exits(jack_server):
     )
     assert out.returncode == 1
     assert "No Such Keyboard" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_realtime_priority_runs_or_falls_back_and_still_releases_notes(jack_server):
+    daemon = start_daemon(jack_server, "--passthrough", "--realtime-priority", "10")
+    hand, ear = connect()
+    try:
+        hand.send(mido.Message("note_on", note=72, velocity=80))
+        assert ear.wait_for(1, "note_on")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        time.sleep(0.1)
+        assert 72 in {m.note for m in ear.messages("note_off")}
+    finally:
+        hand.close()
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
