@@ -57,6 +57,7 @@ class JackClockInput:
     def __init__(self, clock: MidiClockIn) -> None:
         self.client = unique_client_name("clockin")
         self.clock = clock
+        self.pulses = 0  # Clock messages received
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.client)
         self._rt.ignore_types(sysex=True, timing=False, active_sense=True)
@@ -71,6 +72,8 @@ class JackClockInput:
     def _feed(self) -> None:
         while (item := self._queue.get()) is not None:
             stamp, data = item
+            if data[0] == 0xF8:
+                self.pulses += 1
             self.clock.feed(stamp, mido.Message.from_bytes(data))
 
     def close(self) -> None:
@@ -108,7 +111,7 @@ def send_clock(mouth, bpm: float, pulses: int, jitter: float, seed: int) -> None
         mouth.send(mido.Message("clock"))
 
 
-def clock_in_session(pulses: int, seed: int) -> tuple[MidiClockIn, LockWatch]:
+def clock_in_session(pulses: int, seed: int) -> tuple[MidiClockIn, LockWatch, int]:
     """Song Position Pointer, Continue, ``pulses`` jittered pulses at 97 BPM and Stop, sent by
     another JACK client to a MidiClockIn."""
     clock = MidiClockIn(nominal_bpm=120.0)
@@ -130,21 +133,21 @@ def clock_in_session(pulses: int, seed: int) -> tuple[MidiClockIn, LockWatch]:
     finally:
         mouth.close()
         ears.close()
-    return clock, watch
+    return clock, watch, ears.pulses
 
 
 def test_clock_in_from_another_jack_client_at_97_bpm_with_jitter(jack_server):
     pulses = 72
     for attempt in range(3):  # a pulse dropped by JACK on a loaded machine spoils an attempt
-        clock, watch = clock_in_session(pulses, seed=attempt)
-        if len(watch.ticks()) == pulses:
+        clock, watch, received = clock_in_session(pulses, seed=attempt)
+        if received == pulses:
             break
     ticks = watch.ticks()
-    assert len(ticks) >= pulses - 2, "JACK lost more than two pulses"
     assert ticks == list(range(318, 318 + len(ticks)))
     assert watch.transport() == [("position", 318), ("continue", 318), ("stop", 318 + len(ticks))]
     assert clock.position(ticks[0]) == (3, 1, 1)
-    assert len(ticks) == pulses, "JACK dropped pulses in three attempts"
+    assert received == pulses, "JACK dropped pulses in three attempts"
+    assert len(ticks) == pulses
     first_locked = next(i for i, (locked, _) in enumerate(watch.seen) if locked)
     assert first_locked < 24  # locked within one beat
     assert abs(watch.seen[23][1] - 97.0) < 1.0
