@@ -53,7 +53,7 @@ def test_ticks_never_come_early_and_never_drift():
     assert clock.stats.ticks == len(ticks)
     # no drift: the lateness at the end is no worse than at the start (medians, robust to load)
     late = sorted(a - d for a, d in zip(rec.arrived[-20:], deadlines[-20:]))
-    assert late[10] < 0.002
+    assert late[10] < 0.005
 
 
 def test_a_tempo_change_keeps_the_phase():
