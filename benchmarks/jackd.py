@@ -1,7 +1,8 @@
 """A private JACK server for the real-time benchmarks (no pytest; tests/jack.py has the test one).
 
-``start_jackd()`` runs ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` (or ``-R``
-for realtime scheduling) under a name
+``start_jackd()`` runs ``jackd --no-realtime -S -n NAME -d dummy -r RATE -p PERIOD`` (or
+``-R`` for realtime scheduling; ``-S``, synchronous mode, because in the default asynchronous
+mode jackd drops a period's MIDI events whenever a client overruns a cycle) under a name
 unique to this process, waits until ``jack_wait -c`` reports it running, and points
 ``JACK_DEFAULT_SERVER`` (and ``JACK_NO_START_SERVER``) of this process at it, so every JACK
 client opened afterwards, here or in a child given ``env()``, uses it. The dummy driver needs
@@ -43,7 +44,7 @@ class Jackd:
     def command(self) -> str:
         """The jackd command line, for reports."""
         mode = "-R" if self.realtime else "--no-realtime"
-        return f"jackd {mode} -d dummy -r {self.rate} -p {self.period}"
+        return f"jackd {mode} -S -d dummy -r {self.rate} -p {self.period}"
 
     @property
     def period_seconds(self) -> float:
