@@ -194,6 +194,7 @@ def child_listen(client: str, timeout: float) -> None:
     rt.open_virtual_port("in")
     print("ready", flush=True)
     done.wait(timeout)
+    rt.cancel_callback()  # before closing, or a late callback can crash in close_port
     rt.close_port()
     rt.delete()
     print(json.dumps(stamps), flush=True)
@@ -364,6 +365,7 @@ def measure_clock_in_jack(server: Jackd, scenario: Scenario, seed: int) -> Follo
         info = _last_json(sender, duration + 30.0)
         done.wait(5.0)
     finally:
+        rt.cancel_callback()
         rt.close_port()
         rt.delete()
     arrivals = np.array([t for t, status in stamps if status == 0xF8])

@@ -77,6 +77,7 @@ class JackClockInput:
             self.clock.feed(stamp, mido.Message.from_bytes(data))
 
     def close(self) -> None:
+        self._rt.cancel_callback()  # before closing, or a late callback can crash in close_port
         self._rt.close_port()
         self._rt.delete()
         self._queue.put(None)
