@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, start_jackd
+from benchmarks.jackd import Jackd, JackdError, jack_output, start_jackd
 
 TARGET_EXTRA = 0.001  # seconds beyond one JACK period allowed at the 99th percentile
 LOCK_TARGET = 24  # pulses: one beat
@@ -164,18 +164,6 @@ def synthetic(scenario: Scenario, runs: int) -> list[FollowResult]:
 # -- child processes -------------------------------------------------------------------------------
 
 
-def _jack_out(client: str, destination: str):
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
-    ports = out.get_ports()
-    if destination not in ports:
-        raise SystemExit(f"no JACK MIDI input {destination!r}; have {ports}")
-    out.open_port(ports.index(destination), "out")
-    time.sleep(0.2)  # let JACK finish the connection before the first message
-    return out
-
-
 def child_listen(client: str, timeout: float) -> None:
     """A JACK input that stamps every message; stops at a Stop (0xFC) or after ``timeout``."""
     import rtmidi
@@ -205,7 +193,7 @@ def child_master(destination: str, bpm: float, seconds: float, priority: int) ->
     thread asks for SCHED_FIFO at ``priority`` unless it is 0."""
     from live.clock import InternalClock, MidiClockOut
 
-    out = _jack_out(f"bench-master-{os.getpid()}", destination)
+    out = jack_output(f"bench-master-{os.getpid()}", destination)
     clock = InternalClock(bpm, realtime_priority=priority or None)
     lateness = np.zeros(int(seconds * bpm * 24 / 60) + 100)
 
@@ -233,7 +221,7 @@ def child_master(destination: str, bpm: float, seconds: float, priority: int) ->
 def child_sender(destination: str, scenario_json: str, seed: int) -> None:
     """Start, then the scenario's pulses at absolute deadlines plus jitter, then Stop."""
     scenario = Scenario(**json.loads(scenario_json))
-    out = _jack_out(f"bench-sender-{os.getpid()}", destination)
+    out = jack_output(f"bench-sender-{os.getpid()}", destination)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter() + 0.05
     ideal = scenario.ideal(t0)

@@ -132,3 +132,17 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
         process.kill()
         process.wait(5)
     raise JackdError(f"jackd did not start within {timeout:.0f} s (server {name}, exit code {process.poll()})")
+
+
+def jack_output(client: str, destination: str):
+    """A python-rtmidi JACK output client named ``client``, connected to the input ``destination``."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
+    ports = out.get_ports()
+    if destination not in ports:
+        raise SystemExit(f"no JACK MIDI input {destination!r}; have {ports}")
+    out.open_port(ports.index(destination), "out")
+    time.sleep(0.2)  # let JACK finish the connection before the first message
+    return out
+

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, start_jackd
+from benchmarks.jackd import Jackd, JackdError, jack_output, start_jackd
 
 TARGET_EXTRA = 0.001  # seconds beyond JACK's period quantization allowed at the 99th percentile
 SPACING = 0.020  # seconds between note-ons; each note-off comes half-way
@@ -67,18 +67,6 @@ def note_messages(count: int, spacing: float, t0: float) -> list[tuple[float, li
 
 
 # -- child processes -------------------------------------------------------------------------------
-
-
-def _jack_out(client: str, destination: str):
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
-    ports = out.get_ports()
-    if destination not in ports:
-        raise SystemExit(f"no JACK MIDI input {destination!r}; have {ports}")
-    out.open_port(ports.index(destination), "out")
-    time.sleep(0.2)  # let JACK finish the connection before the first message
-    return out
 
 
 def child_listen(client: str, source: str, timeout: float) -> None:
@@ -123,7 +111,7 @@ def child_schedule(destination: str, count: int, spacing: float, busy: int, swit
 
     if switch > 0:
         sys.setswitchinterval(switch)
-    out = _jack_out(f"bench-sched-{os.getpid()}", destination)
+    out = jack_output(f"bench-sched-{os.getpid()}", destination)
     scheduler = OutputScheduler(lambda m: out.send_message(m.bytes()), history=2 * count + 16,
                                 realtime_priority=priority or None)
     scheduler.start()
@@ -313,7 +301,7 @@ def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0) ->
         destination = _wait_for_port(f"{name}*:magenta-live in", "input")
         listener = _python("--child", "listen", f"bench-ear-{os.getpid()}", source, str(seconds + 30), env=env)
         _ready(listener)
-        out = _jack_out(f"bench-player-{os.getpid()}", destination)
+        out = jack_output(f"bench-player-{os.getpid()}", destination)
         if load:
             spinners = spin_load(load, count * SPACING + 3.0)
             time.sleep(0.3)

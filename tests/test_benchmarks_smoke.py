@@ -142,3 +142,14 @@ def test_sample_rows_draws_from_the_softmax():
 def test_stream_timing_has_one_entry_per_step():
     ns = time_stream_sample(random_model("basic_rnn", (8, 8)), steps=30, warmup=5, rng=np.random.default_rng(1))
     assert ns.shape == (30,) and ns.dtype == np.int64 and (ns > 0).all()
+
+
+def test_midi_benchmarks_quick_mode_report_every_section(jack_server):
+    """The MIDI benchmarks start their own JACK servers; quick mode must still produce each table."""
+    from benchmarks import clock, midi_scheduling
+
+    scheduling = midi_scheduling.run(True)
+    assert "## Output scheduling" in scheduling and "### Passthrough latency" in scheduling
+    assert "| no realtime | idle |" in scheduling
+    timing = clock.run(True)
+    assert "## Clock" in timing and "### Clock in: lock, tempo and phase error" in timing
