@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, jack_output, start_jackd
+from benchmarks.jackd import Jackd, JackdError, jack_output, spin_load, start_jackd
 
 TARGET_EXTRA = 0.001  # seconds beyond one JACK period allowed at the 99th percentile
 LOCK_TARGET = 24  # pulses: one beat
@@ -273,12 +273,6 @@ def _wait_for_port(name: str, timeout: float = 10.0) -> None:
     finally:
         probe.delete()
     raise RuntimeError(f"JACK port {name} did not appear")
-
-
-def spin_load(count: int, seconds: float) -> list[subprocess.Popen]:
-    """``count`` processes busy-looping in Python for ``seconds``."""
-    code = f"import time\nend = time.perf_counter() + {seconds}\nwhile time.perf_counter() < end:\n    pass\n"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
 
 
 # -- measurements ----------------------------------------------------------------------------------

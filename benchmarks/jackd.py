@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -145,4 +146,10 @@ def jack_output(client: str, destination: str):
     out.open_port(ports.index(destination), "out")
     time.sleep(0.2)  # let JACK finish the connection before the first message
     return out
+
+
+def spin_load(count: int, seconds: float) -> list[subprocess.Popen]:
+    """``count`` processes busy-looping in Python for ``seconds``: the "loaded" condition."""
+    code = f"import time\nend = time.perf_counter() + {seconds}\nwhile time.perf_counter() < end:\n    pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
 

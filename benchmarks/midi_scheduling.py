@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, jack_output, start_jackd
+from benchmarks.jackd import Jackd, JackdError, jack_output, spin_load, start_jackd
 
 TARGET_EXTRA = 0.001  # seconds beyond JACK's period quantization allowed at the 99th percentile
 SPACING = 0.020  # seconds between note-ons; each note-off comes half-way
@@ -206,12 +206,6 @@ def _wait_for_port(name: str, kind: str, timeout: float = 10.0) -> str:
     finally:
         probe.delete()
     raise RuntimeError(f"JACK MIDI {kind} port {name} did not appear; have {have}")
-
-
-def spin_load(count: int, seconds: float) -> list[subprocess.Popen]:
-    """``count`` processes busy-looping in Python for ``seconds``."""
-    code = f"import time\nend = time.perf_counter() + {seconds}\nwhile time.perf_counter() < end:\n    pass\n"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
