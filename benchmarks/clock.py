@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, jack_output, spin_load, start_jackd
+from benchmarks.jackd import Jackd, each_server, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond one JACK period allowed at the 99th percentile
 LOCK_TARGET = 24  # pulses: one beat
@@ -399,28 +399,14 @@ def measure_jack(quick: bool, cpus: int) -> Measurements:
     """Clock out and clock in through a non-realtime jackd (as the tests and CI run it), then
     through a realtime one (``-R``) where the machine allows it (quick mode: clock out only)."""
     m = Measurements(seconds=1.5 if quick else 10.0)
-    for realtime in (False, True):
-        try:
-            server = start_jackd(realtime=realtime)
-        except JackdError as err:
-            m.notes.append(f"`jackd {'-R' if realtime else '--no-realtime'}` not measured: {err}.")
-            continue
-        with server:
-            time.sleep(0.3)
-            label = "realtime" if realtime else "no realtime"
-            if realtime:
-                threads = server.realtime_threads()
-                if not threads:
-                    m.notes.append("`jackd -R` got no realtime thread (not permitted here): its rows ran without realtime.")
-                    label = "-R, realtime refused"
-            m.period = server.period_seconds
-            m.notes.append(f"{label}: `{server.command}`")
-            conditions = [(0, 0), (cpus, 0)] + ([(cpus, REALTIME_PRIORITY)] if realtime else [])
-            for load, priority in conditions:
-                m.outs.append((label, measure_clock_out(server, m.seconds, load, priority)))
-            if not (quick and realtime):
-                for i, scenario in jack_scenarios(quick).items():
-                    m.jack_in.setdefault(i, []).append((label, scenario, measure_clock_in_jack(server, scenario, seed=i)))
+    for server, realtime, label in each_server(m.notes):
+        m.period = server.period_seconds
+        conditions = [(0, 0), (cpus, 0)] + ([(cpus, REALTIME_PRIORITY)] if realtime else [])
+        for load, priority in conditions:
+            m.outs.append((label, measure_clock_out(server, m.seconds, load, priority)))
+        if not (quick and realtime):
+            for i, scenario in jack_scenarios(quick).items():
+                m.jack_in.setdefault(i, []).append((label, scenario, measure_clock_in_jack(server, scenario, seed=i)))
     return m
 
 

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Iterator
 import uuid
 from dataclasses import dataclass
 
@@ -152,4 +153,27 @@ def spin_load(count: int, seconds: float) -> list[subprocess.Popen]:
     """``count`` processes busy-looping in Python for ``seconds``: the "loaded" condition."""
     code = f"import time\nend = time.perf_counter() + {seconds}\nwhile time.perf_counter() < end:\n    pass\n"
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+
+
+def each_server(notes: list[str]) -> Iterator[tuple[Jackd, bool, str]]:
+    """Yield (running server, realtime?, row label) for a non-realtime jackd, then a realtime one.
+
+    A server that won't start, or a ``-R`` server that got no realtime thread, is explained in
+    ``notes`` (Markdown sentences for the report); each server's command line is noted too. The
+    server is stopped when the caller moves on to the next one.
+    """
+    for realtime in (False, True):
+        try:
+            server = start_jackd(realtime=realtime)
+        except JackdError as err:
+            notes.append(f"`jackd {'-R' if realtime else '--no-realtime'}` not measured: {err}.")
+            continue
+        with server:
+            time.sleep(0.3)
+            label = "realtime" if realtime else "no realtime"
+            if realtime and not server.realtime_threads():
+                notes.append("`jackd -R` got no realtime thread (not permitted here): its rows ran without realtime.")
+                label = "-R, realtime refused"
+            notes.append(f"{label}: `{server.command}`")
+            yield server, realtime, label
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, JackdError, jack_output, spin_load, start_jackd
+from benchmarks.jackd import Jackd, each_server, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond JACK's period quantization allowed at the 99th percentile
 SPACING = 0.020  # seconds between note-ons; each note-off comes half-way
@@ -336,30 +336,18 @@ def measure(quick: bool, cpus: int) -> Measurements:
     """Every condition through a non-realtime jackd (as the tests and CI run it), then the loaded
     ones through a realtime jackd where the machine allows it."""
     m = Measurements(count=75 if quick else 500)
-    for realtime in (False, True):
-        try:
-            server = start_jackd(realtime=realtime)
-        except JackdError as err:
-            m.notes.append(f"`jackd {'-R' if realtime else '--no-realtime'}` not measured: {err}.")
-            continue
-        with server:
-            time.sleep(0.3)
-            label = "realtime" if realtime else "no realtime"
-            if realtime and not server.realtime_threads():
-                m.notes.append("`jackd -R` got no realtime thread (not permitted here): its rows ran without realtime.")
-                label = "-R, realtime refused"
-            m.period = server.period_seconds
-            m.notes.append(f"{label}: `{server.command}`")
-            if not realtime:
-                m.scheduling.append(measure_scheduling(server, label, m.count))
-                m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
-                m.scheduling.append(measure_scheduling(server, label, m.count, busy=True))
-                m.scheduling.append(measure_scheduling(server, label, m.count, busy=True, switch=BUSY_SWITCH_INTERVAL))
-                m.passthrough.append(measure_passthrough(server, label, m.count))
-                m.passthrough.append(measure_passthrough(server, label, m.count, load=cpus))
-            else:
-                m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
-                m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus, priority=REALTIME_PRIORITY))
+    for server, realtime, label in each_server(m.notes):
+        m.period = server.period_seconds
+        if not realtime:
+            m.scheduling.append(measure_scheduling(server, label, m.count))
+            m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
+            m.scheduling.append(measure_scheduling(server, label, m.count, busy=True))
+            m.scheduling.append(measure_scheduling(server, label, m.count, busy=True, switch=BUSY_SWITCH_INTERVAL))
+            m.passthrough.append(measure_passthrough(server, label, m.count))
+            m.passthrough.append(measure_passthrough(server, label, m.count, load=cpus))
+        else:
+            m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
+            m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus, priority=REALTIME_PRIORITY))
     return m
 
 
