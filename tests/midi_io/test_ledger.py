@@ -10,6 +10,7 @@ import mido
 import pytest
 
 from live.midi_io.ledger import ALL_NOTES_OFF, NoteLedger
+from tests.midi_io.notes import hanging
 
 
 def on(note: int, channel: int = 0, velocity: int = 100) -> mido.Message:
@@ -30,19 +31,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def hanging(messages: list[mido.Message]) -> set[tuple[int, int]]:
-    """Notes left sounding by a message stream, as a synthesizer would see it."""
-    sounding: set[tuple[int, int]] = set()
-    for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            sounding.add((m.channel, m.note))
-        elif m.type in ("note_on", "note_off"):
-            sounding.discard((m.channel, m.note))
-        elif m.type == "control_change" and m.control == ALL_NOTES_OFF:
-            sounding = {k for k in sounding if k[0] != m.channel}
-    return sounding
 
 
 def test_notes_pass_through_and_are_tracked():

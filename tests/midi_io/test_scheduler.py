@@ -13,6 +13,7 @@ import mido
 import pytest
 
 from live.midi_io.ledger import ALL_NOTES_OFF, NoteLedger
+from tests.midi_io.notes import hanging
 from live.midi_io.scheduler import OutputScheduler, percentile
 
 SLACK = 0.020  # seconds a message may arrive after its deadline on a busy shared machine
@@ -48,18 +49,6 @@ class Recorder:
         while len(self.got) < count and time.perf_counter() < deadline:
             time.sleep(0.002)
         return self.messages
-
-
-def hanging(messages: list[mido.Message]) -> set[tuple[int, int]]:
-    sounding: set[tuple[int, int]] = set()
-    for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            sounding.add((m.channel, m.note))
-        elif m.type in ("note_on", "note_off"):
-            sounding.discard((m.channel, m.note))
-        elif m.type == "control_change" and m.control == ALL_NOTES_OFF:
-            sounding = {k for k in sounding if k[0] != m.channel}
-    return sounding
 
 
 @pytest.fixture
