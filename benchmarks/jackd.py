@@ -18,13 +18,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from typing import Iterator
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SAMPLE_RATE = 48000
 PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
+# jackd's --port-max. With its default a dummy server maps about 107 MB of /dev/shm, so two of
+# them (the test session's and a benchmark's) overflow a container's small /dev/shm and the
+# second dies of SIGBUS; at 128 ports it maps about 40 MB. Tests and benchmarks use a handful.
+PORT_MAX = 128
 
 
 class JackdError(RuntimeError):
@@ -46,7 +51,7 @@ class Jackd:
     def command(self) -> str:
         """The jackd command line, for reports."""
         mode = "-R" if self.realtime else "--no-realtime"
-        return f"jackd {mode} -S -d dummy -r {self.rate} -p {self.period}"
+        return f"jackd {mode} -S -p {PORT_MAX} -d dummy -r {self.rate} -p {self.period}"
 
     @property
     def period_seconds(self) -> float:
@@ -89,7 +94,7 @@ class Jackd:
             else:
                 os.environ[key] = value
 
-    def __enter__(self) -> "Jackd":
+    def __enter__(self) -> Jackd:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,10 +118,12 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
     if reason:
         raise JackdError(reason)
     name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    log = tempfile.TemporaryFile()  # jackd's output, quoted if it fails to start
     process = subprocess.Popen(
-        ["jackd", "-R" if realtime else "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ["jackd", "-R" if realtime else "--no-realtime", "-S", "-p", str(PORT_MAX), "-n", name,
+         "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     # JACK_NO_START_SERVER: otherwise jack_wait itself may start a server of that name.
     probe_env = {**os.environ, "JACK_NO_START_SERVER": "1"}
@@ -127,13 +134,29 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
             saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
             os.environ["JACK_DEFAULT_SERVER"] = name
             os.environ["JACK_NO_START_SERVER"] = "1"
+            log.close()
             return Jackd(name, process, rate, period, saved, realtime)
         time.sleep(0.1)
-    code = process.poll()
-    if code is None:
+    if process.poll() is None:
         process.kill()
         process.wait(5)
-    raise JackdError(f"jackd did not start within {timeout:.0f} s (server {name}, exit code {process.poll()})")
+    log.seek(0)
+    tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
+    log.close()
+    raise JackdError(
+        f"jackd did not start within {timeout:.0f} s (server {name}, exit code {process.returncode}"
+        f"{'; a negative code is the signal that killed it' if process.returncode < 0 else ''}); "
+        f"its last output: {' | '.join(tail) or '(none)'}; /dev/shm free: {_shm_free()}"
+    )
+
+
+def _shm_free() -> str:
+    """Free space in /dev/shm, where jackd maps its segments (a full one kills it with SIGBUS)."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return "unknown"
+    return f"{stat.f_bavail * stat.f_frsize / 2**20:.0f} MiB of {stat.f_blocks * stat.f_frsize / 2**20:.0f} MiB"
 
 
 def jack_output(client: str, destination: str):

@@ -1,7 +1,7 @@
 """A private JACK server for integration tests, and small JACK MIDI clients to play and listen.
 
-The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -S -n NAME -d
-dummy -r 48000 -p 64``, under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
+The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -S -p 128 -n NAME
+-d dummy -r 48000 -p 64`` (started by benchmarks/jackd.py), under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
 every JACK client of this process and its children at it. In CI (``CI`` set) a missing jackd
 is a failure; elsewhere the integration tests are skipped with the reason.
 """
@@ -9,70 +9,33 @@ is a failure; elsewhere the integration tests are skipped with the reason.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 import mido
 import pytest
 import rtmidi
 
-SAMPLE_RATE = 48000
-PERIOD = 64  # frames: one JACK period is 64 / 48000 s = 1.33 ms
+from benchmarks.jackd import PERIOD, SAMPLE_RATE, Jackd, JackdError, start_jackd
+
+JackServer = Jackd
 
 
-@dataclass
-class JackServer:
-    name: str
-    process: subprocess.Popen
-    period_seconds: float = PERIOD / SAMPLE_RATE
+def start_jack_server() -> Jackd:
+    """Start the private dummy-driver JACK server (benchmarks/jackd.py) and wait until it runs.
 
-    def env(self) -> dict[str, str]:
-        """Environment for a child process that must use this server."""
-        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
-
-
-def start_jack_server() -> JackServer:
-    """Start a private dummy-driver JACK server and wait until it runs (or fail/skip)."""
-    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
-        message = "jackd2 is not installed (apt-get install -y --no-install-recommends jackd2)"
-        if os.environ.get("CI"):
-            pytest.fail(f"JACK integration tests must run in CI: {message}")
-        pytest.skip(message)
-    name = f"mltest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    process = subprocess.Popen(
-        # -S (synchronous): in the default asynchronous mode jackd drops a period's MIDI events
-        # whenever a client overruns a cycle, which a busy 2-core machine makes common.
-        ["jackd", "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(PERIOD)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # Without JACK_NO_START_SERVER a client (jack_wait too) may start a temporary server of
-    # that name itself, which then takes the name from ours and exits with its last client.
-    quiet_env = {**os.environ, "JACK_NO_START_SERVER": "1"}
-    deadline = time.perf_counter() + 10.0
-    while time.perf_counter() < deadline:
-        out = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=quiet_env)
-        if out.stdout.strip() == "running":  # it prints "not running" until then
-            os.environ["JACK_DEFAULT_SERVER"] = name
-            os.environ["JACK_NO_START_SERVER"] = "1"
-            return JackServer(name, process)
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"jackd did not start (server {name}, exit code {process.poll()})")
-
-
-def stop_jack_server(server: JackServer) -> None:
-    server.process.terminate()
+    A missing or failing jackd fails the test in CI and skips it elsewhere."""
     try:
-        server.process.wait(5)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+        return start_jackd(period=PERIOD, rate=SAMPLE_RATE)
+    except JackdError as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"JACK integration tests must run in CI: {err}")
+        pytest.skip(str(err))
+
+
+def stop_jack_server(server: Jackd) -> None:
+    server.stop()
 
 
 def unique_client_name(prefix: str = "test") -> str:
