@@ -20,14 +20,15 @@ __all__ = ["CONFIGS", "ConfigSpec", "Model", "ModelConfig", "get_config", "load"
 
 
 def load(path: str | os.PathLike) -> Model:
-    """Load a model from a ``.mag`` bundle (needs TensorFlow) or a magenta-live model file (.npz).
+    """Load a model from a ``.mag`` bundle (needs TensorFlow), a magenta-live model file (.npz)
+    or the name of a bundled model (``live.models.bundled``).
 
     Raises FileNotFoundError for a missing file and ModelFileError for one that is not a
     model, saying what is wrong with it.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
+    from live.models.bundled import resolve_model
+
+    path = os.fspath(resolve_model(path))
     with open(path, "rb") as f:
         head = f.read(4)
     if head.startswith(b"PK"):
