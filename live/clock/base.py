@@ -229,6 +229,12 @@ class ClockSource:
         """
         raise NotImplementedError
 
+    def tick_at(self, time: float) -> float:
+        """The fractional song position (ticks) at perf_counter ``time`` (seconds), by the same
+        line :meth:`time_of_tick` predicts: where a player's message stamped ``time`` falls."""
+        last = max(self.tick, 0)
+        return last + (time - self.time_of_tick(last)) / self.seconds_per_tick
+
     # -- time signature ------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,216 @@
+"""An agent: one model playing one mode on one output, driven by integer ticks.
+
+The agent is pure logic, the same live and offline. It is told what the player did (``note``)
+and that time passed (``tick``), and it answers by handing :class:`Out` messages to its
+:class:`Sink`: the daemon's sink schedules them on an output port at the clock's deadline for
+their tick, the offline sink writes them to a MIDI file. Nothing here reads a clock or sleeps.
+
+Step-grid families (melody, improv, polyphony, drums) quantize the player to the model's step:
+a message at tick ``t`` belongs to the step whose start is nearest (ties go to the later step).
+A step's input is complete half a step after it starts; at that tick (``step_due``) the agent
+feeds the step to its stream and decides what it plays on the *next* step, which is scheduled
+at that step's first tick: half a step of look-ahead (62 ms at 120 BPM), so an answer's first
+note leaves exactly on its grid point.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import mido
+import numpy as np
+
+from live.clock.base import TICKS_PER_QUARTER
+from live.models.model import Model
+
+log = logging.getLogger("live.engine")
+
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+
+
+@dataclass(frozen=True)
+class Out:
+    """A message an agent plays.
+
+    Attributes:
+        tick: song position (ticks) at which it is due.
+        msg: the MIDI message (its channel is the agent's output channel).
+        offset: seconds after ``tick`` (Performance RNN's 10 ms grid); 0.0 on the step grid.
+        now: send at once, ignoring ``tick`` (harmony for a note that just arrived).
+    """
+
+    tick: int
+    msg: mido.Message
+    offset: float = 0.0
+    now: bool = False
+
+
+class Sink(Protocol):
+    """Where an agent's messages go (the daemon's scheduler or an offline recording)."""
+
+    def play(self, agent: Agent, out: Out) -> None:
+        """Deliver ``out`` at its tick (or at once if ``out.now``)."""
+
+    def cancel(self, agent: Agent, tick: int) -> None:
+        """Drop ``agent``'s messages not yet sent and end its sounding notes at ``tick``."""
+
+
+@dataclass
+class Params:
+    """What the knobs steer, per agent.
+
+    Attributes:
+        temperature: sampling temperature, 0.1 to 2.0.
+        density: 0.0 (sparse) to 1.0 (busy); 0.5 leaves the model alone (see ``density_bias``).
+        answer_bars: answer length in bars; None: as long as the call.
+        loop: repeat the last answer until the player plays again.
+        mutate: answer the last answer until the player plays again.
+        velocity: velocity of the agent's notes where the model has none (1 to 127).
+    """
+
+    temperature: float = 1.0
+    density: float = 0.5
+    answer_bars: float | None = None
+    loop: bool = False
+    mutate: bool = False
+    velocity: int = 90
+
+    def set_temperature(self, value: float) -> None:
+        self.temperature = float(min(MAX_TEMPERATURE, max(MIN_TEMPERATURE, value)))
+
+    def set_density(self, value: float) -> None:
+        self.density = float(min(1.0, max(0.0, value)))
+
+
+DENSITY_BIAS_RANGE = 4.0
+"""Logit bias at density 0 (added to the "quiet" classes) and 1 (subtracted): see density_bias."""
+
+
+def density_bias(quiet_labels: np.ndarray, num_classes: int, density: float) -> np.ndarray | None:
+    """Logit bias [num_classes] steering how many notes a model plays, or None at density 0.5.
+
+    The "quiet" classes of a family (melody: no event and note-off; drums: the empty step;
+    polyphony: the end of a step; performance: time shifts) get
+    ``(0.5 - density) * 2 * DENSITY_BIAS_RANGE`` added to their logits: at density 0 they are
+    e^4 (55x) likelier than the model says, at density 1 that much less likely.
+    """
+    if abs(density - 0.5) < 1e-9:
+        return None
+    bias = np.zeros(num_classes, np.float32)
+    bias[quiet_labels] = (0.5 - density) * 2.0 * DENSITY_BIAS_RANGE
+    return bias
+
+
+@dataclass
+class AgentSpec:
+    """How an agent is set up (from the command line or one ``[[agent]]`` table of the TOML file).
+
+    Attributes:
+        name: shown in the panel and used as the recording's track name.
+        mode: call-response | continue | improv | harmonize | drums | duet.
+        model: a bundled model name or a path; None: the mode's bundled default.
+        channel: output MIDI channel 1..16 (drums default to 10).
+        input_channels: channels whose notes this agent hears (None: all).
+        output_port: index into the daemon's output ports (0: the first).
+        silence_steps: call-response: steps of silence that end a call.
+        min_call_steps / max_call_steps: call-response: shorter calls are ignored; a call this
+            long ends by itself.
+        response_quantize: call-response: the answer starts on the next "step", "beat" or "bar".
+        backing_chords: improv: chord symbols looped, each ``steps_per_chord`` steps; None:
+            chords recognized from the notes the player holds (see ``chord_channel`` and
+            ``chord_below``).
+        chord_channel: improv: only notes on this channel (1..16) make the chord.
+        chord_below: improv: only notes below this MIDI pitch make the chord.
+        pattern_file: drums: a MIDI file whose drum notes prime the model.
+        params: the knob-controlled parameters.
+    """
+
+    name: str = "agent"
+    mode: str = "call-response"
+    model: str | None = None
+    channel: int = 1
+    input_channels: list[int] | None = None
+    output_port: int = 0
+    silence_steps: int = 4
+    min_call_steps: int = 2
+    max_call_steps: int = 128
+    response_quantize: str = "beat"
+    backing_chords: list[str] | None = None
+    steps_per_chord: int = 16
+    chord_channel: int | None = None
+    chord_below: int | None = None
+    pattern_file: str | None = None
+    params: Params = field(default_factory=Params)
+
+
+class Agent:
+    """Base of every mode. Subclasses implement ``note`` and ``tick``.
+
+    Attributes:
+        spec: the set-up; ``spec.params`` are the live knob values.
+        model: the loaded Model.
+        rng: the agent's own seeded generator (same seed, same performance).
+        state: "idle", "listening", "waiting", "answering" or "playing" (for the panel).
+        notes_played: note-ons this agent has played.
+    """
+
+    mode = "?"
+
+    def __init__(
+        self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
+    ) -> None:
+        self.spec = spec
+        self.ticks_per_beat = ticks_per_beat
+        self.model = model
+        self.sink = sink
+        self.rng = rng
+        self.ticks_per_bar = ticks_per_bar
+        self.channel = spec.channel - 1
+        self.state = "idle"
+        self.notes_played = 0
+        self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def params(self) -> Params:
+        return self.spec.params
+
+    def hears(self, msg: mido.Message) -> bool:
+        """True if the player's ``msg`` is on one of this agent's input channels."""
+        chans = self.spec.input_channels
+        return chans is None or (msg.channel + 1) in chans
+
+    def note(self, tick: int, msg: mido.Message) -> None:
+        """The player's note-on or note-off (velocity 0 is a note-off) at song position ``tick``."""
+        raise NotImplementedError
+
+    def tick(self, tick: int) -> None:
+        """Song position ``tick`` has been reached (called for every tick, in order)."""
+        raise NotImplementedError
+
+    def end_call(self, tick: int) -> None:
+        """The end-call control: end the player's call now (modes without calls ignore it)."""
+
+    def stop(self, tick: int) -> None:
+        """Transport stopped or panic: silence, forget pending plans, go idle."""
+        self.sink.cancel(self, tick)
+        self.state = "idle"
+
+    def play(self, tick: int, msg: mido.Message, offset: float = 0.0, now: bool = False) -> None:
+        """Hand one message to the sink (counting note-ons)."""
+        if msg.type == "note_on" and msg.velocity > 0:
+            self.notes_played += 1
+        self.sink.play(self, Out(tick, msg, offset, now))
+
+
+def ticks_per_step(model: Model) -> int:
+    """Ticks in one step of ``model``'s grid (6 for 4 steps per quarter note)."""
+    from live.models.configs import get_config
+
+    spq = get_config(model.config_id).steps_per_quarter or 4
+    return TICKS_PER_QUARTER // spq

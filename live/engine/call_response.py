@@ -1,0 +1,260 @@
+"""Call and response, and "continue", for the step-grid families.
+
+The player's notes are fed to the agent's stream step by step while they play (teacher
+forcing), so when the call ends the model's state already holds the phrase and the answer's
+first step only costs one draw. Timeline, with ``s`` the step whose input just completed:
+
+- idle: nothing is fed; a note-on starts a call on its step.
+- listening: step ``s`` is fed. The call ends after ``silence_steps`` steps with no note
+  sounding, on the end-call control, or when it reaches ``max_call_steps``. A call shorter
+  than ``min_call_steps`` (counted to the end of its last note) is ignored.
+- waiting: the steps up to the answer's start (the next step, beat or bar, ``response_quantize``)
+  are fed as silence; a note-on resumes the call.
+- answering: at step ``s`` the agent samples step ``s + 1`` and schedules it on that step's
+  first tick. The answer lasts as long as the call (counted to its last note's end) or
+  ``answer_bars``. Then, with ``loop`` it plays the same answer again, with ``mutate`` it
+  answers its own answer, else it goes idle. A player's note-on cuts the answer at once
+  (its notes get their note-offs) and a new call begins.
+
+"continue" is the same with an endless answer: the model keeps playing from the player's last
+phrase until the player plays again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Hashable
+
+import mido
+import numpy as np
+
+from live.engine.agent import Agent, AgentSpec, Sink, density_bias, ticks_per_step
+from live.engine.stream import Stream
+from live.engine.voices import StepInput, StepVoice, voice_for
+from live.models.model import Model
+
+QUANTIZE = ("step", "beat", "bar")
+ENDLESS = 1 << 40  # steps: an answer that never ends by itself
+
+
+class StepAgent(Agent):
+    """What every step-grid agent shares: the step clock, the player's quantized input, the stream."""
+
+    def __init__(
+        self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
+    ) -> None:
+        super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
+        self.step_ticks = ticks_per_step(model)
+        self.steps_per_bar = max(1, ticks_per_bar // self.step_ticks)
+        self.stream = Stream(model)
+        self.voice: StepVoice = voice_for(model, self.channel)
+        self.inputs: dict[int, StepInput] = {}  # step -> what the player did in it
+        self.held: set[int] = set()  # pitches the player holds (after the last processed step)
+        self.processed = -1  # the last step whose input was fed
+
+    # -- the player's side -------------------------------------------------------------------
+
+    def step_of(self, tick: int) -> int:
+        """The step a message at ``tick`` belongs to: the nearest step start (ties: the later),
+        but never one already processed."""
+        return max((tick + self.step_ticks // 2) // self.step_ticks, self.processed + 1)
+
+    def note(self, tick: int, msg: mido.Message) -> None:
+        velocity = msg.velocity if msg.type == "note_on" else 0
+        self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))
+
+    def take_input(self, step: int) -> StepInput:
+        """The player's input of ``step`` (and of any earlier step not yet taken), with ``held`` updated."""
+        taken = StepInput()
+        for s in sorted(k for k in self.inputs if k <= step):
+            taken.messages += self.inputs.pop(s).messages
+        for pitch, velocity in taken.messages:
+            if velocity:
+                self.held.add(pitch)
+            else:
+                self.held.discard(pitch)
+        return taken
+
+    # -- the clock's side ----------------------------------------------------------------------
+
+    def tick(self, tick: int) -> None:
+        if tick % self.step_ticks != self.step_ticks // 2:
+            return
+        step = tick // self.step_ticks
+        if step <= self.processed:
+            return
+        started = time.perf_counter()
+        self.process(step)
+        self.processed = step
+        self.step_seconds = time.perf_counter() - started
+
+    def process(self, step: int) -> None:
+        """Step ``step``'s input is complete: feed it, and plan step ``step + 1``."""
+        raise NotImplementedError
+
+    # -- helpers for subclasses --------------------------------------------------------------
+
+    def control(self, step: int) -> Any:
+        """The conditioning input for ``step`` (improv: its chord); None for unconditioned models."""
+        return None
+
+    def feed(self, events: list[Hashable], next_step: int) -> None:
+        """Feed one step's events; the last one is fed with the control of ``next_step``."""
+        for i, event in enumerate(events):
+            self.stream.feed(event, self.control(next_step) if i == len(events) - 1 else self.control(next_step - 1))
+
+    def sample_step(self, step: int) -> list[Hashable]:
+        """Sample step ``step``'s events (the stream is primed with everything before it)."""
+        p = self.params
+        bias = density_bias(self.voice.quiet, self.model.num_classes, p.density)
+        return self.voice.sample(self.stream, self.rng, p.temperature, bias, self.control(step + 1))
+
+    def render(self, events: list[Hashable], step: int) -> None:
+        self.voice.render(events, step * self.step_ticks, self.params.velocity, self.play)
+
+    def silence(self, step: int) -> None:
+        """End the voice's sounding notes at the start of ``step``."""
+        self.voice.release(step * self.step_ticks, self.play)
+
+    def stop(self, tick: int) -> None:
+        super().stop(tick)
+        self.voice.forget()
+        self.inputs.clear()
+        self.held.clear()
+
+
+class CallResponse(StepAgent):
+    """``--mode call-response`` for melody, improv, polyphony and drum models."""
+
+    mode = "call-response"
+    endless = False  # "continue": the answer goes on until the player plays
+
+    def __init__(
+        self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
+    ) -> None:
+        super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
+        if spec.response_quantize not in QUANTIZE:
+            raise ValueError(f"response quantize must be one of {', '.join(QUANTIZE)}, not {spec.response_quantize!r}")
+        self.call_start = 0  # first step of the current call
+        self.last_active = 0  # last step in which the player had a note sounding
+        self.answer_start = 0
+        self.answer_end = 0  # exclusive
+        self.answer: list[list[Hashable]] = []  # the current answer's events, step by step
+        self.replay: list[list[Hashable]] | None = None  # loop: the answer being repeated
+        self.end_call_asked = False
+        self.calls_ignored = 0
+        self.answers = 0
+
+    # -- player --------------------------------------------------------------------------------
+
+    def note(self, tick: int, msg: mido.Message) -> None:
+        super().note(tick, msg)
+        if msg.type == "note_on" and msg.velocity > 0 and self.state == "answering":
+            self.interrupt(tick)
+
+    def interrupt(self, tick: int) -> None:
+        """The player plays during an answer: cut it (no note hangs) and listen again."""
+        self.sink.cancel(self, tick)
+        self.voice.forget()
+        self.replay = None
+        self.state = "listening"
+        self.call_start = self.step_of(tick)
+        self.last_active = self.call_start
+
+    def end_call(self, tick: int) -> None:
+        if self.state == "listening":
+            self.end_call_asked = True
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def process(self, step: int) -> None:
+        got = self.take_input(step)
+        if self.state == "idle":
+            if not got.onsets:
+                return
+            self.state = "listening"
+            self.call_start = step
+            self.last_active = step
+        if self.state in ("listening", "waiting"):
+            self.listen(step, got)
+        elif self.state == "answering":
+            self.answer_next(step)
+
+    def listen(self, step: int, got: StepInput) -> None:
+        self.feed(self.voice.player_events(got, self.held), step + 1)
+        if got.onsets or self.held:
+            self.last_active = step
+            self.state = "listening"
+        if self.state == "listening" and self.call_ended(step):
+            self.end_call_asked = False
+            length = self.last_active + 1 - self.call_start
+            if length < self.spec.min_call_steps:
+                self.calls_ignored += 1
+                self.state = "idle"
+                return
+            self.schedule_answer(step, length)
+        if self.state == "waiting" and step + 1 == self.answer_start:
+            self.state = "answering"
+            self.answer_next(step)
+
+    def call_ended(self, step: int) -> bool:
+        return (
+            self.end_call_asked
+            or step - self.last_active >= self.spec.silence_steps
+            or step + 1 - self.call_start >= self.spec.max_call_steps
+        )
+
+    def schedule_answer(self, step: int, call_steps: int) -> None:
+        """Plan an answer to a call of ``call_steps`` steps that ended with ``step``."""
+        grid = {"step": 1, "beat": max(1, self.ticks_per_beat // self.step_ticks), "bar": self.steps_per_bar}
+        unit = grid[self.spec.response_quantize]
+        self.answer_start = -(-(step + 1) // unit) * unit
+        bars = self.params.answer_bars
+        length = call_steps if bars is None else max(1, round(bars * self.steps_per_bar))
+        if self.endless:
+            length = ENDLESS
+        self.answer_end = self.answer_start + length
+        self.answer = []
+        self.state = "waiting"
+
+    def answer_next(self, step: int) -> None:
+        """Plan step ``step + 1`` of the answer (or end the answer there)."""
+        target = step + 1
+        if target >= self.answer_end:
+            self.finish_answer(step)
+            return
+        if self.replay is not None:
+            events = self.replay[(target - self.answer_start) % len(self.replay)]
+            self.feed(events, target + 1)
+        else:
+            events = self.sample_step(target)
+        self.answer.append(events)
+        self.render(events, target)
+
+    def finish_answer(self, step: int) -> None:
+        """The answer's last step was ``step``: end its notes, then loop, mutate or rest."""
+        self.silence(step + 1)
+        self.answers += 1
+        length = self.answer_end - self.answer_start
+        if self.params.loop and self.answer:
+            self.replay = self.replay or self.answer
+            self.answer_start, self.answer_end = step + 1, step + 1 + len(self.replay)
+            self.answer = []
+            self.answer_next(step)
+        elif self.params.mutate:
+            self.replay = None
+            self.call_start, self.last_active = self.answer_start, self.answer_end - 1
+            self.schedule_answer(step, length)
+            if step + 1 == self.answer_start:
+                self.state = "answering"
+                self.answer_next(step)
+        else:
+            self.replay = None
+            self.state = "idle"
+
+
+class Continue(CallResponse):
+    """``--mode continue``: after the player's phrase the model plays on until the player plays again."""
+
+    mode = "continue"
+    endless = True

@@ -1,0 +1,368 @@
+"""The session: every agent on one clock, the player's notes routed to them, commands, snapshots.
+
+A :class:`Session` is the daemon's musical core and is the same live and offline: it is fed the
+player's messages and the ticks, in song-position order, from one thread. Knobs, keys and the
+panel act through :class:`Command` objects (``Session.command``); the panel reads
+:class:`Snapshot` objects and never touches an agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import mido
+import numpy as np
+
+from live.engine.agent import Agent, AgentSpec, Out, Sink
+from live.models.bundled import DEFAULT_FOR_MODE, resolve_model
+from live.models.model import Model
+
+log = logging.getLogger("live.engine")
+
+MODES = ("call-response", "continue", "improv", "harmonize", "drums", "duet")
+ROLL_NOTES = 512  # notes kept for the panel's piano roll
+
+
+def agent_class(mode: str, family: str) -> type[Agent]:
+    """The agent class that plays ``mode`` with a model of ``family``; ValueError if none does."""
+    if mode == "call-response":
+        if family == "performance":
+            from live.engine.performance import PerformanceCallResponse
+
+            return PerformanceCallResponse
+        from live.engine.call_response import CallResponse
+
+        return CallResponse
+    if mode == "continue":
+        if family == "performance":
+            from live.engine.performance import Duet
+
+            return Duet
+        from live.engine.call_response import Continue
+
+        return Continue
+    needs = {"improv": ("improv",), "harmonize": ("polyphony",), "drums": ("drums",), "duet": ("performance",)}
+    if mode not in needs:
+        raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    if family not in needs[mode]:
+        raise ValueError(f"--mode {mode} needs a {' or '.join(needs[mode])} model, not a {family} model")
+    if mode == "improv":
+        from live.engine.improv import Improv
+
+        return Improv
+    if mode == "harmonize":
+        from live.engine.polyphony import Harmonize
+
+        return Harmonize
+    if mode == "drums":
+        from live.engine.drums import DrumsAgent
+
+        return DrumsAgent
+    from live.engine.performance import Duet
+
+    return Duet
+
+
+def load_model(spec: AgentSpec) -> Model:
+    """The model ``spec`` names (or its mode's bundled default). Raises FileNotFoundError /
+    ModelFileError with a message that says what is wrong."""
+    import live.models
+
+    return live.models.load(resolve_model(spec.model, spec.mode))
+
+
+@dataclass(frozen=True)
+class Command:
+    """Something a knob, a key or the panel asks for.
+
+    Attributes:
+        name: temperature | density | answer_bars | loop | mutate | end_call | mode | model |
+            tempo | panic | start_stop | record.
+        value: an absolute value (temperature 0.1-2.0, density 0-1, answer bars, BPM; for loop
+            and mutate 1/0; for mode and model a name), or None.
+        delta: a relative change instead of ``value`` (keys: t/T, d/D), or None; for mode and
+            model any delta means "the next one".
+        agent: the agent's index; None: every agent.
+    """
+
+    name: str
+    value: float | str | None = None
+    delta: float | None = None
+    agent: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """One agent, as the panel shows it."""
+
+    name: str
+    mode: str
+    model: str
+    state: str
+    temperature: float
+    density: float
+    channel: int  # 1..16
+    loop: bool
+    mutate: bool
+    answer_bars: float | None
+    notes_played: int
+    step_ms: float
+
+
+@dataclass(frozen=True)
+class RollNote:
+    """A note for the piano roll: ticks, pitch, and who played it (-1: the player)."""
+
+    start: int
+    end: int | None  # None: still sounding
+    pitch: int
+    who: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The daemon's state at one moment, for the panel (immutable; safe to read from any thread)."""
+
+    tick: int = 0
+    bar: int = 0
+    beat: int = 0
+    step: int = 0
+    bpm: float = 120.0
+    running: bool = False
+    clock_source: str = "internal"
+    clock_locked: bool = True
+    backend: str = ""
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    clock_port: str | None = None
+    recording: str | None = None
+    agents: tuple[AgentView, ...] = ()
+    roll: tuple[RollNote, ...] = ()
+    notes_in: int = 0
+    notes_out: int = 0
+    late: int = 0
+    worst_late_ms: float = 0.0
+    dropped: int = 0
+    step_ms: float = 0.0
+    log: tuple[str, ...] = ()
+    learning: str | None = None
+
+
+class _RollSink:
+    """Passes an agent's messages on, noting its notes for the piano roll."""
+
+    def __init__(self, session: Session, inner: Sink) -> None:
+        self.session = session
+        self.inner = inner
+
+    def play(self, agent: Agent, out: Out) -> None:
+        self.session.note_played(agent, out.tick, out.msg)
+        self.inner.play(agent, out)
+
+    def cancel(self, agent: Agent, tick: int) -> None:
+        self.session.close_notes(self.session.index_of(agent), tick)
+        self.inner.cancel(agent, tick)
+
+
+class Session:
+    """Agents on one clock. Feed it ``player`` messages and ``tick`` calls in song order.
+
+    Args:
+        specs: one AgentSpec per agent.
+        sink: where the agents' messages go.
+        seed: seeds every agent's generator (agent i gets ``[seed, i]``); None: from entropy.
+        ticks_per_bar, ticks_per_beat: the time signature in ticks.
+        models: already loaded models, by agent index (others are loaded from their spec).
+    """
+
+    def __init__(
+        self,
+        specs: list[AgentSpec],
+        sink: Sink,
+        seed: int | None = None,
+        ticks_per_bar: int = 96,
+        ticks_per_beat: int = 24,
+        models: dict[int, Model] | None = None,
+    ) -> None:
+        if not specs:
+            raise ValueError("a session needs at least one agent")
+        self.sink = sink
+        self.seed = seed
+        self.ticks_per_bar = ticks_per_bar
+        self.ticks_per_beat = ticks_per_beat
+        self._roll_sink = _RollSink(self, sink)
+        self.roll: deque[list] = deque(maxlen=ROLL_NOTES)  # [start, end, pitch, who]
+        self._open_notes: dict[tuple[int, int, int], list] = {}  # (who, channel, pitch) -> roll entry
+        self.messages: deque[str] = deque(maxlen=50)  # the panel's log pane
+        self.tick_now = -1
+        self.agents: list[Agent] = []
+        models = models or {}
+        for i, spec in enumerate(specs):
+            self.agents.append(self.make_agent(i, spec, models.get(i)))
+
+    # -- agents --------------------------------------------------------------------------------
+
+    def make_agent(self, index: int, spec: AgentSpec, model: Model | None = None) -> Agent:
+        from live.models.configs import get_config
+
+        model = model or load_model(spec)
+        cls = agent_class(spec.mode, get_config(model.config_id).family)
+        seq = np.random.SeedSequence(None if self.seed is None else [self.seed, index])
+        return cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
+
+    def index_of(self, agent: Agent) -> int:
+        for i, a in enumerate(self.agents):
+            if a is agent:
+                return i
+        return -1
+
+    def replace_agent(self, index: int, spec: AgentSpec, model: Model | None = None) -> None:
+        """Swap agent ``index`` for a new one (another model or mode) without stopping the clock:
+        the old one's notes end now, the new one starts idle."""
+        new = self.make_agent(index, spec, model)
+        old = self.agents[index]
+        old.stop(max(self.tick_now, 0))
+        self.agents[index] = new
+        self.say(f"{spec.name}: {spec.mode} with {new.model.config_id}")
+
+    # -- the player and the clock --------------------------------------------------------------
+
+    def player(self, tick: int, msg: mido.Message) -> None:
+        """The player's channel message at song position ``tick``."""
+        if msg.type not in ("note_on", "note_off"):
+            return
+        self.note_played(None, tick, msg)
+        for agent in self.agents:
+            if agent.hears(msg):
+                agent.note(tick, msg)
+
+    def tick(self, tick: int) -> None:
+        """Song position ``tick`` is reached: every agent gets its turn."""
+        self.tick_now = tick
+        for agent in self.agents:
+            try:
+                agent.tick(tick)
+            except Exception:
+                log.exception("agent %s failed at tick %d; it is stopped", agent.name, tick)
+                self.say(f"{agent.name} failed and was stopped (see the log)")
+                agent.stop(tick)
+
+    def stop(self, tick: int) -> None:
+        """Transport stop or panic: every agent silent and idle."""
+        for agent in self.agents:
+            agent.stop(tick)
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def command(self, cmd: Command, models: Callable[[str], Model] | None = None) -> None:
+        """Apply a parameter command (temperature, density, answer_bars, loop, mutate, end_call,
+        mode, model). Daemon-wide ones (tempo, panic, start_stop, record) are the daemon's."""
+        targets = range(len(self.agents)) if cmd.agent is None else [cmd.agent]
+        for i in targets:
+            agent = self.agents[i]
+            p = agent.params
+            if cmd.name == "temperature":
+                p.set_temperature(_apply(p.temperature, cmd))
+            elif cmd.name == "density":
+                p.set_density(_apply(p.density, cmd))
+            elif cmd.name == "answer_bars":
+                value = _apply(p.answer_bars or 0.0, cmd)
+                p.answer_bars = None if value <= 0 else float(value)
+            elif cmd.name in ("loop", "mutate"):
+                old = getattr(p, cmd.name)
+                setattr(p, cmd.name, (not old) if cmd.value is None else bool(cmd.value))
+            elif cmd.name == "end_call":
+                agent.end_call(max(self.tick_now, 0))
+            elif cmd.name == "mode":
+                mode = _next(MODES, agent.spec.mode) if cmd.value is None else str(cmd.value)
+                self._swap(i, mode=mode)
+            elif cmd.name == "model":
+                self._swap(i, model=None if cmd.value is None else str(cmd.value), next_model=cmd.value is None)
+            else:
+                raise ValueError(f"not a session command: {cmd.name!r}")
+        if cmd.name in ("temperature", "density", "answer_bars", "loop", "mutate"):
+            a = self.agents[targets[0]].params
+            self.say(f"{cmd.name}: {getattr(a, cmd.name)}")
+
+    def _swap(self, index: int, mode: str | None = None, model: str | None = None, next_model: bool = False) -> None:
+        from dataclasses import replace
+
+        from live.models.bundled import bundled_models
+
+        spec = self.agents[index].spec
+        if mode is not None and mode != spec.mode:
+            # a mode change takes that mode's default model unless the current one can play it
+            candidate = replace(spec, mode=mode)
+            try:
+                self.replace_agent(index, candidate, self.agents[index].model)
+            except ValueError:
+                self.replace_agent(index, replace(candidate, model=DEFAULT_FOR_MODE[mode]))
+            return
+        if next_model:
+            names = [m.name for m in bundled_models()]
+            current = spec.model or DEFAULT_FOR_MODE.get(spec.mode)
+            for _ in names:
+                current = _next(names, current)
+                try:
+                    self.replace_agent(index, replace(spec, model=current))
+                    return
+                except ValueError:
+                    continue  # that model cannot play this mode
+            self.say("no other bundled model plays this mode")
+            return
+        self.replace_agent(index, replace(spec, model=model))
+
+    # -- the panel's view --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """A line for the panel's log pane (and the log)."""
+        log.info("%s", text)
+        self.messages.append(text)
+
+    def note_played(self, agent: Agent | None, tick: int, msg: mido.Message) -> None:
+        if msg.type not in ("note_on", "note_off"):
+            return
+        who = -1 if agent is None else self.index_of(agent)
+        key = (who, msg.channel, msg.note)
+        entry = self._open_notes.pop(key, None)
+        if entry is not None:
+            entry[1] = tick
+        if msg.type == "note_on" and msg.velocity > 0:
+            entry = [tick, None, msg.note, who]
+            self.roll.append(entry)
+            self._open_notes[key] = entry
+
+    def close_notes(self, who: int, tick: int) -> None:
+        for key in [k for k in self._open_notes if k[0] == who]:
+            self._open_notes.pop(key)[1] = tick
+
+    def agent_views(self) -> tuple[AgentView, ...]:
+        return tuple(
+            AgentView(
+                a.name, a.spec.mode, a.model.config_id, a.state, a.params.temperature, a.params.density,
+                a.channel + 1, a.params.loop, a.params.mutate, a.params.answer_bars, a.notes_played, a.step_seconds * 1e3,
+            )
+            for a in self.agents
+        )
+
+    def roll_view(self) -> tuple[RollNote, ...]:
+        return tuple(RollNote(s, e, p, w) for s, e, p, w in self.roll)
+
+
+def _apply(current: float, cmd: Command) -> float:
+    if cmd.delta is not None:
+        return current + cmd.delta
+    if cmd.value is None:
+        return current
+    return float(cmd.value)
+
+
+def _next(items: tuple[str, ...] | list[str], current: str | None) -> str:
+    if not items:
+        raise ValueError("nothing to choose from")
+    if current not in items:
+        return items[0]
+    return items[(list(items).index(current) + 1) % len(items)]

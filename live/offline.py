@@ -1,0 +1,176 @@
+"""Offline mode: ``magenta-live --input-file call.mid --output-file out.mid``.
+
+The same session logic as the live daemon, on a simulated clock, as fast as it runs: the input
+file's channel messages are delivered at their song positions (the file's beats become the
+daemon's beats: 24 ticks per quarter note), every tick is given to the session, and what the
+agents play is collected by an :class:`OfflineSink`, which does what the output scheduler and
+the note ledger do live (messages in deadline order, a cancel cuts sounding notes, a re-struck
+note is ended first, nothing is left sounding at the end). The output file has a track for the
+player and one per agent. Same seed and same input give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+from dataclasses import dataclass, field
+
+import mido
+
+from live.clock.base import TICKS_PER_QUARTER
+from live.engine.agent import Agent, AgentSpec, Out
+from live.engine.session import Session
+from live.errors import MidiFileError
+from live.recording import Recording
+
+log = logging.getLogger("live.offline")
+
+DEFAULT_TAIL_BARS = 8
+
+
+class OfflineSink:
+    """Collects agents' messages like the live scheduler and ledger would send them.
+
+    ``flush(tick)`` "sends" everything due by ``tick`` into the recording, in deadline order.
+    """
+
+    def __init__(self, recording: Recording, bpm: float) -> None:
+        self.recording = recording
+        self.seconds_per_tick = 60.0 / (bpm * TICKS_PER_QUARTER)
+        self.now = 0
+        self._heap: list[tuple[float, int, int, Agent, mido.Message]] = []
+        self._seq = 0
+        self._sounding: dict[tuple[int, int], Agent] = {}  # (channel, note) -> agent that sounds it
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet sent."""
+        return len(self._heap)
+
+    def _position(self, out: Out) -> float:
+        return out.tick + out.offset / self.seconds_per_tick
+
+    def play(self, agent: Agent, out: Out) -> None:
+        position = float(self.now) if out.now else max(self._position(out), float(self.now))
+        self._seq += 1
+        heapq.heappush(self._heap, (position, self._seq, 0, agent, out.msg))
+
+    def cancel(self, agent: Agent, tick: int) -> None:
+        self._heap = [item for item in self._heap if item[3] is not agent]
+        heapq.heapify(self._heap)
+        for key, owner in list(self._sounding.items()):
+            if owner is agent:
+                self._send(float(tick), agent, mido.Message("note_off", channel=key[0], note=key[1], velocity=0))
+
+    def flush(self, tick: int) -> None:
+        """Send everything due at or before ``tick`` (plus the fractional positions before ``tick + 1``)."""
+        self.now = tick
+        while self._heap and self._heap[0][0] < tick + 1:
+            position, _, _, agent, msg = heapq.heappop(self._heap)
+            self._send(position, agent, msg)
+
+    def _send(self, position: float, agent: Agent, msg: mido.Message) -> None:
+        if msg.type in ("note_on", "note_off"):
+            key = (msg.channel, msg.note)
+            if msg.type == "note_on" and msg.velocity > 0:
+                if key in self._sounding:  # re-struck: end it first, as the ledger does
+                    self.recording.add(self._sounding[key].name, position, mido.Message("note_off", channel=key[0], note=key[1]))
+                self._sounding[key] = agent
+            elif self._sounding.pop(key, None) is None:
+                return  # a note-off for a note that is not sounding
+        self.recording.add(agent.name, position, msg)
+
+    def finish(self, tick: int) -> None:
+        """Drop what is still pending and end every sounding note at ``tick``."""
+        self._heap.clear()
+        for key, agent in list(self._sounding.items()):
+            self._send(float(tick), agent, mido.Message("note_off", channel=key[0], note=key[1], velocity=0))
+
+
+@dataclass
+class InputFile:
+    """A MIDI file's channel messages at song positions (ticks) and its first tempo."""
+
+    messages: list[tuple[int, mido.Message]] = field(default_factory=list)
+    bpm: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+
+    @property
+    def end(self) -> int:
+        return self.messages[-1][0] if self.messages else 0
+
+
+def read_input_file(path: str | os.PathLike) -> InputFile:
+    """The channel messages of a MIDI file at song positions in ticks (its beats become ours).
+
+    Raises FileNotFoundError, or MidiFileError for a file that is not a readable MIDI file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such MIDI file: {path}")
+    try:
+        mid = mido.MidiFile(path)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
+    if mid.type == 2 or not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
+        raise MidiFileError(f"{path}: type-2 files and SMPTE time division are not supported")
+    result = InputFile()
+    pulse = 0
+    tempo_seen = signature_seen = False
+    for msg in mido.merge_tracks(mid.tracks):
+        pulse += msg.time
+        if msg.type == "set_tempo" and not tempo_seen:
+            result.bpm, tempo_seen = mido.tempo2bpm(msg.tempo), True
+        elif msg.type == "time_signature" and not signature_seen:
+            result.time_signature, signature_seen = (msg.numerator, msg.denominator), True
+        elif not msg.is_meta and hasattr(msg, "channel"):
+            tick = round(pulse * TICKS_PER_QUARTER / mid.ticks_per_beat)
+            result.messages.append((tick, msg.copy(time=0)))
+    return result
+
+
+def run_offline(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    specs: list[AgentSpec],
+    seed: int | None = 0,
+    bpm: float | None = None,
+    tail_bars: int = DEFAULT_TAIL_BARS,
+) -> Recording:
+    """Play ``input_path`` to the agents of ``specs`` and write what everyone played to ``output_path``.
+
+    Runs until the input has ended and every agent is idle again, or ``tail_bars`` bars after
+    the input's end for agents that never stop by themselves (continue, accompaniment).
+    ``bpm``: the tempo for the output file (default: the input file's). Returns the recording.
+    """
+    source = read_input_file(input_path)
+    bpm = bpm or source.bpm
+    num, den = source.time_signature
+    ticks_per_beat = 4 * TICKS_PER_QUARTER // den
+    ticks_per_bar = num * ticks_per_beat
+    recording = Recording(bpm, source.time_signature)
+    recording.add_track("player")
+    sink = OfflineSink(recording, bpm)
+    session = Session(specs, sink, seed=seed, ticks_per_bar=ticks_per_bar, ticks_per_beat=ticks_per_beat)
+    for spec in specs:
+        recording.add_track(spec.name)
+    pending = list(source.messages)
+    last = source.end + tail_bars * ticks_per_bar
+    tick, i = 0, 0
+    while tick <= last:
+        while i < len(pending) and pending[i][0] <= tick:
+            at, msg = pending[i]
+            recording.add("player", at, msg)
+            session.player(at, msg)
+            i += 1
+        sink.now = tick
+        session.tick(tick)
+        sink.flush(tick)
+        if i >= len(pending) and tick > source.end and all(a.state == "idle" for a in session.agents) and not sink.pending:
+            break
+        tick += 1
+    session.stop(tick)
+    sink.finish(tick)
+    recording.write(output_path)
+    return recording
