@@ -152,7 +152,7 @@ def run_offline(
     recording = Recording(bpm, source.time_signature)
     recording.add_track("player")
     sink = OfflineSink(recording, bpm)
-    session = Session(specs, sink, seed=seed, ticks_per_bar=ticks_per_bar, ticks_per_beat=ticks_per_beat)
+    session = Session(specs, sink, seed=seed, ticks_per_bar=ticks_per_bar, ticks_per_beat=ticks_per_beat, bpm=bpm)
     for spec in specs:
         recording.add_track(spec.name)
     pending = list(source.messages)

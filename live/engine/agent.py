@@ -171,6 +171,7 @@ class Agent:
         self.state = "idle"
         self.notes_played = 0
         self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
+        self.seconds_per_tick = 60.0 / (120.0 * TICKS_PER_QUARTER)  # kept current by Session.set_tempo
 
     @property
     def name(self) -> str:

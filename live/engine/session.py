@@ -176,6 +176,7 @@ class Session:
         seed: seeds every agent's generator (agent i gets ``[seed, i]``); None: from entropy.
         ticks_per_bar, ticks_per_beat: the time signature in ticks.
         models: already loaded models, by agent index (others are loaded from their spec).
+        bpm: the starting tempo (see ``set_tempo``).
     """
 
     def __init__(
@@ -186,6 +187,7 @@ class Session:
         ticks_per_bar: int = 96,
         ticks_per_beat: int = 24,
         models: dict[int, Model] | None = None,
+        bpm: float = 120.0,
     ) -> None:
         if not specs:
             raise ValueError("a session needs at least one agent")
@@ -202,6 +204,7 @@ class Session:
         models = models or {}
         for i, spec in enumerate(specs):
             self.agents.append(self.make_agent(i, spec, models.get(i)))
+        self.set_tempo(bpm)
 
     # -- agents --------------------------------------------------------------------------------
 
@@ -211,7 +214,10 @@ class Session:
         model = model or load_model(spec)
         cls = agent_class(spec.mode, get_config(model.config_id).family)
         seq = np.random.SeedSequence(None if self.seed is None else [self.seed, index])
-        return cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
+        agent = cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
+        if hasattr(self, "bpm"):
+            agent.seconds_per_tick = 60.0 / (self.bpm * 24)
+        return agent
 
     def index_of(self, agent: Agent) -> int:
         for i, a in enumerate(self.agents):
@@ -249,6 +255,15 @@ class Session:
                 log.exception("agent %s failed at tick %d; it is stopped", agent.name, tick)
                 self.say(f"{agent.name} failed and was stopped (see the log)")
                 agent.stop(tick)
+
+    def set_tempo(self, bpm: float) -> None:
+        """The clock's tempo (quarter notes per minute), for agents that think in seconds
+        (Performance RNN's 10 ms steps)."""
+        from live.clock.base import seconds_per_tick
+
+        self.bpm = float(bpm)
+        for agent in self.agents:
+            agent.seconds_per_tick = seconds_per_tick(self.bpm)
 
     def stop(self, tick: int) -> None:
         """Transport stop or panic: every agent silent and idle."""
