@@ -1,0 +1,595 @@
+"""``magenta-live-train train``: train (or, with ``--eval``, evaluate) a configuration's network.
+
+Run directory layout (as Magenta's ``*_rnn_train``):
+
+- ``RUN_DIR/run.json``: the configuration id, hyperparameters and encoding sizes the run
+  trains (written on the first run; export reads it);
+- ``RUN_DIR/train/``: checkpoints (``ckpt-STEP``, ``tf.train.CheckpointManager``) and the
+  training TensorBoard summaries;
+- ``RUN_DIR/eval/``: the evaluation TensorBoard summaries (``--eval``).
+
+Training runs until the global step reaches ``--num-training-steps`` (a total, not an
+increment), so running the same command again after an interruption resumes where the last
+checkpoint left off. Evaluation runs one pass over the evaluation file with the latest
+checkpoint and changes no weights.
+
+Input: TFRecord files of ``tf.train.SequenceExample`` as Magenta's ``*_create_dataset`` writes
+them: feature list ``inputs`` (one FloatList of the encoding's input size per step) and
+``labels`` (one Int64List holding one class per step). For
+``performance_with_dynamics_compact`` inputs may also be Magenta's class index (width 1).
+
+Summaries (train and eval): ``loss`` (mean cross-entropy per event, nats),
+``metrics/perplexity``, ``metrics/accuracy``, ``metrics/event_accuracy`` and
+``metrics/no_event_accuracy`` (accuracy on steps whose label is / is not the encoding's
+"no event" class), ``metrics/loss_per_step`` and ``metrics/perplexity_per_step`` (per time
+step: differs from per event only for performance models, whose time shifts span several
+steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from live.models.configs import get_config
+from training.errors import CheckpointMismatchError, DataError, TrainingError
+
+if TYPE_CHECKING:  # TensorFlow is imported on use: ``--help`` stays fast.
+    import tensorflow as tf
+
+    from training.model import EventRNN, HParams
+
+RUN_FILE = "run.json"
+COMPACT = "performance_with_dynamics_compact"
+METRICS = (
+    "loss",
+    "metrics/perplexity",
+    "metrics/accuracy",
+    "metrics/event_accuracy",
+    "metrics/no_event_accuracy",
+    "metrics/loss_per_step",
+    "metrics/perplexity_per_step",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Run directory
+
+
+@dataclass
+class RunInfo:
+    """What ``RUN_DIR/run.json`` records."""
+
+    config_id: str
+    hparams: "HParams"
+    input_size: int
+    num_classes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config_id": self.config_id,
+            "hparams": self.hparams.to_dict(),
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+        }
+
+
+def read_run_info(run_dir: str) -> RunInfo | None:
+    """The run's ``run.json``, or None when the directory has none."""
+    from training.model import HParams
+
+    path = os.path.join(run_dir, RUN_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+        return RunInfo(str(d["config_id"]), HParams.from_dict(d["hparams"]), int(d["input_size"]), int(d["num_classes"]))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise TrainingError(f"{path}: not a readable run description ({err})") from err
+
+
+def write_run_info(run_dir: str, info: RunInfo) -> None:
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, RUN_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(info.to_json(), f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def resolve_run(run_dir: str, config_id: str | None, hparams_text: str) -> RunInfo:
+    """The configuration and hyperparameters for a run: a new run takes Magenta's defaults for
+    ``config_id`` plus ``hparams_text``; an existing run keeps its own, plus ``hparams_text``.
+
+    Raises UnknownConfigError, HParamsError, or TrainingError when ``config_id`` differs from
+    the run's.
+    """
+    from training.model import default_hparams, parse_hparams
+
+    saved = read_run_info(run_dir)
+    if saved is not None:
+        if config_id is not None and config_id != saved.config_id:
+            raise TrainingError(
+                f"run directory {run_dir} trains {saved.config_id}, not {config_id}; "
+                "use a new --run-dir for another configuration"
+            )
+        config_id = saved.config_id
+        base = saved.hparams
+    elif config_id is None:
+        raise TrainingError(f"{run_dir} has no {RUN_FILE}: give --config for a new run")
+    else:
+        base = default_hparams(config_id)
+    hparams = parse_hparams(hparams_text, base)
+    encoder = get_config(config_id).make_encoder()
+    return RunInfo(config_id, hparams, encoder.input_size, encoder.num_classes)
+
+
+def _shape_key(hparams: "HParams") -> tuple:
+    return (tuple(hparams.rnn_layer_sizes), hparams.attn_length)
+
+
+def check_checkpoint_fits(checkpoint_path: str, model: "EventRNN", where: str) -> None:
+    """Raise CheckpointMismatchError naming every model weight the checkpoint lacks or has in
+    another shape."""
+    import tensorflow as tf
+
+    try:
+        stored = dict(tf.train.list_variables(checkpoint_path))
+    except (tf.errors.OpError, ValueError) as err:
+        raise TrainingError(f"{checkpoint_path}: unreadable checkpoint ({err})") from err
+    problems = []
+    for name, var in model._named_variables().items():
+        keys = [f"model/{k}/.ATTRIBUTES/VARIABLE_VALUE" for k in _checkpoint_keys(name)]
+        shape = next((stored[k] for k in keys if k in stored), None)
+        if shape is None:
+            problems.append(f"{name} missing")
+        elif tuple(shape) != tuple(var.shape):
+            problems.append(f"{name} is {tuple(shape)}, the network needs {tuple(var.shape)}")
+    if problems:
+        raise CheckpointMismatchError(
+            f"{where}: the checkpoint {os.path.basename(checkpoint_path)} does not fit this network "
+            f"({'; '.join(problems[:4])}{'; ...' if len(problems) > 4 else ''}); it was trained with other "
+            "rnn_layer_sizes / attn_length / configuration. Use a new --run-dir or the run's own hparams."
+        )
+
+
+def _checkpoint_keys(canonical: str) -> list[str]:
+    """Checkpoint object paths a canonical weight may have (see ``EventRNN`` attribute names)."""
+    if canonical.startswith("attention/"):
+        return ["attention/" + canonical[len("attention/") :].replace("/", "_")]
+    if canonical.startswith("output/"):
+        return ["output_" + canonical[len("output/") :]]
+    keys = [canonical]  # lstm_K/kernel, lstm_K/bias
+    if canonical.startswith("lstm_0/"):  # also reachable as the attention wrapper's cell
+        keys.append("attention/cell/" + canonical[len("lstm_0/") :])
+    return keys
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def sequence_example_files(pattern: str) -> list[str]:
+    """Files named by ``pattern`` (a path, a glob, or several separated by commas)."""
+    paths: list[str] = []
+    for part in [p.strip() for p in pattern.split(",") if p.strip()]:
+        matches = sorted(glob.glob(os.path.expanduser(part)))
+        if not matches:
+            raise DataError(f"sequence example file {part!r} does not exist (or the pattern matches nothing)")
+        paths += [m for m in matches if os.path.isfile(m)]
+    if not paths:
+        raise DataError(f"no sequence example files in {pattern!r}")
+    return paths
+
+
+def probe_inputs(paths: list[str], input_size: int, config_id: str) -> int:
+    """Check the first record of each file; return the width of its ``inputs`` (input_size,
+    or 1 for compact index inputs). Raises DataError for empty or foreign files."""
+    import tensorflow as tf
+
+    widths = set()
+    for path in paths:
+        try:
+            first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        except tf.errors.OpError as err:
+            raise DataError(f"{path}: not a TFRecord file ({err.message.splitlines()[0]})") from err
+        if first is None:
+            continue
+        example = tf.train.SequenceExample()
+        try:
+            example.ParseFromString(first.numpy())
+        except Exception as err:  # protobuf's DecodeError has no common base with OSError
+            raise DataError(f"{path}: records are not tf.train.SequenceExample ({err})") from err
+        lists = example.feature_lists.feature_list
+        if "inputs" not in lists or "labels" not in lists:
+            raise DataError(
+                f"{path}: a SequenceExample without 'inputs' and 'labels' feature lists "
+                f"(it has {sorted(lists) or 'none'}); write them with `magenta-live-train dataset`"
+            )
+        steps = lists["inputs"].feature
+        if len(steps) != len(lists["labels"].feature):
+            raise DataError(f"{path}: {len(steps)} input steps but {len(lists['labels'].feature)} labels")
+        if steps:
+            widths.add(len(steps[0].float_list.value))
+    if not widths:
+        raise DataError(f"no sequence examples in {', '.join(paths)} (the files are empty)")
+    allowed = {input_size, 1} if config_id == COMPACT else {input_size}
+    if len(widths) > 1 or not widths <= allowed:
+        raise DataError(
+            f"{', '.join(paths)}: inputs have width {sorted(widths)}, but {config_id} takes {input_size}; "
+            "was the data made for another configuration?"
+        )
+    return widths.pop()
+
+
+def make_dataset(
+    paths: list[str], width: int, input_size: int, batch_size: int, training: bool, shuffle_buffer: int = 2048
+) -> "tf.data.Dataset":
+    """Batches (inputs float32 [B, T, input_size], labels int64 [B, T], lengths int32 [B]),
+    padded to the longest sequence of each batch. Training: shuffled and repeated forever.
+    Evaluation: one pass in file order."""
+    import tensorflow as tf
+
+    features = {
+        "inputs": tf.io.FixedLenSequenceFeature([width], tf.float32),
+        "labels": tf.io.FixedLenSequenceFeature([], tf.int64),
+    }
+
+    def parse(record):
+        _, seq = tf.io.parse_single_sequence_example(record, sequence_features=features)
+        inputs = seq["inputs"]
+        if width != input_size:  # compact: the class index, expanded as Magenta's graph does
+            inputs = tf.one_hot(tf.cast(inputs[:, 0], tf.int64), input_size)
+        return inputs, seq["labels"], tf.shape(seq["labels"], out_type=tf.int32)[0]
+
+    ds = tf.data.TFRecordDataset(paths)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.filter(lambda x, y, n: n > 0)
+    ds = ds.padded_batch(batch_size, padded_shapes=([None, input_size], [None], []))
+    return ds.prefetch(2)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+class Metrics:
+    """Magenta's training metrics on one padded batch, as sums (so eval can add batches)."""
+
+    def __init__(self, no_event_label: int, steps_per_class) -> None:
+        import tensorflow as tf
+
+        self.no_event_label = no_event_label
+        self.steps_per_class = tf.constant(steps_per_class, tf.float32)
+
+    def sums(self, logits, labels, lengths) -> dict[str, Any]:
+        """Sums over the valid steps of a batch: cross-entropy, events, correct, ..."""
+        import tensorflow as tf
+
+        mask = tf.sequence_mask(lengths, tf.shape(labels)[1], tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1), labels), tf.float32) * mask
+        no_event = tf.cast(tf.equal(labels, self.no_event_label), tf.float32) * mask
+        event = mask - no_event
+        return {
+            "ce": tf.reduce_sum(ce * mask),
+            "count": tf.reduce_sum(mask),
+            "correct": tf.reduce_sum(correct),
+            "events": tf.reduce_sum(event),
+            "events_correct": tf.reduce_sum(correct * event),
+            "no_events": tf.reduce_sum(no_event),
+            "no_events_correct": tf.reduce_sum(correct * no_event),
+            "steps": tf.reduce_sum(tf.gather(self.steps_per_class, labels) * mask),
+        }
+
+    @staticmethod
+    def summarize(s: dict[str, float]) -> dict[str, float]:
+        """Sums -> the named metrics (Magenta's names)."""
+        div = lambda a, b: float(a) / float(b) if float(b) else float("nan")  # noqa: E731
+        loss = div(s["ce"], s["count"])
+        per_step = div(s["ce"], s["steps"])
+        return {
+            "loss": loss,
+            "metrics/perplexity": math.exp(min(loss, 700.0)),
+            "metrics/accuracy": div(s["correct"], s["count"]),
+            "metrics/event_accuracy": div(s["events_correct"], s["events"]),
+            "metrics/no_event_accuracy": div(s["no_events_correct"], s["no_events"]),
+            "metrics/loss_per_step": per_step,
+            "metrics/perplexity_per_step": math.exp(min(per_step, 700.0)),
+        }
+
+
+def write_scalars(writer, step: int, values: dict[str, float]) -> None:
+    """Write ``METRICS`` from ``values`` as TensorBoard scalar summaries at ``step``.
+
+    ``tf.summary.scalar`` needs the tensorboard package; this writes the same records (a float
+    tensor with the "scalars" plugin metadata) with TensorFlow alone.
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    with writer.as_default(step=step):
+        for name in METRICS:
+            tf.summary.write(name, tf.constant(values[name], tf.float32), metadata=metadata)
+    writer.flush()
+
+
+def read_scalars(directory: str) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar summary in ``directory``'s event files: tag -> [(step, value)] in file order."""
+    import tensorflow as tf
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append((int(event.step), float(tf.make_ndarray(value.tensor))))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: the final global step, steps run now, wall seconds, and the
+    metrics of the last step."""
+
+    step: int
+    steps_run: int
+    seconds: float
+    metrics: dict[str, float]
+
+
+def build(info: RunInfo, run_dir: str):
+    """(model, optimizer, step variable, checkpoint, manager) for a run; nothing restored."""
+    import keras
+    import tensorflow as tf
+
+    from training.model import EventRNN
+
+    model = EventRNN.for_config(info.config_id, info.hparams)
+    # TensorFlow 1's Adam defaults (Magenta's optimizer), epsilon 1e-8.
+    optimizer = keras.optimizers.Adam(learning_rate=info.hparams.learning_rate, epsilon=1e-8)
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "train"), max_to_keep=5, checkpoint_name="ckpt")
+    return model, optimizer, step, checkpoint, manager
+
+
+def restore(run_dir: str, model, checkpoint, manager, *, require: bool, weights_only: bool = False) -> str | None:
+    """Restore the latest checkpoint (checked for shape first); None when there is none."""
+    path = manager.latest_checkpoint
+    if path is None:
+        if require:
+            raise TrainingError(f"no checkpoint in {os.path.join(run_dir, 'train')}: train first")
+        return None
+    check_checkpoint_fits(path, model, run_dir)
+    status = checkpoint.restore(path)
+    if weights_only:
+        status.expect_partial()
+    return path
+
+
+def train(
+    run_dir: str,
+    config_id: str | None,
+    sequence_example_file: str,
+    hparams: str = "",
+    num_training_steps: int = 1000,
+    summary_every: int = 10,
+    checkpoint_every: int = 100,
+    log_every: int = 10,
+    log=print,
+) -> TrainResult:
+    """Train until the global step reaches ``num_training_steps`` (resuming from the latest
+    checkpoint in ``run_dir/train``); checkpoint every ``checkpoint_every`` steps and at the end."""
+    import tensorflow as tf
+
+    from training.model import event_labels
+
+    info = resolve_run(run_dir, config_id, hparams)
+    saved = read_run_info(run_dir)
+    if saved is not None and _shape_key(saved.hparams) != _shape_key(info.hparams):
+        raise CheckpointMismatchError(
+            f"run directory {run_dir} trains rnn_layer_sizes={saved.hparams.rnn_layer_sizes}, "
+            f"attn_length={saved.hparams.attn_length}; --hparams asks for "
+            f"rnn_layer_sizes={info.hparams.rnn_layer_sizes}, attn_length={info.hparams.attn_length}. "
+            "Use a new --run-dir to train another shape."
+        )
+    paths = sequence_example_files(sequence_example_file)
+    width = probe_inputs(paths, info.input_size, info.config_id)
+    model, optimizer, step, checkpoint, manager = build(info, run_dir)
+    restored = restore(run_dir, model, checkpoint, manager, require=False)
+    write_run_info(run_dir, info)
+    hp = info.hparams
+    start = int(step.numpy())
+    if restored:
+        log(f"resuming {info.config_id} from {restored} at step {start}")
+    else:
+        log(f"training {info.config_id} from scratch in {run_dir}")
+    log(f"hparams: {hp.to_string()}")
+    if start >= num_training_steps:
+        log(f"step {start} >= --num-training-steps {num_training_steps}: nothing to do")
+        return TrainResult(start, 0, 0.0, {})
+
+    metrics = Metrics(*event_labels(get_config(info.config_id)))
+    dataset = make_dataset(paths, width, info.input_size, hp.batch_size, training=True)
+    signature = (
+        tf.TensorSpec([None, None, info.input_size], tf.float32),
+        tf.TensorSpec([None, None], tf.int64),
+        tf.TensorSpec([None], tf.int32),
+    )
+
+    @tf.function(input_signature=signature)
+    def train_step(inputs, labels, lengths):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            sums = metrics.sums(logits, labels, lengths)
+            loss = sums["ce"] / tf.maximum(sums["count"], 1.0)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        grads, _ = tf.clip_by_global_norm(grads, hp.clip_norm)
+        optimizer.apply_gradients(zip(grads, variables))
+        step.assign_add(1)
+        return sums
+
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+    t0 = time.perf_counter()
+    t_log, n_log, seqs = t0, 0, 0
+    last: dict[str, float] = {}
+    current = start
+    try:
+        for inputs, labels, lengths in dataset:
+            sums = train_step(inputs, labels, lengths)
+            current = int(step.numpy())
+            n_log += 1
+            seqs += int(lengths.shape[0])
+            if current % summary_every == 0 or current == num_training_steps or current % log_every == 0:
+                last = Metrics.summarize({k: float(v) for k, v in sums.items()})
+                if not math.isfinite(last["loss"]):
+                    raise TrainingError(f"the loss became {last['loss']} at step {current}; try a smaller learning_rate")
+            if current % summary_every == 0 or current == num_training_steps:
+                write_scalars(writer, current, last)
+            if current % log_every == 0 or current == num_training_steps:
+                now = time.perf_counter()
+                log(
+                    f"step {current}: loss {last['loss']:.4f} perplexity {last['metrics/perplexity']:.3f} "
+                    f"accuracy {last['metrics/accuracy']:.3f} ({n_log / (now - t_log):.2f} steps/s)"
+                )
+                t_log, n_log = now, 0
+            if current % checkpoint_every == 0 and current < num_training_steps:
+                manager.save(checkpoint_number=current)
+            if current >= num_training_steps:
+                break
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=current)
+        log(f"interrupted: saved step {current}; run the same command to resume")
+        raise
+    except tf.errors.InvalidArgumentError as err:
+        raise DataError(
+            f"bad training data for {info.config_id} ({err.message.splitlines()[0]}); "
+            f"are the labels within 0..{info.num_classes - 1}?"
+        ) from err
+    manager.save(checkpoint_number=current)
+    writer.flush()
+    seconds = time.perf_counter() - t0
+    log(f"saved {manager.latest_checkpoint} after {current - start} steps in {seconds:.1f} s")
+    return TrainResult(current, current - start, seconds, last)
+
+
+def evaluate(
+    run_dir: str,
+    config_id: str | None,
+    sequence_example_file: str,
+    hparams: str = "",
+    log=print,
+) -> dict[str, float]:
+    """Evaluate the latest checkpoint on the whole file, once; write the metrics as summaries at
+    the checkpoint's step into ``run_dir/eval``; return them (plus ``step`` and ``sequences``)."""
+    import tensorflow as tf
+
+    from training.model import event_labels
+
+    info = resolve_run(run_dir, config_id, hparams)
+    if read_run_info(run_dir) is None:
+        raise TrainingError(f"{run_dir} is not a training run directory (no {RUN_FILE}): train first")
+    paths = sequence_example_files(sequence_example_file)
+    width = probe_inputs(paths, info.input_size, info.config_id)
+    model, _, step, checkpoint, manager = build(info, run_dir)
+    path = restore(run_dir, model, checkpoint, manager, require=True, weights_only=True)
+    metrics = Metrics(*event_labels(get_config(info.config_id)))
+    signature = (
+        tf.TensorSpec([None, None, info.input_size], tf.float32),
+        tf.TensorSpec([None, None], tf.int64),
+        tf.TensorSpec([None], tf.int32),
+    )
+
+    @tf.function(input_signature=signature)
+    def eval_step(inputs, labels, lengths):
+        return metrics.sums(model(inputs, training=False), labels, lengths)
+
+    totals: dict[str, float] = {}
+    sequences = 0
+    try:
+        for inputs, labels, lengths in make_dataset(paths, width, info.input_size, info.hparams.batch_size, training=False):
+            for k, v in eval_step(inputs, labels, lengths).items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            sequences += int(lengths.shape[0])
+    except tf.errors.InvalidArgumentError as err:
+        raise DataError(f"bad evaluation data for {info.config_id} ({err.message.splitlines()[0]})") from err
+    if not sequences:
+        raise DataError(f"no sequences to evaluate in {sequence_example_file}")
+    result = Metrics.summarize(totals)
+    current = int(step.numpy())
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "eval"))
+    write_scalars(writer, current, result)
+    log(
+        f"eval of {os.path.basename(path)} (step {current}) on {sequences} sequences: "
+        + ", ".join(f"{k.split('/')[-1]} {v:.4f}" for k, v in result.items())
+    )
+    return {**result, "step": current, "sequences": sequences}
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train`` with the ``magenta-live-train`` command line."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a configuration's network on SequenceExamples (or evaluate it with --eval)",
+        description="Train (or with --eval, evaluate) a network; checkpoints and TensorBoard summaries under RUN_DIR.",
+    )
+    p.add_argument("--config", help="configuration id, e.g. attention_rnn (optional when RUN_DIR exists)")
+    p.add_argument("--run-dir", required=True, help="directory for run.json, train/ checkpoints and summaries, eval/")
+    p.add_argument(
+        "--sequence-example-file", required=True, help="TFRecord of SequenceExamples (a path, a glob, or several with commas)"
+    )
+    p.add_argument("--hparams", default="", help='overrides, e.g. "batch_size=64,rnn_layer_sizes=[64,64]"')
+    p.add_argument("--num-training-steps", type=int, default=20000, help="train until this global step (default 20000)")
+    p.add_argument("--eval", action="store_true", help="evaluate the latest checkpoint into RUN_DIR/eval instead")
+    p.add_argument("--metrics-json", help="with --eval: also write the metrics to this JSON file")
+    p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries (default 10)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--log-every", type=int, default=10, help="steps between progress lines (default 10)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("num_training_steps", "summary_every", "checkpoint_every", "log_every"):
+        if getattr(args, name) < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.config is not None:
+        get_config(args.config)  # an unknown id fails before TensorFlow loads
+    if args.eval:
+        result = evaluate(args.run_dir, args.config, args.sequence_example_file, args.hparams)
+        if args.metrics_json:
+            with open(args.metrics_json, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=2, sort_keys=True)
+                f.write("\n")
+    else:
+        train(
+            args.run_dir,
+            args.config,
+            args.sequence_example_file,
+            args.hparams,
+            args.num_training_steps,
+            summary_every=args.summary_every,
+            checkpoint_every=args.checkpoint_every,
+            log_every=args.log_every,
+        )
+    return 0
