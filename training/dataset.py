@@ -1,0 +1,556 @@
+"""``magenta-live-train dataset``: NoteSequences into SequenceExamples for one configuration.
+
+What Magenta's ``*_rnn_create_dataset`` scripts do, family by family (the rules and numbers
+are those of Magenta's pipelines; the events come from note-seq's own classes):
+
+- every family: the NoteSequences are split into training and evaluation by a hash of the
+  sequence id (``--eval-ratio``; a piece and all its transpositions and fragments land on the
+  same side, and a rerun gives the same split); each piece is cut where its tempo or time
+  signature changes; step-based families quantize to the config's steps per quarter.
+- melody: melodies of at least 7 bars (ended by a bar of silence), truncated to 512 steps, with
+  at least 5 distinct pitch classes, from tracks without coinciding notes; squashed into the
+  config's range and transposed to its key.
+- improv (lead sheets): melodies as above but 3 pitch classes suffice, with the chords of the
+  piece's chord symbols under them; a piece with no chord symbols gets chords inferred by
+  note-seq's chord inference (one or two per bar) first. Configs that are not transposed to a
+  key get all 12 transpositions.
+- polyphony: the whole piece as one polyphonic track (one program only), kept if 80..512 steps;
+  transposed by -4..+4 semitones.
+- drums: drum tracks of at least 7 bars, truncated to 512 steps.
+- performance: sustain pedal applied, training pieces stretched by 0.95..1.05, cut into 30 s
+  pieces, quantized to 100 steps per second, training pieces transposed by -3..+3; one program
+  only; at least 32 events, truncated to 512.
+
+Encoding uses the live engine's own encoders (``get_config(id).make_encoder()``): for a sequence
+of events e0..en, input i is the encoder's vector after appending e0..ei (with the control of
+step i + 1 for conditional configs) and label i is ``event_to_label(e(i+1))``, exactly what the
+engine computes when it runs. Each SequenceExample has feature lists ``inputs`` (FloatList per
+step) and ``labels`` (Int64List per step), as Magenta writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import multiprocessing
+import os
+import sys
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+EXIT_BAD_INPUT = 2
+
+OUTPUT_NAMES = {
+    "melody": "melodies",
+    "improv": "lead_sheets",
+    "polyphony": "poly_tracks",
+    "drums": "drum_tracks",
+    "performance": "performances",
+}
+
+MELODY_MIN_BARS, MELODY_MAX_STEPS, MELODY_GAP_BARS = 7, 512, 1.0
+MELODY_MIN_UNIQUE_PITCHES, LEAD_SHEET_MIN_UNIQUE_PITCHES = 5, 3
+POLY_MIN_STEPS, POLY_MAX_STEPS = 80, 512
+POLY_TRANSPOSITIONS = tuple(range(-4, 5))
+DRUMS_MIN_BARS, DRUMS_MAX_STEPS = 7, 512
+PERF_MIN_EVENTS, PERF_MAX_EVENTS = 32, 512
+PERF_STRETCH_FACTORS = (0.95, 0.975, 1.0, 1.025, 1.05)
+PERF_TRANSPOSITIONS = tuple(range(-3, 4))
+PERF_SPLIT_SECONDS = 30.0
+
+
+class DatasetError(ValueError):
+    """Bad input to ``dataset``: the message says what is wrong."""
+
+
+# --- splitting --------------------------------------------------------------------------------
+
+
+def is_eval(sequence_id: str, eval_ratio: float, seed: int = 0) -> bool:
+    """Whether a NoteSequence goes to the evaluation set: a stable hash of its id and ``seed``."""
+    if eval_ratio <= 0:
+        return False
+    h = zlib.crc32(f"{seed}:{sequence_id}".encode()) / 2**32
+    return h < eval_ratio
+
+
+# --- note sequence steps (Magenta's NoteSequence pipelines) ----------------------------------------
+
+
+def _dedupe_time_signatures(sequence) -> None:
+    """Several time signatures at one time (pickup bars in MusicXML): keep the last one there."""
+    by_time: dict[float, Any] = {}
+    for ts in sequence.time_signatures:
+        by_time[ts.time] = copy.deepcopy(ts)
+    if len(by_time) != len(sequence.time_signatures):
+        del sequence.time_signatures[:]
+        for t in sorted(by_time):
+            sequence.time_signatures.add().CopyFrom(by_time[t])
+
+
+def split_on_time_changes(sequence) -> list:
+    """The pieces of ``sequence`` with one tempo and one time signature each."""
+    from note_seq import sequences_lib
+
+    seq = copy.deepcopy(sequence)
+    _dedupe_time_signatures(seq)
+    return sequences_lib.split_note_sequence_on_time_changes(seq)
+
+
+def quantize(sequence, steps_per_quarter: int, stats: Counter):
+    """``sequence`` quantized relative to meter, or None (counted in ``stats``) when note-seq can't."""
+    from note_seq import sequences_lib
+
+    try:
+        return sequences_lib.quantize_note_sequence(sequence, steps_per_quarter)
+    except sequences_lib.QuantizationStatusError as err:  # pragma: no cover - depends on the data
+        stats[f"quantization failed: {type(err).__name__}"] += 1
+    except Exception as err:
+        stats[f"quantization failed: {type(err).__name__}"] += 1
+    return None
+
+
+def transpositions(sequence, amounts: Iterable[int], stats: Counter) -> list:
+    """``sequence`` transposed by each amount (notes, keys and chord symbols), as Magenta's
+    TranspositionPipeline: an amount that puts any pitched note outside 0..127 is skipped."""
+    from note_seq import sequences_lib
+
+    out = []
+    for amount in amounts:
+        if amount == 0:
+            out.append(sequence)
+            continue
+        pitches = [n.pitch + amount for n in sequence.notes if not n.is_drum]
+        if pitches and (min(pitches) < 0 or max(pitches) > 127):
+            stats["transpositions skipped: out of MIDI range"] += 1
+            continue
+        transposed, _ = sequences_lib.transpose_note_sequence(sequence, amount, in_place=False)
+        out.append(transposed)
+    return out
+
+
+# --- extraction per family -------------------------------------------------------------------
+
+
+def extract_melodies(quantized, min_bars: int, max_steps: int, min_unique_pitches: int, stats: Counter) -> list:
+    """Magenta's melody extraction: per instrument, melodies split by a bar of silence."""
+    import note_seq
+    from note_seq import melodies_lib, sequences_lib
+
+    steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
+    melodies = []
+    for instrument in sorted({n.instrument for n in quantized.notes}):
+        start = 0
+        while True:
+            melody = note_seq.Melody()
+            try:
+                melody.from_quantized_sequence(
+                    quantized, search_start_step=start, instrument=instrument, gap_bars=MELODY_GAP_BARS,
+                    ignore_polyphonic_notes=False, pad_end=False, filter_drums=True,
+                )
+            except melodies_lib.PolyphonicMelodyError:
+                stats["melody tracks discarded: polyphonic"] += 1
+                break
+            start = melody.end_step + (-melody.end_step) % steps_per_bar
+            if not melody:
+                break
+            if len(melody) < melody.steps_per_bar * min_bars:
+                stats["melodies discarded: shorter than %d bars" % min_bars] += 1
+                continue
+            if len(melody) > max_steps:
+                melody.set_length(max_steps)
+                stats["melodies truncated to %d steps" % max_steps] += 1
+            if np.count_nonzero(melody.get_note_histogram()) < min_unique_pitches:
+                stats["melodies discarded: fewer than %d pitch classes" % min_unique_pitches] += 1
+                continue
+            melodies.append(melody)
+    return melodies
+
+
+def _has_chords(sequence) -> bool:
+    from note_seq.protobuf import music_pb2
+
+    chord = music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
+    return any(a.annotation_type == chord for a in sequence.text_annotations)
+
+
+def infer_chords(quantized, stats: Counter) -> bool:
+    """Add inferred chord symbols to ``quantized`` (in place); False when inference fails."""
+    from note_seq import chord_inference
+
+    try:
+        chord_inference.infer_chords_for_sequence(quantized, chords_per_bar=None)
+    except Exception as err:  # note-seq raises several kinds (too long, odd meter, ...)
+        stats[f"chord inference failed: {type(err).__name__}"] += 1
+        return False
+    stats["pieces with inferred chords"] += 1
+    return True
+
+
+def extract_lead_sheets(quantized, spec, stats: Counter) -> list[tuple[list, list]]:
+    """(melody events, chord per step) pairs, squashed and transposed for ``spec``."""
+    import note_seq
+    from note_seq import chords_lib
+
+    melodies = extract_melodies(quantized, MELODY_MIN_BARS, MELODY_MAX_STEPS, LEAD_SHEET_MIN_UNIQUE_PITCHES, stats)
+    if not melodies:
+        return []
+    if not _has_chords(quantized):
+        if not infer_chords(quantized, stats):  # chords for the whole piece, all its parts
+            return []
+    else:
+        stats["pieces with written chords"] += 1
+    out = []
+    for melody in melodies:
+        chords = chords_lib.ChordProgression()
+        try:
+            chords.from_quantized_sequence(quantized, melody.start_step, melody.end_step)
+        except (chords_lib.CoincidentChordsError, note_seq.ChordSymbolError) as err:
+            stats[f"lead sheets discarded: {type(err).__name__}"] += 1
+            continue
+        amounts = range(-6, 6) if spec.transpose_to_key is None else (0,)
+        for amount in amounts:
+            ls = note_seq.LeadSheet(copy.deepcopy(melody), copy.deepcopy(chords))
+            try:
+                if amount:
+                    ls.transpose(amount)
+                ls.squash(spec.min_note, spec.max_note, spec.transpose_to_key)
+            except Exception as err:
+                stats[f"lead sheets discarded: {type(err).__name__}"] += 1
+                continue
+            out.append((list(ls.melody), list(ls.chords)))
+    return out
+
+
+def extract_poly_events(quantized, stats: Counter) -> list[list]:
+    """The whole piece as Polyphony RNN events, if one program and 80..512 steps long."""
+    from live.models.encodings.polyphony import sequence_to_poly_events
+
+    if len({n.program for n in quantized.notes}) > 1:
+        stats["poly tracks discarded: more than 1 program"] += 1
+        return []
+    steps = quantized.total_quantized_steps
+    if steps < POLY_MIN_STEPS:
+        stats[f"poly tracks discarded: shorter than {POLY_MIN_STEPS} steps"] += 1
+        return []
+    if steps > POLY_MAX_STEPS:
+        stats[f"poly tracks discarded: longer than {POLY_MAX_STEPS} steps"] += 1
+        return []
+    notes = [(n.pitch, n.quantized_start_step, n.quantized_end_step) for n in quantized.notes
+             if n.quantized_end_step > n.quantized_start_step]
+    return [sequence_to_poly_events(notes, 0, steps)]
+
+
+def extract_drum_tracks(quantized, stats: Counter) -> list[list]:
+    """Magenta's drum track extraction: tracks of 7+ bars split by a bar without drums."""
+    import note_seq
+    from note_seq import sequences_lib
+
+    steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
+    tracks = []
+    start = 0
+    while True:
+        track = note_seq.DrumTrack()
+        track.from_quantized_sequence(quantized, search_start_step=start, gap_bars=1, pad_end=False)
+        start = track.end_step + (-track.end_step) % steps_per_bar
+        if not track:
+            break
+        if len(track) < track.steps_per_bar * DRUMS_MIN_BARS:
+            stats[f"drum tracks discarded: shorter than {DRUMS_MIN_BARS} bars"] += 1
+            continue
+        if len(track) > DRUMS_MAX_STEPS:
+            track.set_length(DRUMS_MAX_STEPS)
+            stats[f"drum tracks truncated to {DRUMS_MAX_STEPS} steps"] += 1
+        tracks.append([frozenset(e) for e in track])
+    return tracks
+
+
+def extract_performance_events(quantized, num_velocity_bins: int, stats: Counter) -> list[list]:
+    """One performance per piece (one program only), 32+ events, truncated to 512."""
+    from note_seq import performance_lib
+
+    from live.models.encodings.performance import PerfEvent
+
+    if len({n.program for n in quantized.notes}) > 1:
+        stats["performances discarded: more than 1 program"] += 1
+        return []
+    perf = performance_lib.Performance(quantized, start_step=0, num_velocity_bins=num_velocity_bins)
+    if len(perf) > PERF_MAX_EVENTS:
+        perf.truncate(PERF_MAX_EVENTS)
+        stats[f"performances truncated to {PERF_MAX_EVENTS} events"] += 1
+    if len(perf) < PERF_MIN_EVENTS:
+        stats[f"performances discarded: fewer than {PERF_MIN_EVENTS} events"] += 1
+        return []
+    return [[PerfEvent(e.event_type, e.event_value) for e in perf]]
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def encode(encoder, events: list, controls: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs [n - 1, input_size] and labels [n - 1] for ``events`` e0..e(n-1), as the engine
+    computes them: input i after appending e0..ei (control of step i + 1), label i of e(i+1)."""
+    n = len(events) - 1
+    inputs = np.zeros((max(n, 0), encoder.input_size), np.float32)
+    labels = np.zeros(max(n, 0), np.int64)
+    for i in range(n):
+        encoder.append(events[i])
+        encoder.encode_input(inputs[i], None if controls is None else controls[i + 1])
+        labels[i] = encoder.event_to_label(events[i + 1])
+    return inputs, labels
+
+
+def sequence_example_bytes(inputs: np.ndarray, labels: np.ndarray) -> bytes:
+    """A serialized tf.train.SequenceExample with feature lists ``inputs`` and ``labels``."""
+    import tensorflow as tf
+
+    features = {
+        "inputs": tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in inputs]),
+        "labels": tf.train.FeatureList(feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])) for v in labels]),
+    }
+    return tf.train.SequenceExample(feature_lists=tf.train.FeatureLists(feature_list=features)).SerializeToString()
+
+
+def parse_sequence_example(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs [steps, input_size] float32, labels [steps] int64) of a serialized SequenceExample."""
+    import tensorflow as tf
+
+    ex = tf.train.SequenceExample.FromString(blob)
+    fl = ex.feature_lists.feature_list
+    inputs = np.array([list(f.float_list.value) for f in fl["inputs"].feature], np.float32)
+    labels = np.array([f.int64_list.value[0] for f in fl["labels"].feature], np.int64)
+    return inputs, labels
+
+
+# --- one NoteSequence through its family's pipeline ------------------------------------------------
+
+
+def event_sequences(sequence, config_id: str, training: bool, stats: Counter) -> list[tuple[list, list | None]]:
+    """The (events, controls) sequences ``config_id``'s pipeline extracts from one NoteSequence."""
+    from note_seq import sequences_lib
+
+    from live.models.configs import get_config
+
+    spec = get_config(config_id)
+    out: list[tuple[list, list | None]] = []
+    if spec.family == "performance":
+        from live.models.encodings.performance import PerformanceOneHotEncoding  # noqa: F401
+
+        bins = 0 if config_id == "performance" else 32
+        seq = sequences_lib.apply_sustain_control_changes(sequence)
+        stretched = [sequences_lib.stretch_note_sequence(seq, f) for f in (PERF_STRETCH_FACTORS if training else (1.0,))]
+        for s in stretched:
+            for piece in sequences_lib.split_note_sequence(s, PERF_SPLIT_SECONDS):
+                q = sequences_lib.quantize_note_sequence_absolute(piece, spec.steps_per_second)
+                for t in transpositions(q, PERF_TRANSPOSITIONS if training else (0,), stats):
+                    out += [(e, None) for e in extract_performance_events(t, bins, stats)]
+        return out
+
+    for piece in split_on_time_changes(sequence):
+        q = quantize(piece, spec.steps_per_quarter, stats)
+        if q is None or not q.notes:
+            continue
+        try:
+            if spec.family == "melody":
+                for m in extract_melodies(q, MELODY_MIN_BARS, MELODY_MAX_STEPS, MELODY_MIN_UNIQUE_PITCHES, stats):
+                    m.squash(spec.min_note, spec.max_note, spec.transpose_to_key)
+                    out.append((list(m), None))
+            elif spec.family == "improv":
+                out += [(melody, chords) for melody, chords in extract_lead_sheets(q, spec, stats)]
+            elif spec.family == "polyphony":
+                for t in transpositions(q, POLY_TRANSPOSITIONS, stats):
+                    out += [(e, None) for e in extract_poly_events(t, stats)]
+            elif spec.family == "drums":
+                out += [(e, None) for e in extract_drum_tracks(q, stats)]
+        except Exception as err:  # note-seq's NonIntegerStepsPerBarError and friends
+            stats[f"pieces skipped: {type(err).__name__}"] += 1
+    return out
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def process_sequence(job: tuple[bytes, str, float, int]) -> tuple[bool, list[bytes], Counter, int]:
+    """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
+    from note_seq.protobuf import music_pb2
+
+    from live.models.configs import get_config
+
+    blob, config_id, eval_ratio, seed = job
+    stats: Counter = Counter()
+    sequence = music_pb2.NoteSequence.FromString(blob)
+    evaluation = is_eval(sequence.id or sequence.filename, eval_ratio, seed)
+    spec = get_config(config_id)
+    examples, steps = [], 0
+    for events, controls in event_sequences(sequence, config_id, not evaluation, stats):
+        try:
+            inputs, labels = encode(spec.make_encoder(), events, controls)
+        except Exception as err:  # an event the encoding cannot represent (e.g. an odd chord)
+            stats[f"sequences not encodable: {type(err).__name__}"] += 1
+            continue
+        if len(labels) == 0:
+            continue
+        examples.append(sequence_example_bytes(inputs, labels))
+        steps += len(labels)
+    return evaluation, examples, stats, steps
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def read_note_sequences(path: str | os.PathLike) -> Iterator[bytes]:
+    """The serialized NoteSequences of a TFRecord file; DatasetError if it is not one."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+    from note_seq.protobuf import music_pb2
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        for i, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+            if i == 0:
+                try:
+                    music_pb2.NoteSequence.FromString(record)
+                except DecodeError as err:
+                    raise DatasetError(f"{path}: its records are not NoteSequence protos ({err})") from err
+            yield record
+    except tf.errors.DataLossError as err:
+        raise DatasetError(
+            f"{path}: not a TFRecord file of NoteSequences (make one with `magenta-live-train convert`)"
+        ) from err
+
+
+@dataclass
+class DatasetSummary:
+    sequences: int = 0
+    training_examples: int = 0
+    eval_examples: int = 0
+    training_steps: int = 0
+    eval_steps: int = 0
+    eval_sequences: int = 0
+    stats: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        lines = [
+            f"{self.sequences} NoteSequences ({self.eval_sequences} to eval): "
+            f"{self.training_examples} training examples ({self.training_steps} steps), "
+            f"{self.eval_examples} eval examples ({self.eval_steps} steps) in {self.seconds:.1f} s"
+        ]
+        lines += [f"  {name}: {n}" for name, n in sorted(self.stats.items())]
+        return "\n".join(lines)
+
+
+def make_dataset(
+    config_id: str, input_path: str | os.PathLike, output_dir: str | os.PathLike, eval_ratio: float = 0.1,
+    seed: int = 0, limit: int | None = None, workers: int = 2, progress: bool = True,
+) -> DatasetSummary:
+    """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``.
+
+    Raises UnknownConfigError, FileNotFoundError, and DatasetError (bad ratio, not a NoteSequence
+    file, nothing extracted).
+    """
+    from live.models.configs import get_config
+
+    spec = get_config(config_id)
+    if not 0.0 <= eval_ratio < 1.0:
+        raise DatasetError(f"--eval-ratio must be in [0, 1), not {eval_ratio}")
+    import tensorflow as tf
+
+    from training.convert import Progress
+
+    records = list(read_note_sequences(input_path))
+    if limit is not None:
+        records = records[:limit]
+    if not records:
+        raise DatasetError(f"{input_path}: no NoteSequences in the file")
+    os.makedirs(output_dir, exist_ok=True)
+    name = OUTPUT_NAMES[spec.family]
+    paths = {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
+    summary = DatasetSummary(sequences=len(records))
+    start = time.perf_counter()
+    jobs = [(r, config_id, eval_ratio, seed) for r in records]
+    bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
+    writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}
+    try:
+        if workers > 1:
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            results = pool.imap(process_sequence, jobs, chunksize=8)
+        else:
+            pool, results = None, map(process_sequence, jobs)
+        for evaluation, examples, stats, steps in results:
+            summary.stats.update(stats)
+            summary.eval_sequences += evaluation
+            for blob in examples:
+                writers[evaluation].write(blob)
+            if evaluation:
+                summary.eval_examples += len(examples)
+                summary.eval_steps += steps
+            else:
+                summary.training_examples += len(examples)
+                summary.training_steps += steps
+            if bar:
+                bar.update()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    finally:
+        for w in writers.values():
+            w.close()
+    summary.seconds = time.perf_counter() - start
+    if summary.training_examples + summary.eval_examples == 0:
+        for p in paths.values():
+            os.remove(p + ".tmp")
+        raise DatasetError(f"no {spec.family} examples could be extracted for {config_id}:\n{summary.text()}")
+    for p in paths.values():
+        os.replace(p + ".tmp", p)
+    return summary
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``dataset`` on a ``magenta-live-train`` subparsers object."""
+    p = subparsers.add_parser("dataset", help="NoteSequences into training and eval SequenceExamples for a config")
+    p.add_argument("--config", required=True, help="configuration id, e.g. attention_rnn, polyphony, drum_kit")
+    p.add_argument("--input", required=True, help="TFRecord of NoteSequences (from `convert`)")
+    p.add_argument("--output-dir", required=True, help="directory for training_*.tfrecord and eval_*.tfrecord")
+    p.add_argument("--eval-ratio", type=float, default=0.1, help="share of pieces for evaluation (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/eval split (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N NoteSequences")
+    p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dataset``; exit code 2 with a message for bad input."""
+    from live.errors import UnknownConfigError
+
+    try:
+        summary = make_dataset(
+            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers, not args.quiet
+        )
+    except (UnknownConfigError, FileNotFoundError, DatasetError) as err:
+        print(f"magenta-live-train dataset: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summary.text())
+    print(f"wrote {args.output_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="magenta-live-train")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
