@@ -35,7 +35,7 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     """List the MIDI inputs and outputs of the chosen backend."""
     from live.midi_io.ports import list_ports_text
 
-    print(list_ports_text(args.backend))
+    print(list_ports_text(args.backend or "auto"))
     return 0
 
 
@@ -47,49 +47,136 @@ def _channel(text: str) -> int:
 
 
 def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("the live daemon (runs when no COMMAND is given)")
-    g.add_argument("--backend", default="auto", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
-                   help="MIDI backend; auto takes the platform's own, or JACK when only a JACK server runs")
+    # Defaults are None so that a --config file can set them; live.config fills the rest.
+    g = parser.add_argument_group("ports and clock")
+    g.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+                   help="MIDI backend (default auto: the platform's own, or JACK when only a JACK server runs)")
     g.add_argument("--list-ports", action="store_true", help="list MIDI inputs and outputs, then exit")
-    g.add_argument("--input-port", action="append", default=[], metavar="NAME",
+    g.add_argument("--input-port", action="append", metavar="NAME",
                    help="listen to this existing port (exact name, unique part of a name, or index; may repeat); "
                         "default: a virtual port \"magenta-live in\"")
-    g.add_argument("--output-port", action="append", default=[], metavar="NAME",
+    g.add_argument("--output-port", action="append", metavar="NAME",
                    help="play to this existing port (may repeat); default: a virtual port \"magenta-live out\"")
     g.add_argument("--input-channel", action="append", type=_channel, metavar="1-16",
-                   help="only hear these channels (may repeat); default: all")
-    g.add_argument("--passthrough", action="store_true", help="forward the player's notes to the outputs")
-    g.add_argument("--clock", default="internal", choices=["internal", "midi"],
-                   help="internal: the daemon keeps time at --bpm; midi: follow MIDI clock from --clock-port")
+                   help="only the notes on these channels reach the models (may repeat); default: all")
+    g.add_argument("--passthrough", action="store_true", default=None, help="forward the player's notes to the outputs")
+    g.add_argument("--clock", choices=["internal", "midi"],
+                   help="internal (default): the daemon keeps time at --bpm; midi: follow MIDI clock from --clock-port")
     g.add_argument("--clock-port", metavar="NAME", help="the port MIDI clock comes from (with --clock midi)")
     g.add_argument("--clock-out", metavar="NAME", help="send MIDI clock (0xF8, Start, Stop) to this port")
-    g.add_argument("--bpm", type=float, default=120.0, help="tempo of the internal clock, beats per minute")
-    g.add_argument("--max-note-seconds", type=float, default=8.0, help="longest a note may sound (seconds)")
+    g.add_argument("--bpm", type=float, help="tempo of the internal clock in beats per minute (default 120)")
+    g.add_argument("--max-note-seconds", type=float, help="longest a note may sound, seconds (default 8)")
     g.add_argument("--realtime-priority", type=int, metavar="1-99",
                    help="ask for SCHED_FIFO at this priority for the clock and output threads (needs an rtprio "
                         "limit; with a realtime JACK server this keeps scheduling error under 0.1 ms under load)")
-    g.add_argument("--no-ui", action="store_true", help="run headless (the terminal panel is not built yet: "
-                   "the daemon always runs headless in this version)")
+
+    g = parser.add_argument_group("the agent (or every agent of a --config file with [[agent]] tables)")
+    g.add_argument("--mode", choices=["call-response", "continue", "improv", "harmonize", "drums", "duet"],
+                   help="call-response (default): answer each phrase; continue: play on from the player's phrase; "
+                        "improv: melody over chords; harmonize: voices under the player's melody; drums: a kit "
+                        "part on channel 10; duet: expressive piano alongside the player")
+    g.add_argument("--model", metavar="NAME|PATH",
+                   help="a bundled model (see `magenta-live models`) or a model file (.npz) or Magenta bundle "
+                        "(.mag); default: the mode's bundled model")
+    g.add_argument("--output-channel", type=_channel, metavar="1-16",
+                   help="the channel the agent plays on (default 1; drums 10)")
+    g.add_argument("--temperature", type=float, help="sampling temperature 0.1-2.0 (default 1.0)")
+    g.add_argument("--density", type=float, help="0 sparse .. 1 busy (default 0.5: as the model plays)")
+    g.add_argument("--silence", metavar="STEPS|Nbeat",
+                   help="call-response: silence that ends a call, in 16th steps (4) or beats (1beat; the default)")
+    g.add_argument("--response-quantize", choices=["step", "beat", "bar"],
+                   help="call-response: the answer starts on the next step, beat (default) or bar")
+    g.add_argument("--response-bars", type=float, metavar="BARS",
+                   help="call-response: answer length in bars (default: as long as the call)")
+    g.add_argument("--loop", action="store_true", default=None, help="call-response: repeat the last answer")
+    g.add_argument("--mutate", action="store_true", default=None, help="call-response: answer the last answer")
+    g.add_argument("--backing-chords", metavar="\"C G Am F\"",
+                   help="improv: chords to loop (default: chords recognized from the notes the player holds)")
+    g.add_argument("--steps-per-chord", type=int, metavar="STEPS", help="improv: 16th steps per backing chord (default 16)")
+    g.add_argument("--chord-channel", type=_channel, metavar="1-16", help="improv: recognize chords from this channel only")
+    g.add_argument("--chord-below", type=int, metavar="PITCH", help="improv: recognize chords from notes below this MIDI pitch only")
+    g.add_argument("--pattern-file", metavar="FILE.mid", help="drums: prime the drummer with this MIDI file's drum part")
+
+    g = parser.add_argument_group("session")
+    g.add_argument("--config", metavar="FILE.toml",
+                   help="options, [[agent]] tables and the [controls] CC map from a TOML file; the command line wins")
+    g.add_argument("--record", metavar="FILE.mid", help="record the session (player and each agent) to a MIDI file")
+    g.add_argument("--seed", type=int, help="seed the sampling: the same seed and input give the same notes")
+    g.add_argument("--learn", action="store_true", default=None,
+                   help="MIDI learn: move a control, then pick the parameter it steers; saved to --config's file")
+    g.add_argument("--no-ui", action="store_true", default=None, help="run headless (no terminal panel)")
+    g.add_argument("--input-file", metavar="IN.mid", help="offline: play this MIDI file to the agents instead of a port")
+    g.add_argument("--output-file", metavar="OUT.mid", help="offline: write what everyone played here (with --input-file)")
+    g.add_argument("--tail-bars", type=int, metavar="BARS",
+                   help="offline: bars to keep playing after the input ends, for modes that never stop (default 8)")
+
+
+AGENT_OPTIONS = {
+    "mode": "mode", "model": "model", "output_channel": "channel", "temperature": "temperature",
+    "density": "density", "silence": "silence", "response_quantize": "response_quantize",
+    "response_bars": "response_bars", "loop": "loop", "mutate": "mutate", "backing_chords": "backing_chords",
+    "steps_per_chord": "steps_per_chord", "chord_channel": "chord_channel", "chord_below": "chord_below",
+    "pattern_file": "pattern_file", "input_channel": "input_channels",
+}
+DAEMON_OPTIONS = (
+    "backend", "input_port", "output_port", "passthrough", "clock", "clock_port", "clock_out", "bpm",
+    "max_note_seconds", "realtime_priority", "record", "seed", "learn", "no_ui", "input_file", "output_file", "tail_bars",
+)
+
+
+def settings_from(args: argparse.Namespace):
+    """(daemon settings, agent specs, CC map) from --config and the command line (which wins)."""
+    from live.config import merge, read_toml
+
+    file_settings = read_toml(args.config) if args.config else {}
+    cli = {name: getattr(args, name) for name in DAEMON_OPTIONS}
+    cli.update({key: getattr(args, option) for option, key in AGENT_OPTIONS.items()})
+    return merge(file_settings, cli)
+
+
+def _run_offline(settings: dict, specs: list) -> int:
+    from live.offline import DEFAULT_TAIL_BARS, run_offline
+
+    if not settings.get("output_file"):
+        raise ValueError("--input-file needs --output-file OUT.mid")
+    recording = run_offline(
+        settings["input_file"], settings["output_file"], specs, seed=settings.get("seed", 0),
+        bpm=settings.get("bpm"), tail_bars=settings.get("tail_bars") or DEFAULT_TAIL_BARS,
+    )
+    counts = ", ".join(f"{name}: {sum(1 for _, _, m in ev if m.type == 'note_on' and m.velocity)} notes"
+                       for name, ev in recording.tracks.items())
+    print(f"magenta-live: wrote {settings['output_file']} ({counts})")
+    return 0
 
 
 def _run_daemon(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM or Ctrl-C; every sounding note gets its note-off on the way out."""
+    """Run the daemon until SIGTERM or Ctrl-C (or q in the panel); every sounding note gets its
+    note-off on the way out and the recording is written."""
     import signal
 
     from live.daemon import Daemon, DaemonOptions
 
+    settings, specs, controls = settings_from(args)
+    if settings.get("input_file"):
+        return _run_offline(settings, specs)
     options = DaemonOptions(
-        backend=args.backend,
-        input_ports=args.input_port,
-        output_ports=args.output_port,
+        backend=settings.get("backend") or "auto",
+        input_ports=list(settings.get("input_port") or []),
+        output_ports=list(settings.get("output_port") or []),
         input_channels=args.input_channel,
-        passthrough=args.passthrough,
-        clock=args.clock,
-        clock_port=args.clock_port,
-        clock_out=args.clock_out,
-        bpm=args.bpm,
-        max_note_seconds=args.max_note_seconds,
-        realtime_priority=args.realtime_priority,
+        passthrough=bool(settings.get("passthrough")),
+        clock=settings.get("clock") or "internal",
+        clock_port=settings.get("clock_port"),
+        clock_out=settings.get("clock_out"),
+        bpm=float(settings.get("bpm") or 120.0),
+        max_note_seconds=float(settings.get("max_note_seconds") or 8.0),
+        realtime_priority=settings.get("realtime_priority"),
+        agents=specs,
+        controls=controls,
+        record=settings.get("record"),
+        seed=settings.get("seed"),
+        learn=bool(settings.get("learn")),
+        learn_file=args.config or ("magenta-live.toml" if settings.get("learn") else None),
     )
     daemon = Daemon(options)
     # rtmidi's JACK callback runs in JACK's process thread and needs the GIL for the few
@@ -103,15 +190,46 @@ def _run_daemon(args: argparse.Namespace) -> int:
         daemon.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with daemon:
-            print("magenta-live: listening on " + ", ".join(p.name for p in daemon.inputs)
-                  + "; playing to " + ", ".join(p.name for p in daemon.outputs), flush=True)
-            daemon.run()
+            if use_panel:
+                from live.ui.panel import run_panel
+
+                run_panel(daemon)
+            else:
+                agents = daemon.session.agents if daemon.session is not None else []
+                print("magenta-live: listening on " + ", ".join(p.name for p in daemon.inputs)
+                      + "; playing to " + ", ".join(p.name for p in daemon.outputs)
+                      + "".join(f"; {a.name}: {a.spec.mode} with {a.model.config_id} on channel {a.channel + 1}"
+                                for a in agents), flush=True)
+                if options.learn:
+                    _learn_from_stdin(daemon)
+                daemon.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _learn_from_stdin(daemon) -> None:
+    """Headless MIDI learn: after a control moves, a line on stdin names its parameter."""
+    import threading
+
+    from live.config import PARAMETERS
+    from live.engine.session import Command
+
+    print("MIDI learn: move a control, then type the parameter it steers: " + ", ".join(PARAMETERS), flush=True)
+
+    def read() -> None:
+        for line in sys.stdin:
+            name = line.strip()
+            if name in PARAMETERS:
+                daemon.send_command(Command("learn", value=name))
+            elif name:
+                print(f"not a parameter: {name!r}; parameters: {', '.join(PARAMETERS)}", flush=True)
+
+    threading.Thread(target=read, name="magenta-live learn", daemon=True).start()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A real-time MIDI co-performer driven by Magenta-family RNN models.",
     )
     parser.add_argument("--version", action="version", version=f"magenta-live {__version__}")
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                        help="how much the daemon logs to stderr (default warning)")
     _add_daemon_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -149,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
-        args.func = _cmd_ports if args.list_ports else _run_daemon
+        if args.list_ports:
+            args.backend = args.backend or "auto"
+            args.func = _cmd_ports
+        else:
+            args.func = _run_daemon
     try:
         return int(args.func(args) or 0)
     except FileNotFoundError as err:

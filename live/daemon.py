@@ -1,19 +1,24 @@
-"""The daemon: ports, clock, output scheduler and note ledger wired together.
+"""The daemon: ports, clock, output scheduler, note ledger and the agents wired together.
 
-One thread (the caller's, normally the main thread) reads the input ports' stamped queues and
-acts on each message; the clock and the output scheduler run their own threads. Whatever way
-the daemon ends -- ``stop()`` from a signal handler (SIGTERM, Ctrl-C), an error, or the end of
-``run`` -- ``close()`` sends a note-off for every sounding note and All Notes Off on every channel
-used, before the ports close.
+One thread (the one that calls ``run``) does all the musical work: it reads the input ports'
+stamped queues and the clock's ticks (the clock's listener only queues them and wakes it), hands
+them to the :class:`~live.engine.session.Session` in order, and applies commands (CC knobs, the
+panel) from a queue. What the agents play goes to the output schedulers at the clock's absolute
+deadlines. The clock and the schedulers run their own threads. Whatever way the daemon ends --
+``stop()`` from a signal handler (SIGTERM, Ctrl-C), an error, or the end of ``run`` -- ``close()``
+sends a note-off for every sounding note and All Notes Off on every channel used before the
+ports close, and writes the recording.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mido
 
@@ -32,6 +37,12 @@ from live.midi_io.ports import (
     PortSupervisor,
 )
 from live.midi_io.scheduler import OutputScheduler
+from live.recording import Recording
+
+if TYPE_CHECKING:  # the engine modules load when the daemon opens its agents
+    from live.config import ControlMap
+    from live.engine.agent import Agent, AgentSpec, Out
+    from live.engine.session import Command, Session, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +70,12 @@ class DaemonOptions:
         client_name: the MIDI client name the ports are opened under.
         realtime_priority: SCHED_FIFO priority (1-99) asked for the clock and output threads;
             None keeps normal scheduling. Refused (no rtprio limit) is logged, not fatal.
+        agents: the agents to play (none: the daemon only routes, as a MIDI thru box).
+        controls: the CC map (None: the defaults of ``live.config``).
+        record: write a multi-track MIDI file of the session here on exit (None: don't).
+        seed: seeds the agents' sampling (None: different every run).
+        learn: start in MIDI learn: move a control, then pick the parameter it steers.
+        learn_file: where learned controls are saved (a TOML ``[controls]`` table).
     """
 
     backend: str = "auto"
@@ -74,6 +91,12 @@ class DaemonOptions:
     max_note_seconds: float = 8.0
     client_name: str = CLIENT_NAME
     realtime_priority: int | None = None
+    agents: list[AgentSpec] = field(default_factory=list)
+    controls: ControlMap | None = None
+    record: str | None = None
+    seed: int | None = None
+    learn: bool = False
+    learn_file: str | None = None
 
 
 @dataclass
@@ -85,12 +108,54 @@ class Counters:
     ignored_system: int = 0
     clock_messages: int = 0
     passed_through: int = 0
+    controls: int = 0
+
+
+class _TickQueue:
+    """The clock's listener: queue each tick and transport change, wake the daemon's loop."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.items: deque[tuple[str, int, float]] = deque()
+        self.wake = wake
+
+    def on_tick(self, tick: int, time: float) -> None:
+        self.items.append(("tick", tick, time))
+        self.wake.set()
+
+    def on_transport(self, event: str, tick: int) -> None:
+        self.items.append((event, tick, 0.0))
+        self.wake.set()
+
+
+class _LiveSink:
+    """Agents' messages to the output schedulers, at the clock's deadline for their tick."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def _scheduler(self, agent: Agent) -> OutputScheduler:
+        schedulers = self.daemon.schedulers
+        return schedulers[min(agent.spec.output_port, len(schedulers) - 1)]
+
+    def play(self, agent: Agent, out: Out) -> None:
+        scheduler = self._scheduler(agent)
+        if out.now:
+            scheduler.send_now(out.msg, tag=agent)
+        else:
+            scheduler.schedule(self.daemon.clock.time_of_tick(out.tick) + out.offset, out.msg, tag=agent)
+
+    def cancel(self, agent: Agent, tick: int) -> None:
+        self._scheduler(agent).cancel(agent, cut=True)
+
+
+SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
 
 
 class Daemon:
     """The running co-performer. ``open()``, then ``run()`` until ``stop()``, then ``close()``.
 
     Use it as a context manager: ``with Daemon(options) as daemon: daemon.run()``.
+    ``snapshot()`` and ``send_command()`` may be called from any thread (the panel's).
     """
 
     def __init__(self, options: DaemonOptions) -> None:
@@ -104,30 +169,50 @@ class Daemon:
         self.clock_input: MidiInput | None = None
         self.clock_output: MidiOutput | None = None
         self.supervisor: PortSupervisor | None = None
+        self.session: Session | None = None
+        self.recording: Recording | None = None
+        self.recording_path: str | None = options.record
+        self.controls = options.controls
+        self.learning: int | None = None  # learn mode: the CC waiting for its parameter
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._ticks = _TickQueue(self._wake)
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._snapshot: Snapshot | None = None
+        self._next_snapshot = 0.0
         self._closed = False
         self._channels = None if options.input_channels is None else {c - 1 for c in options.input_channels}
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    def open(self) -> "Daemon":
-        """Open ports, scheduler and clock. Raises PortNotFoundError / BackendError on bad ports."""
+    def open(self) -> Daemon:
+        """Load the agents' models, open ports, schedulers and clock.
+
+        Raises FileNotFoundError / ModelFileError for a model that won't load (before any port
+        opens), PortNotFoundError / BackendError on bad ports.
+        """
         o = self.options
         try:
+            self._open_session()
             self.backend = resolve_backend(o.backend)
             self.supervisor = PortSupervisor()
             for query in o.input_ports or [None]:
-                self.inputs.append(MidiInput(query, backend=self.backend, client_name=o.client_name, port_name=INPUT_PORT_NAME))
+                port = MidiInput(query, backend=self.backend, client_name=o.client_name, port_name=INPUT_PORT_NAME)
+                port.set_wakeup(self._wake)
+                self.inputs.append(port)
             for query in o.output_ports or [None]:
                 out = MidiOutput(query, backend=self.backend, client_name=o.client_name, port_name=OUTPUT_PORT_NAME)
                 self.outputs.append(out)
                 ledger = NoteLedger(out.send, o.max_note_seconds)
+                ledger.observer = self._sent
                 self.schedulers.append(
                     OutputScheduler(ledger, name=f"magenta-live output {out.name}", realtime_priority=o.realtime_priority)
                 )
             for port in [*self.inputs, *self.outputs]:
                 if not port.virtual:
                     self.supervisor.watch(port)
+            if self.recording_path:
+                self._start_recording()
             self._open_clock()
             for scheduler in self.schedulers:
                 scheduler.start()
@@ -139,7 +224,25 @@ class Daemon:
             logger.info("listening on %s", port.name)
         for port in self.outputs:
             logger.info("playing to %s", port.name)
+        if o.learn:
+            self._say("MIDI learn: move a control, then pick the parameter it steers")
         return self
+
+    def _open_session(self) -> None:
+        if not self.options.agents:
+            return
+        from live.config import ControlMap
+        from live.engine.session import Session
+
+        self.controls = self.controls or ControlMap()
+        o = self.options
+        ticks_per_beat = 24
+        self.session = Session(
+            o.agents, _LiveSink(self), seed=o.seed, ticks_per_bar=o.beats_per_bar * ticks_per_beat,
+            ticks_per_beat=ticks_per_beat, bpm=o.bpm,
+        )
+        for agent in self.session.agents:
+            logger.info("agent %s: %s with %s on channel %d", agent.name, agent.spec.mode, agent.model.config_id, agent.channel + 1)
 
     def _open_clock(self) -> None:
         o = self.options
@@ -152,6 +255,7 @@ class Daemon:
                 self.clock_input = same[0]
             else:
                 self.clock_input = MidiInput(o.clock_port, backend=self.backend, client_name=o.client_name, port_name="clock in")
+                self.clock_input.set_wakeup(self._wake)
                 self.supervisor.watch(self.clock_input)
         elif o.clock == "internal":
             self.clock = InternalClock(o.bpm, o.beats_per_bar, realtime_priority=o.realtime_priority)
@@ -161,34 +265,43 @@ class Daemon:
             self.clock_output = MidiOutput(o.clock_out, backend=self.backend, client_name=o.client_name, port_name="clock out")
             self.supervisor.watch(self.clock_output)
             self.clock.add_listener(MidiClockOut(self.clock_output.send))
+        if self.session is not None:
+            self.clock.add_listener(self._ticks)
         if isinstance(self.clock, InternalClock):
             self.clock.start()
 
     def stop(self) -> None:
-        """Ask ``run`` to return. Safe from a signal handler: it only sets a flag."""
+        """Ask ``run`` to return. Safe from a signal handler: it only sets flags."""
         self._stop.set()
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    # -- the loop ---------------------------------------------------------------------------
+
     def run(self, seconds: float | None = None) -> None:
-        """Read and act on input until ``stop()`` (or for ``seconds``)."""
+        """Read input, ticks and commands and act on them until ``stop()`` (or for ``seconds``)."""
         end = None if seconds is None else time.perf_counter() + seconds
         reads = list(dict.fromkeys([*self.inputs, *([self.clock_input] if self.clock_input else [])]))
-        first = reads[0]
         while not self._stop.is_set():
-            if end is not None and time.perf_counter() >= end:
+            now = time.perf_counter()
+            if end is not None and now >= end:
                 break
+            self._wake.clear()
             for port in reads:
                 for stamp, msg in port.iter_stamped(limit=256):
                     self.handle(stamp, msg, port)
+            self._drain_ticks()
+            self._drain_commands()
             for scheduler in self.schedulers:
                 scheduler.ledger.expire()
-            if len(reads) == 1:
-                first.wait(0.01)
-            else:
-                self._stop.wait(0.001)
+            if now >= self._next_snapshot:
+                self._next_snapshot = now + SNAPSHOT_SECONDS
+                self._snapshot = self._make_snapshot()
+            if not any(port.pending for port in reads) and not self._ticks.items:
+                self._wake.wait(0.01)
 
     def handle(self, stamp: float, msg: mido.Message, port: Any = None) -> None:
         """Act on one input message received at ``stamp`` (perf_counter seconds)."""
@@ -202,24 +315,241 @@ class Daemon:
         if not hasattr(msg, "channel"):
             self.counters.ignored_system += 1  # sysex, active sensing, tune request...
             return
+        if msg.type == "control_change" and self.controls is not None and self._control(msg):
+            return
         if self._channels is not None and msg.channel not in self._channels:
             self.counters.ignored_channel += 1
             return
         if msg.type in ("note_on", "note_off"):
             self.counters.notes_in += 1
+            if self.session is not None and self.clock is not None:
+                tick = self.clock.tick_at(stamp)
+                if self.recording is not None:
+                    self.recording.add("player", max(tick, 0.0), msg)
+                self.session.player(max(0, round(tick)), msg)
         if self.options.passthrough and msg.type in PLAYED_TYPES:
             self.counters.passed_through += 1
             for scheduler in self.schedulers:
                 scheduler.send_now(msg, tag="player")
 
+    def _drain_ticks(self) -> None:
+        items = self._ticks.items
+        while items:
+            kind, tick, _ = items.popleft()
+            if kind == "tick":
+                self.session.tick(tick)
+            elif kind == "stop":
+                self.session.stop(tick)
+                self._say("transport stopped")
+            elif kind in ("start", "continue"):
+                self._say(f"transport {kind}")
+        if self.recording is not None and isinstance(self.clock, MidiClockIn) and self.clock.locked:
+            self.recording.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def send_command(self, cmd: Command) -> None:
+        """Queue a command for the daemon's loop (thread-safe; the panel and CC knobs use it)."""
+        self._commands.put(cmd)
+        self._wake.set()
+
+    def _control(self, msg: mido.Message) -> bool:
+        """A CC from the player: learn it, or turn it into a command. True if it was used."""
+        if self.options.learn or self.learning is not None:
+            if self.controls.parameter(msg.control) is None and msg.value > 0:
+                self.learning = msg.control
+                return True
+        cmd = self.controls.command(msg.channel, msg.control, msg.value)
+        if cmd is None:
+            return self.controls.parameter(msg.control) is not None
+        self.counters.controls += 1
+        self.send_command(cmd)
+        return True
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.apply(cmd)
+            except (LookupError, ValueError, OSError) as err:  # a bad model name, a file that won't load...
+                self._say(f"{cmd.name}: {err}")
+
+    def apply(self, cmd: Command) -> None:
+        """Carry out one command (on the daemon's loop thread)."""
+        tick = max(self.clock.tick, 0) if self.clock is not None else 0
+        if cmd.name == "panic":
+            self.panic()
+            self._say("panic: all notes off")
+        elif cmd.name == "start_stop":
+            self._start_stop(tick)
+        elif cmd.name == "tempo":
+            if not isinstance(self.clock, InternalClock):
+                self._say("tempo follows the MIDI clock")
+                return
+            bpm = cmd.value if cmd.delta is None else self.clock.bpm + cmd.delta
+            self.clock.set_bpm(max(20.0, min(300.0, float(bpm))))
+            if self.session is not None:
+                self.session.set_tempo(self.clock.bpm)
+            if self.recording is not None:
+                self.recording.set_tempo(tick, self.clock.bpm)
+        elif cmd.name == "record":
+            self._toggle_recording()
+        elif cmd.name == "quit":
+            self.stop()
+        elif cmd.name == "learn":
+            self._learn(str(cmd.value))
+        elif self.session is not None:
+            self.session.command(cmd)
+
+    def _start_stop(self, tick: int) -> None:
+        if not isinstance(self.clock, InternalClock):
+            self._say("start/stop comes from the MIDI clock's master")
+            return
+        if self.clock.running:
+            self.clock.stop()
+            if self.session is not None:
+                self.session.stop(tick)
+            self._say("stopped")
+        else:
+            self.clock.resume()
+            self._say("started")
+
+    def _learn(self, parameter: str) -> None:
+        if self.learning is None:
+            self._say("learn: move a control first")
+            return
+        self.controls.learn(parameter, self.learning)
+        self._say(f"learned: CC {self.learning} steers {parameter}")
+        self.learning = None
+        if self.options.learn_file:
+            self._save_controls(self.options.learn_file)
+
+    def _save_controls(self, path: str) -> None:
+        """Write the CC map as a ``[controls]`` table into ``path`` (other lines are kept)."""
+        import os
+
+        lines: list[str] = []
+        if os.path.exists(path):
+            with open(path) as f:
+                skipping = False
+                for line in f:
+                    stripped = line.strip()
+                    if stripped.startswith("["):
+                        skipping = stripped == "[controls]"
+                    if not skipping:
+                        lines.append(line if line.endswith("\n") else line + "\n")
+        text = "".join(lines).rstrip("\n")
+        text = (text + "\n\n" if text else "") + self.controls.to_toml()
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _start_recording(self) -> None:
+        bpm = self.clock.bpm if self.clock is not None else self.options.bpm
+        self.recording = Recording(bpm, (self.options.beats_per_bar, 4))
+        self.recording.add_track("player")
+        for agent in self.session.agents if self.session is not None else []:
+            self.recording.add_track(agent.name)
+        self._say(f"recording to {self.recording_path}")
+
+    def _toggle_recording(self) -> None:
+        if self.recording is None:
+            if not self.recording_path:
+                self.recording_path = time.strftime("magenta-live-%Y%m%d-%H%M%S.mid")
+            self._start_recording()
+        else:
+            self._write_recording()
+            self.recording = None
+
+    def _write_recording(self) -> None:
+        if self.recording is None or not self.recording_path:
+            return
+        try:
+            self.recording.write(self.recording_path)
+            self._say(f"recording written to {self.recording_path}")
+        except OSError as err:
+            logger.error("could not write the recording %s: %s", self.recording_path, err)
+
+    def _sent(self, msg: mido.Message, owner: Any) -> None:
+        """The ledger's observer: record what an agent's notes really did (output thread)."""
+        recording = self.recording
+        if recording is None or owner is None or owner == "player" or self.clock is None:
+            return
+        name = getattr(owner, "name", str(owner))
+        recording.add(name, max(self.clock.tick_at(time.perf_counter()), 0.0), msg)
+
+    # -- the panel's view ------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        if self.session is not None:
+            self.session.say(text)
+        else:
+            logger.info("%s", text)
+
+    def snapshot(self) -> Snapshot:
+        """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""
+        from live.engine.session import Snapshot
+
+        return self._snapshot or Snapshot()
+
+    def _make_snapshot(self) -> Snapshot:
+        from live.engine.session import Snapshot
+
+        clock = self.clock
+        tick = max(clock.tick, 0) if clock is not None else 0
+        position = clock.position(tick) if clock is not None else (0, 0, 0)
+        stats = [s.stats() for s in self.schedulers]
+        session = self.session
+        learning = None
+        if self.learning is not None:
+            learning = f"CC {self.learning}: pick the parameter it steers"
+        elif self.options.learn:
+            learning = "move a control to learn it"
+        return Snapshot(
+            tick=tick,
+            bar=position[0] + 1,
+            beat=position[1] + 1,
+            step=position[2] + 1,
+            bpm=float(clock.bpm or 0.0) if clock is not None else self.options.bpm,
+            running=bool(clock is not None and clock.running),
+            clock_source=self.options.clock,
+            clock_locked=bool(clock is not None and clock.locked),
+            backend=self.backend.name if self.backend is not None else "",
+            inputs=tuple(p.name for p in self.inputs),
+            outputs=tuple(p.name for p in self.outputs),
+            clock_port=self.options.clock_port,
+            recording=self.recording_path if self.recording is not None else None,
+            agents=session.agent_views() if session is not None else (),
+            roll=session.roll_view() if session is not None else (),
+            notes_in=self.counters.notes_in,
+            notes_out=sum(s.ledger.notes_on for s in self.schedulers),
+            late=sum(st.late for st in stats),
+            worst_late_ms=max((st.worst_lateness for st in stats), default=0.0) * 1e3,
+            dropped=sum(p.dropped for p in self.inputs),
+            step_ms=max((a.step_seconds for a in session.agents), default=0.0) * 1e3 if session is not None else 0.0,
+            log=tuple(session.messages) if session is not None else (),
+            learning=learning,
+        )
+
+    # -- endings --------------------------------------------------------------------------------
+
     def panic(self) -> None:
-        """Silence everything now: note-offs for sounding notes, All Notes Off on used channels."""
+        """Silence everything now: agents idle, note-offs for sounding notes, All Notes Off."""
+        if self.session is not None:
+            self.session.stop(max(self.clock.tick, 0) if self.clock is not None else 0)
         for scheduler in self.schedulers:
             scheduler.cancel("answer", cut=True)
             scheduler.ledger.release_all()
 
     def close(self) -> None:
-        """Stop the clock and the schedulers, release every sounding note, close the ports."""
+        """Stop the clock and the schedulers, release every sounding note, write the recording,
+        close the ports."""
         if self._closed:
             return
         self._closed = True
@@ -233,11 +563,12 @@ class Daemon:
             except Exception:  # noqa: BLE001 - every output must still get its note-offs
                 logger.exception("stopping the output scheduler failed")
                 scheduler.ledger.release_all()
+        self._write_recording()
         for port in [*self.inputs, *self.outputs, self.clock_input, self.clock_output]:
             if port is not None and not port.closed:
                 port.close()
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.jack import JackServer, start_jack_server, stop_jack_server
@@ -13,3 +15,16 @@ def jack_server() -> JackServer:
     server = start_jack_server()
     yield server
     stop_jack_server(server)
+
+
+FIXTURE_BUNDLES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "magenta_bundles"
+
+
+@pytest.fixture(scope="session")
+def melody_model_file(tmp_path_factory) -> Path:
+    """A melody model file for daemon tests: the fixture attention_rnn bundle, imported once."""
+    from live.models.mag import load_mag
+
+    path = tmp_path_factory.mktemp("models") / "attention_rnn.npz"
+    load_mag(FIXTURE_BUNDLES / "attention_rnn_64x2.mag").save(str(path))
+    return path

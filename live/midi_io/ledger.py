@@ -104,6 +104,8 @@ class NoteLedger:
         self.stray_note_offs = 0
         self.send_errors = 0
         self.last_error: BaseException | None = None
+        # Called as observer(message, owner) after every message that went out (the recorder).
+        self.observer: Callable[[mido.Message, Hashable | None], None] | None = None
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -126,11 +128,11 @@ class NoteLedger:
                 if is_note_on(msg):
                     if key in self._sounding:
                         self.retriggers += 1
-                        self._emit(note_off(*key))
+                        self._emit(note_off(*key), self._sounding[key].owner)
                         self.notes_off += 1
                     self._sounding[key] = Sounding(self._now(), owner)
                     try:
-                        self._emit(msg)
+                        self._emit(msg, owner)
                     except BaseException:
                         self._sounding.pop(key, None)
                         raise
@@ -139,28 +141,34 @@ class NoteLedger:
                         # release_all ran while we were sending (a signal handler of this very
                         # thread): it may have missed this note. Silence it.
                         self._sounding.pop(key, None)
-                        self._emit(note_off(*key))
+                        self._emit(note_off(*key), owner)
                         self.notes_off += 1
                     return
-                if self._sounding.pop(key, None) is None:
+                was = self._sounding.pop(key, None)
+                if was is None:
                     self.stray_note_offs += 1
-                self._emit(msg)
+                self._emit(msg, owner if was is None else was.owner)
                 self.notes_off += 1
                 return
-            self._emit(msg)
+            self._emit(msg, owner)
 
-    def _emit(self, msg: mido.Message) -> None:
+    def _emit(self, msg: mido.Message, owner: Hashable | None = None) -> None:
         try:
             self._out(msg)
         except BaseException as err:
             self.send_errors += 1
             self.last_error = err
             raise
+        if self.observer is not None:
+            try:
+                self.observer(msg, owner)
+            except Exception:  # noqa: BLE001 - a recorder's bug must not silence the output
+                log.exception("the ledger's observer failed")
 
-    def _emit_quietly(self, msg: mido.Message) -> bool:
+    def _emit_quietly(self, msg: mido.Message, owner: Hashable | None = None) -> bool:
         """Send, and on failure count and log instead of raising (for release paths)."""
         try:
-            self._emit(msg)
+            self._emit(msg, owner)
         except Exception as err:  # noqa: BLE001 - a release must reach every note
             log.warning("could not send %s while releasing notes: %s", msg, err)
             return False
@@ -181,12 +189,12 @@ class NoteLedger:
             if not self._dirty and not self._sounding:
                 return []
             self._dirty = False
-            notes = sorted(self._sounding)
+            notes = sorted(self._sounding.items())
             self._sounding.clear()
             sent = []
-            for key in notes:
+            for key, sounding in notes:
                 msg = note_off(*key)
-                if self._emit_quietly(msg):
+                if self._emit_quietly(msg, sounding.owner):
                     sent.append(msg)
                     self.notes_off += 1
             for channel in sorted(self._channels):
@@ -211,9 +219,9 @@ class NoteLedger:
             )
             sent = []
             for key in chosen:
-                del self._sounding[key]
+                was = self._sounding.pop(key)
                 msg = note_off(*key)
-                if self._emit_quietly(msg):
+                if self._emit_quietly(msg, was.owner):
                     sent.append(msg)
                     self.notes_off += 1
             return sent

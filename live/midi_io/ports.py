@@ -331,6 +331,11 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
             count += 1
             yield item
 
+    def set_wakeup(self, event: threading.Event) -> None:
+        """Have the driver callback set ``event`` (shared with other inputs and the clock, so one
+        thread can wait for all of them) instead of this port's own. ``wait`` then waits on it."""
+        self._ready = event
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a message waits or ``timeout`` seconds pass; True if one waits."""
         self._ready.clear()

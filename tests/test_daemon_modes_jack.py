@@ -1,0 +1,90 @@
+"""End to end through real JACK ports: a real daemon process plays each mode.
+
+A client plays a call into "magenta-live in" and listens on "magenta-live out": the answer's
+first note arrives on the grid point after the call, every note-on gets its note-off, SIGTERM
+leaves nothing hanging, and the recording is a valid multi-track MIDI file.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import mido
+import pytest
+
+from tests.jack import listen, player, wait_for_port
+from tests.test_daemon_jack import start_daemon
+
+BPM = 150.0
+SECONDS_PER_TICK = 60.0 / (BPM * 24)
+
+
+def hanging(messages: list[mido.Message]) -> set[tuple[int, int]]:
+    """(channel, note) pairs switched on and never off (All Notes Off ends a channel's notes)."""
+    sounding: set[tuple[int, int]] = set()
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            sounding.add((m.channel, m.note))
+        elif m.type in ("note_on", "note_off"):
+            sounding.discard((m.channel, m.note))
+        elif m.type == "control_change" and m.control == 123:
+            sounding = {k for k in sounding if k[0] != m.channel}
+    return sounding
+
+
+def connect():
+    ear = listen(wait_for_port("magenta-live out", "output"))
+    hand = player(wait_for_port("magenta-live in", "input"))
+    time.sleep(0.1)
+    return hand, ear
+
+
+def play_phrase(hand, pitches: list[int], step_seconds: float) -> float:
+    """Play one note per 8th note; returns the perf_counter time the last note ended."""
+    end = 0.0
+    for pitch in pitches:
+        hand.send(mido.Message("note_on", note=pitch, velocity=90))
+        time.sleep(step_seconds * 2)
+        end = hand.send(mido.Message("note_off", note=pitch))
+    return end
+
+
+def test_call_response_answers_on_the_beat_and_sigterm_leaves_nothing_hanging(jack_server, tmp_path, melody_model_file):
+    record = tmp_path / "session.mid"
+    daemon = start_daemon(
+        jack_server, "--model", str(melody_model_file), "--bpm", str(BPM), "--seed", "7", "--record", str(record),
+        "--response-bars", "1",
+    )
+    hand, ear = connect()
+    try:
+        step = SECONDS_PER_TICK * 6
+        call_end = play_phrase(hand, [60, 62, 64, 65, 67, 65, 64, 62], step)
+        answer = ear.wait_for(1, "note_on", timeout=10.0)
+        assert answer, "no answer"
+        first = next(t for t, m in ear.stamped() if m.type == "note_on" and m.velocity > 0)
+        # silence of one beat ends the call; the answer starts on the next beat after that
+        assert call_end + 24 * SECONDS_PER_TICK - 0.01 < first < call_end + 2 * 24 * SECONDS_PER_TICK + 0.02
+        time.sleep(24 * 4 * SECONDS_PER_TICK + 0.3)  # the whole one-bar answer
+        notes = [m for m in ear.messages() if m.type == "note_on" and m.velocity > 0]
+        assert len(notes) >= 1
+        assert not hanging(ear.messages()), "a note of the finished answer hangs"
+        # a second call, interrupted answer, then SIGTERM in the middle of an answer
+        play_phrase(hand, [67, 69, 71, 72], step)
+        ear.wait_for(len(notes) + 1, "note_on", timeout=10.0)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0, daemon.stderr.read()
+        time.sleep(0.1)
+        assert not hanging(ear.messages())
+    finally:
+        hand.close()
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
+    recording = mido.MidiFile(record)
+    names = [t.name for t in recording.tracks]
+    assert names == ["tempo", "player", "call-response"]
+    played = [m for m in recording.tracks[1] if m.type == "note_on" and m.velocity > 0]
+    assert [m.note for m in played] == [60, 62, 64, 65, 67, 65, 64, 62, 67, 69, 71, 72]
+    answered = [m for m in recording.tracks[2] if m.type == "note_on" and m.velocity > 0]
+    assert answered and not hanging(list(recording.tracks[2]))
