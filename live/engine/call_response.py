@@ -182,9 +182,11 @@ class CallResponse(StepAgent):
 
     def listen(self, step: int, got: StepInput) -> None:
         self.feed(self.voice.player_events(got, self.held), step + 1)
-        if got.onsets or self.held:
+        if got.onsets:  # a new note: the call goes on (even while waiting for the answer)
             self.last_active = step
             self.state = "listening"
+        elif self.held and self.state == "listening":  # a held note keeps the call open
+            self.last_active = step
         if self.state == "listening" and self.call_ended(step):
             self.end_call_asked = False
             length = self.last_active + 1 - self.call_start
