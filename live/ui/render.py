@@ -4,8 +4,8 @@ Every function returns prompt_toolkit formatted text: a list of ``(style, text)`
 a list of such lines. Nothing here reads a clock, a daemon or a terminal, so each piece can be
 tested on a Snapshot built by hand (``plain`` turns fragments back into a string).
 
-Positions come in ticks (24 per quarter note); bar, beat and step in a Snapshot are zero-based
-and are shown one-based, as musicians count.
+Positions come in ticks (24 per quarter note); bar, beat and step are shown as the Snapshot
+gives them (the daemon counts them from 1, as musicians do).
 """
 
 from __future__ import annotations
@@ -98,38 +98,32 @@ def knob_bar(value: float, low: float, high: float, width: int = KNOB_WIDTH) -> 
 
 
 def position(snap: Snapshot) -> str:
-    """bar.beat.step, one-based."""
-    return f"{snap.bar + 1}.{snap.beat + 1}.{snap.step + 1}"
+    """bar.beat.step."""
+    return f"{snap.bar}.{snap.beat}.{snap.step}"
 
 
 # -- header ------------------------------------------------------------------------------------
 
 
 def header(snap: Snapshot) -> Fragments:
-    """Two lines (three while ``--learn`` asks for a knob): transport, tempo, position and
-    recording; then backend, ports and clock."""
-    f: Fragments = [("class:title", " magenta-live "), ("", " ")]
+    """Two lines (three while ``--learn`` asks for a control): transport, tempo, position, clock
+    and recording; then the backend and the ports."""
+    f: Fragments = [("class:title", " magenta-live "), ("", "  ")]
     f += [("class:running", "▶ PLAYING") if snap.running else ("class:stopped", "■ STOPPED")]
-    f += [("", "  "), ("class:value", f"{snap.bpm:6.1f}"), ("class:label", " BPM  "), ("class:label", "bar "),
-          ("class:value", position(snap))]
-    f += [("", "  ")]
-    if snap.recording:
-        f += [("class:rec", " ● REC "), ("", " "), ("class:label", snap.recording)]
-    else:
-        f += [("class:label", "○ not recording")]
-    f += [("", "\n")]
-    f += [("class:label", "midi "), ("class:value", snap.backend or "?"), ("class:label", "  in "),
-          ("class:value", ", ".join(snap.inputs) or "-"), ("class:label", "  out "),
-          ("class:value", ", ".join(snap.outputs) or "-"), ("class:label", "  clock "), ("class:value", snap.clock_source)]
+    f += [("", "  "), ("class:value", f"{snap.bpm:.1f}"), ("class:label", " BPM  bar "), ("class:value", position(snap)),
+          ("class:label", "  clock "), ("class:value", snap.clock_source)]
     if snap.clock_port:
         f += [("class:label", " from "), ("class:value", snap.clock_port)]
-    f += [("", " ")]
-    if snap.clock_source == "internal":
-        f += [("class:locked", "(master)")]
-    elif snap.clock_locked:
-        f += [("class:locked", "(locked)")]
+    if snap.clock_source != "internal":
+        f += [("", " "), ("class:locked", "(locked)") if snap.clock_locked else ("class:unlocked", "(searching)")]
+    f += [("", "  ")]
+    if snap.recording:
+        f += [("class:rec", " ● REC "), ("", " "), ("class:value", snap.recording)]
     else:
-        f += [("class:unlocked", "(searching)")]
+        f += [("class:label", "○ not recording")]
+    f += [("", "\n"), ("class:label", "midi "), ("class:value", snap.backend or "?"), ("class:label", "  in "),
+          ("class:value", ", ".join(snap.inputs) or "-"), ("class:label", "  out "),
+          ("class:value", ", ".join(snap.outputs) or "-")]
     if snap.learning:
         f += [("", "\n"), ("class:learning", f" LEARN: {snap.learning} ")]
     return f
@@ -163,9 +157,9 @@ def _fit(text: str, width: int) -> str:
 def _agent_row(i: int, a: AgentView, selected: bool, changed: frozenset[tuple[int, str]]) -> Fragments:
     color = f"class:agent{i % len(AGENT_COLORS)}"
     mark = "▸" if selected else " "
-    f: Fragments = [("class:selected" if selected else "", f"{mark}{i + 1}"), ("", " "), (color + " bold", _fit(a.name, 8)),
-                    ("", " "), ("class:value", _fit(a.mode, 13)), ("", " "), ("", _fit(a.model, 16)), ("", " "),
-                    ("class:state", _fit(a.state, 10)), ("class:label", " ch "), ("class:value", f"{a.channel:<2}"),
+    f: Fragments = [("class:selected" if selected else "", f"{mark}{i + 1}"), ("", " "), (color + " bold", _fit(a.name, 12)),
+                    ("", " "), ("class:value", _fit(a.mode, 13)), ("", " "), ("", _fit(a.model, 14)), ("", " "),
+                    ("class:state", _fit(a.state, 9)), ("class:label", " ch "), ("class:value", f"{a.channel:<2}"),
                     ("class:label", " notes "), ("class:value", f"{a.notes_played:<4}"),
                     ("class:value", f" {a.step_ms:4.1f}"), ("class:label", " ms"), ("", "\n")]
     f.append(("", "   "))
@@ -262,7 +256,7 @@ def roll(
     player = [n for n in snap.roll if n.who < 0]
     agents = [n for n in snap.roll if n.who >= 0]
     lines: list[Fragments] = []
-    for title, style, notes in (("you", "class:player", player), ("agents", "class:agent0", agents)):
+    for title, style, notes in (("player", "class:player", player), ("agents", "class:agent0", agents)):
         rule = "─" * max(0, width - len(title) - 5)
         lines.append([("class:grid", "── "), (style + " bold", title), ("class:grid", " " + rule)])
         lines += roll_lane(notes, snap.tick, width, lane, window, ticks_per_bar)

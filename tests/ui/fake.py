@@ -18,7 +18,7 @@ def agent(name: str = "melody", **kw) -> AgentView:
 
 def snapshot(**kw) -> Snapshot:
     values = dict(
-        tick=400, bar=4, beat=0, step=2, bpm=112.0, running=True, backend="jack",
+        tick=400, bar=5, beat=1, step=3, bpm=112.0, running=True, backend="jack",
         inputs=("magenta-live in",), outputs=("magenta-live out",),
         agents=(agent(), agent("drums", mode="drums", model="drum_kit_rnn", state="playing", channel=10)),
         roll=(RollNote(330, 360, 64, -1), RollNote(370, None, 72, 0)),

@@ -102,7 +102,7 @@ def test_the_whole_screen_draws_the_snapshot():
     with create_pipe_input() as pipe:
         run_panel(daemon, input=pipe, output=output)
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
-    for shown in ("PLAYING", "112.0", "5.1.3", "call-response", "drum_kit_rnn", "listening", "you", "agents",
+    for shown in ("PLAYING", "112.0", "5.1.3", "call-response", "drum_kit_rnn", "listening", "player", "agents",
                   "notes in", "melody: call-response with attention_rnn", "keys act on"):
         assert shown in text, shown
 

@@ -12,10 +12,10 @@ from tests.ui.fake import agent, snapshot
 
 def test_header_shows_transport_tempo_position_ports_clock_and_recording():
     text = plain(render.header(snapshot(recording="/tmp/take.mid")))
-    for shown in ("▶ PLAYING", "112.0 BPM", "bar 5.1.3", "REC", "/tmp/take.mid", "jack", "magenta-live in",
-                  "magenta-live out", "internal"):
+    for shown in ("▶ PLAYING", "112.0 BPM", "bar 5.1.3", "clock internal", "REC", "/tmp/take.mid", "midi jack",
+                  "in magenta-live in", "out magenta-live out"):
         assert shown in text, shown
-    stopped = plain(render.header(snapshot(running=False, recording=None, bar=0, beat=0, step=0)))
+    stopped = plain(render.header(snapshot(running=False, recording=None, bar=1, beat=1, step=1)))
     assert "■ STOPPED" in stopped and "not recording" in stopped and "bar 1.1.1" in stopped
 
 
@@ -43,9 +43,12 @@ def test_agent_rows_show_each_agent_and_its_knobs():
     assert everyone[0].startswith("▸1") and everyone[2].startswith("▸2")
 
 
-def test_a_long_model_name_is_cut_with_an_ellipsis():
-    text = plain(render.agent_rows(snapshot(agents=(agent(model="performance_with_dynamics_and_modulo_encoding"),))))
-    assert "performance_wit…" in text and "modulo" not in text
+def test_long_names_are_cut_with_an_ellipsis_and_a_row_fits_80_columns():
+    long = agent("performance-duet", mode="call-response", model="performance_with_dynamics", state="answering",
+                 channel=16, notes_played=1234, step_ms=12.5, loop=True, mutate=True, answer_bars=16)
+    text = plain(render.agent_rows(snapshot(agents=(long,))))
+    assert "performance…" in text and "performance_w…" in text and "dynamics" not in text
+    assert max(len(line) for line in text.split("\n")) <= 80, text
 
 
 def test_a_changed_knob_is_highlighted():
@@ -105,7 +108,7 @@ def test_the_roll_has_a_player_lane_and_an_agent_lane_in_different_colors():
     snap = snapshot(tick=191, roll=(RollNote(100, 140, 60, -1), RollNote(150, 180, 67, 0), RollNote(150, 180, 48, 1)))
     lines = render.roll(snap, width=60, height=14, bars=1)
     assert len(lines) == 14
-    assert plain(lines[0]).startswith("── you ") and plain(lines[7]).startswith("── agents ")
+    assert plain(lines[0]).startswith("── player ") and plain(lines[7]).startswith("── agents ")
     player_styles = {s for line in lines[1:7] for s, t in line if "█" in t}
     agent_styles = {s for line in lines[8:] for s, t in line if "█" in t}
     assert player_styles == {"class:player"}
