@@ -466,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help=f"report path ('-': stdout); default {DEFAULT_OUTPUT} (full run)")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to (default 0; -1: don't pin)")
     parser.add_argument("--no-tf", action="store_true", help="skip the TensorFlow metagraph comparison")
-    parser.add_argument("--no-midi", action="store_true", help="skip the MIDI scheduling and clock benchmarks (JACK)")
+    parser.add_argument("--no-midi", action="store_true",
+                        help="skip the MIDI scheduling, clock and live agent benchmarks (JACK)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     output = args.output or ("-" if args.quick else str(DEFAULT_OUTPUT))
@@ -485,9 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         # The MIDI benchmarks start their own JACK server and load generators: all CPUs again.
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, range(os.cpu_count() or 1))
-        from benchmarks import clock, midi_scheduling
+        from benchmarks import clock, live_latency, midi_scheduling
 
-        for module in (midi_scheduling, clock):
+        for module in (midi_scheduling, clock, live_latency):
             _log(f"MIDI benchmark: {module.__name__}")
             midi_sections.append(module.run(args.quick))
     results["elapsed_s"] = time.perf_counter() - started
