@@ -38,9 +38,9 @@ def agent_class(mode: str, family: str) -> type[Agent]:
         return CallResponse
     if mode == "continue":
         if family == "performance":
-            from live.engine.performance import Duet
+            from live.engine.performance import PerformanceContinue
 
-            return Duet
+            return PerformanceContinue
         from live.engine.call_response import Continue
 
         return Continue
