@@ -1,0 +1,404 @@
+"""Polyphony RNN in the daemon: the polyphonic voice (call and response) and ``--mode harmonize``.
+
+Polyphony events (``live.models.encodings.polyphony``): a step is its notes in descending
+pitch, ``NEW_NOTE(p)`` for a note struck on the step and ``CONTINUED_NOTE(p)`` for one held
+from the step before, then ``STEP_END``. The model runs once per event, so one step costs as
+many model steps as it has notes, plus one.
+
+Sampling a step (:meth:`PolyVoice.sample_step`) draws events until ``STEP_END`` and masks what
+cannot happen: ``START`` and ``END``; a ``CONTINUED_NOTE`` of a pitch the voice is not
+sounding; any note event not *below* the step's previous one (the training data is always in
+descending pitch, so this also forbids a second event of one pitch in a step); at most
+:data:`MAX_NOTES_PER_STEP` of the model's notes per step. Given notes that must be in the
+step (the player's), the model's draws are merged with them in pitch order: a draw above the
+next given note is the model's; a draw at or below it, or ``STEP_END``, means "nothing more
+above it", and the given note is fed instead.
+
+Density: the quiet events are ``STEP_END`` and ``CONTINUED_NOTE`` (both play nothing new).
+Lowering density makes a step likelier to end before more notes are struck and held notes
+likelier to be held rather than re-struck; raising it does the opposite, so notes per bar
+follow the knob (see tests/engine/test_polyphony.py).
+
+Harmonize (:class:`Harmonize`): the player's melody is the top voice and the model adds the
+voices below it, on the step grid, as the melody is played:
+
+- A player's note-on whose step (the nearest step start) is not yet fed opens that step at
+  once: the steps before it are completed, the player's events for the step are fed
+  (``NEW_NOTE(p)`` first, with anything the player holds), then the model's voices for the
+  step are sampled below ``p`` and sent immediately (``Out.now``) as they are drawn, followed
+  by ``STEP_END``. The harmony leaves within one model step per note of the player's note.
+- More note-ons in an open step (a chord, a grace note) re-open it: the stream is rewound to
+  the step's start and the step is fed again with every note the player struck in it, the
+  harmony already sent kept as it is (teacher-forced); the model may add notes in the gaps.
+  The step closes for good at its mid-point (its input is complete); a note-on after that
+  counts on the next step (no new harmony for it unless it is that step's first onset).
+- A step in which the player strikes nothing is fed at its mid-point (``StepAgent.tick``):
+  the player's held notes continue, the model may only continue or end its own notes (no new
+  harmony without a melody onset), and its note-offs are sent at that tick, half a step after
+  the step's start (only then is it known that no melody note comes).
+- Harmony notes end when the model stops continuing them; at a melody onset the ones at or
+  above the new melody note end (the melody is the top voice); and they never outlast the
+  player: in a step where the player sounds nothing, every harmony note ends.
+- After ``silence_steps`` steps with nothing sounding the agent goes idle and stops feeding
+  the stream (the gap is not fed: the next onset continues the stream where it stopped).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable
+
+import mido
+import numpy as np
+
+from live.engine.agent import AgentSpec, Sink, density_bias
+from live.engine.call_response import StepAgent
+from live.engine.sampling import sample_class
+from live.engine.stream import Stream
+from live.engine.voices import Play, StepInput, StepVoice
+from live.models.encodings.polyphony import (
+    CONTINUED_NOTE,
+    NEW_NOTE,
+    NUM_PITCHES,
+    NUM_POLY_CLASSES,
+    NUM_UNPITCHED_CLASSES,
+    POLY_START,
+    POLY_STEP_END,
+    STEP_END,
+    PolyEvent,
+    poly_step_events,
+)
+from live.models.model import Model
+
+MAX_NOTES_PER_STEP = 16
+"""The most notes the model may put in one step (its own, not counting the player's)."""
+
+_NEW0 = NUM_UNPITCHED_CLASSES  # class of NEW_NOTE(0)
+_CONT0 = NUM_UNPITCHED_CLASSES + NUM_PITCHES  # class of CONTINUED_NOTE(0)
+
+Emit = Callable[[PolyEvent], None]
+
+
+class PolyVoice(StepVoice):
+    """Polyphonic voice (Polyphony RNN): any number of notes per step.
+
+    Attributes:
+        sounding: pitches this voice plays now (it ends each one it starts).
+        heard: the player's pitches in the last step fed by ``player_events``.
+    """
+
+    def __init__(self, model: Model, channel: int) -> None:
+        super().__init__(model, channel)
+        if model.num_classes != NUM_POLY_CLASSES:
+            raise ValueError(f"{model.config_id}: {model.num_classes} classes, a polyphony model has {NUM_POLY_CLASSES}")
+        self.sounding: set[int] = set()
+        self.heard: set[int] = set()
+        self.started = False  # START has been handed out (the stream's first event)
+        self._new: set[int] = set()  # struck in the step being rendered
+        self._kept: set[int] = set()  # continued in the step being rendered
+
+    @staticmethod
+    def is_quiet(event: Hashable) -> bool:
+        return event[0] in (STEP_END, CONTINUED_NOTE)  # type: ignore[index]
+
+    # -- the player's side ---------------------------------------------------------------------
+
+    def player_step(self, struck: Iterable[int], held: set[int]) -> list[PolyEvent]:
+        """The player's note events of one step (descending pitch, no STEP_END).
+
+        ``struck``: pitches struck in the step; ``held``: pitches the player holds after it.
+        A held pitch heard in the previous step continues; ``heard`` becomes what still sounds.
+        """
+        struck = set(struck)
+        continued = (held & self.heard) - struck
+        self.heard = (struck | continued) & held
+        return poly_step_events(continued, struck)[:-1]
+
+    def player_events(self, step: StepInput, held: set[int]) -> list[Hashable]:
+        events: list[Hashable] = [] if self.started else [POLY_START]
+        self.started = True
+        return events + self.player_step((p for p, _ in step.onsets), held) + [POLY_STEP_END]
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def sample(self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: object) -> list[Hashable]:
+        return self.sample_step(stream, rng, temperature, bias)  # type: ignore[return-value]
+
+    def sample_step(
+        self,
+        stream: Stream,
+        rng: np.random.Generator,
+        temperature: float,
+        bias: np.ndarray | None,
+        given: Iterable[PolyEvent] = (),
+        below: int | None = None,
+        new_notes: bool = True,
+        continuable: set[int] | None = None,
+        emit: Emit | None = None,
+        max_notes: int = MAX_NOTES_PER_STEP,
+        before_end: Callable[[], None] | None = None,
+    ) -> list[PolyEvent]:
+        """Feed one whole step to ``stream``: the ``given`` note events merged with the model's.
+
+        Args:
+            stream: primed at a step boundary (after a STEP_END or START).
+            given: note events that must be in the step (descending pitch), e.g. the player's.
+            below: the model's notes must be lower than this pitch (None: no bound).
+            new_notes: False: the model may only continue notes (no NEW_NOTE).
+            continuable: pitches the model may continue (default: ``sounding``).
+            emit: called with each of the model's events as soon as it is drawn (before the
+                model steps on it), to send harmony without waiting for the rest of the step.
+            max_notes: cap on the model's notes in the step.
+            before_end: called once the step is complete, before STEP_END is fed (the model
+                step that feeding costs need not delay the step's note-offs).
+        Returns:
+            The model's events of the step (not the given ones), then STEP_END; every event
+            given or drawn has been fed, STEP_END last.
+        """
+        pending = list(given)
+        allowed_cont = self.sounding if continuable is None else continuable
+        cont = np.zeros(NUM_PITCHES, bool)
+        cont[list(allowed_cont)] = True
+        new = np.full(NUM_PITCHES, new_notes)
+        top = NUM_PITCHES if below is None else max(0, min(NUM_PITCHES, below))
+        drawn: list[PolyEvent] = []
+        while True:
+            floor = pending[0].pitch if pending else -1  # model notes must be above this
+            if len(drawn) >= max_notes or not (new[floor + 1 : top].any() or cont[floor + 1 : top].any()):
+                if not pending:
+                    break
+                event = pending.pop(0)  # nothing of the model's can come before it
+                stream.feed(event)
+                top = min(top, event.pitch)
+                continue
+            logits = stream.logits if bias is None else stream.logits + bias
+            allowed = np.zeros(NUM_POLY_CLASSES, bool)
+            allowed[STEP_END] = True
+            allowed[_NEW0 : _NEW0 + top] = new[:top]
+            allowed[_CONT0 : _CONT0 + top] = cont[:top]
+            if pending:  # the given note itself stands for "nothing more above it"
+                allowed[stream.encoder.event_to_label(pending[0])] = True
+            index, _ = sample_class(np.where(allowed, logits, -np.inf), temperature, rng)
+            event = stream.encoder.label_to_event(index)
+            if event[0] == STEP_END or event.pitch <= floor:
+                if not pending:
+                    break
+                event = pending.pop(0)
+                stream.feed(event)
+                top = min(top, event.pitch)
+                continue
+            if emit is not None:
+                emit(event)
+            drawn.append(event)
+            stream.feed(event)
+            top = event.pitch
+        if before_end is not None:
+            before_end()
+        stream.feed(POLY_STEP_END)
+        return drawn + [POLY_STEP_END]
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def strike(self, event: PolyEvent, tick: int, velocity: int, play: Play) -> None:
+        """Play one of the model's events of the step being rendered: NEW_NOTE sounds (ending
+        the same pitch first if it sounds), CONTINUED_NOTE keeps a sounding note."""
+        if event[0] == NEW_NOTE:
+            if event.pitch in self.sounding:
+                play(tick, mido.Message("note_off", channel=self.channel, note=event.pitch, velocity=0))
+            play(tick, mido.Message("note_on", channel=self.channel, note=event.pitch, velocity=velocity))
+            self.sounding.add(event.pitch)
+            self._new.add(event.pitch)
+        elif event[0] == CONTINUED_NOTE:
+            self._kept.add(event.pitch)
+
+    def close(self, tick: int, play: Play, release: bool = True) -> None:
+        """The step being rendered is complete: end the notes it neither struck nor continued
+        (``release=False``: a step rendered again, whose note-offs were already sent)."""
+        for pitch in sorted(self.sounding - self._new - self._kept) if release else ():
+            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+            self.sounding.discard(pitch)
+        self._new.clear()
+        self._kept.clear()
+
+    def render(self, events: list[Hashable], tick: int, velocity: int, play: Play) -> None:
+        """Play one step's events at ``tick``: note-offs of the notes the step does not
+        continue (or re-strikes) first, then the note-ons."""
+        kept = {e.pitch for e in events if e[0] == CONTINUED_NOTE}  # type: ignore[index]
+        for pitch in sorted(self.sounding - kept):
+            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+            self.sounding.discard(pitch)
+        for event in events:
+            if event[0] == NEW_NOTE:  # type: ignore[index]
+                self.strike(event, tick, velocity, play)  # type: ignore[arg-type]
+        self._new.clear()
+        self._kept.clear()
+
+    def release(self, tick: int, play: Play) -> None:
+        for pitch in sorted(self.sounding):
+            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+        self.forget()
+
+    def forget(self) -> None:
+        self.sounding.clear()
+        self._new.clear()
+        self._kept.clear()
+
+
+class _Mark:
+    """Where a stream stood at a step's start, to feed the step again (a chord's later notes).
+
+    Polyphony's encoder keeps no features beyond its event list, so truncating the list and
+    restoring the recurrent state and logits rewinds the stream exactly, without copying the
+    session's whole history (as ``Stream.fork`` would)."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.length = len(stream.encoder.events)
+        self.state = stream.state.copy()
+        self.logits = None if stream.logits is None else stream.logits.copy()
+        self.log_likelihood = stream.log_likelihood
+
+    def restore(self, stream: Stream) -> None:
+        del stream.encoder.events[self.length :]
+        stream.state = self.state.copy()
+        stream.logits = None if self.logits is None else self.logits.copy()
+        stream.log_likelihood = self.log_likelihood
+
+
+class Harmonize(StepAgent):
+    """``--mode harmonize``: Polyphony RNN adds voices below the player's melody as it is played
+    (see the module's docstring for the rules)."""
+
+    mode = "harmonize"
+
+    def __init__(
+        self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
+    ) -> None:
+        super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
+        assert isinstance(self.voice, PolyVoice)
+        self.poly: PolyVoice = self.voice
+        self.open: int | None = None  # the step opened by a note-on whose mid-point has not come
+        self.mark: _Mark | None = None  # the stream at the open step's start
+        self.open_struck: list[int] = []  # the player's pitches struck in the open step
+        self.open_base: tuple[set[int], set[int]] = (set(), set())  # the voice's sounding and heard before it
+        self.open_model: list[PolyEvent] = []  # the model's note events in the open step
+        self.quiet_steps = 0  # consecutive fed steps with nothing sounding
+        self.harmony_seconds = 0.0  # the last note-on's time from arrival to its harmony sent
+
+    # -- the player's side -----------------------------------------------------------------------
+
+    def nearest_step(self, tick: int) -> int:
+        return (tick + self.step_ticks // 2) // self.step_ticks
+
+    def step_of(self, tick: int) -> int:
+        step = self.nearest_step(tick)
+        if step == self.open:
+            return step
+        return max(step, self.processed + 1)
+
+    def note(self, tick: int, msg: mido.Message) -> None:
+        super().note(tick, msg)
+        if msg.type != "note_on" or msg.velocity == 0:
+            return
+        started = time.perf_counter()
+        step = self.nearest_step(tick)
+        if step == self.open:
+            self.reopen(step, tick)
+        elif step > self.processed:
+            self.open_step(step, tick, msg.note)
+        else:
+            return  # its step is closed: it counts on the next one (no harmony of its own)
+        self.harmony_seconds = time.perf_counter() - started
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def bias(self) -> np.ndarray | None:
+        return density_bias(self.voice.quiet, self.model.num_classes, self.params.density)
+
+    def now_play(self, tick: int) -> Callable[[int, mido.Message], None]:
+        return lambda _tick, msg: self.play(tick, msg, now=True)
+
+    def open_step(self, step: int, tick: int, pitch: int) -> None:
+        """A note-on of ``pitch`` opens ``step``: feed the player's events and send the harmony."""
+        if self.state == "idle":
+            self.take_input(step - 1)
+            self.state = "playing"
+            if not self.poly.started:
+                self.stream.feed(POLY_START)
+                self.poly.started = True
+        else:
+            for k in range(self.processed + 1, step):
+                self.process(k)
+        self.processed = step - 1
+        msgs = self.take_input(step)
+        self.open, self.mark = step, _Mark(self.stream)
+        self.open_base = (set(self.poly.sounding), set(self.poly.heard))
+        self.open_struck = [p for p, _ in msgs.onsets]
+        self.open_model = []
+        self.feed_open_step(tick, pitch, forced=[])
+
+    def reopen(self, step: int, tick: int) -> None:
+        """Another note-on in the open ``step``: feed the step again with all the player's notes,
+        the harmony already sent kept."""
+        assert self.mark is not None
+        msgs = self.take_input(step)
+        self.open_struck += [p for p, _ in msgs.onsets]
+        self.mark.restore(self.stream)
+        sounding_before, heard_before = self.open_base
+        self.poly.heard = set(heard_before)
+        forced = [e for e in self.open_model if e.pitch not in self.open_struck]
+        for e in self.open_model:  # the player struck a pitch the harmony plays: it is the player's now
+            if e.pitch in self.open_struck and e.pitch in self.poly.sounding:
+                self.poly.sounding.discard(e.pitch)
+                self.play(tick, mido.Message("note_off", channel=self.channel, note=e.pitch, velocity=0), now=True)
+        continuable = sounding_before & self.poly.sounding
+        self.feed_open_step(tick, max(self.open_struck), forced, continuable)
+
+    def feed_open_step(self, tick: int, top: int, forced: list[PolyEvent], continuable: set[int] | None = None) -> None:
+        """Feed the open step (the player's events merged with ``forced`` model events and the
+        model's draws below ``top``) and send the new harmony at once."""
+        player = self.poly.player_step(self.open_struck, self.held | set(self.open_struck))
+        given = sorted(player + forced, key=lambda e: (-e.pitch, e[0] == NEW_NOTE))
+        play = self.now_play(tick)
+        velocity = self.params.velocity
+        drawn = self.poly.sample_step(
+            self.stream, self.rng, self.params.temperature, self.bias(), given, below=top,
+            continuable=(self.poly.sounding if continuable is None else continuable) - set(self.open_struck),
+            emit=lambda e: self.poly.strike(e, tick, velocity, play),
+            before_end=lambda: self.poly.close(tick, play, release=not forced),
+        )
+        self.open_model = sorted(forced + drawn[:-1], key=lambda e: -e.pitch)
+        self.processed = self.open
+        self.quiet_steps = 0
+
+    def tick(self, tick: int) -> None:
+        if tick % self.step_ticks == self.step_ticks // 2 and self.nearest_step(tick) - 1 == self.open:
+            self.open = self.mark = None  # the open step's input window has closed
+        super().tick(tick)
+
+    def process(self, step: int) -> None:
+        """Step ``step`` had no melody onset of its own: the player's held notes continue, the
+        harmony may only continue or end (note-offs at this tick, the step's mid-point)."""
+        msgs = self.take_input(step)
+        if self.state == "idle":
+            return
+        tick = step * self.step_ticks + self.step_ticks // 2
+        struck = [p for p, _ in msgs.onsets]  # note-ons that came after their step had closed
+        player = self.poly.player_step(struck, self.held)
+        continuable = self.poly.sounding if (self.held or struck) else set()
+        drawn = self.poly.sample_step(
+            self.stream, self.rng, self.params.temperature, self.bias(), player, new_notes=False, continuable=continuable
+        )
+        self.poly.render(drawn, tick, self.params.velocity, self.play)
+        if self.held or self.poly.sounding or struck:
+            self.quiet_steps = 0
+        else:
+            self.quiet_steps += 1
+            if self.quiet_steps >= self.spec.silence_steps:
+                self.state = "idle"
+
+    def stop(self, tick: int) -> None:
+        super().stop(tick)
+        self.poly.heard.clear()
+        self.open = self.mark = None
+        self.quiet_steps = 0
+
