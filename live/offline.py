@@ -159,12 +159,12 @@ def run_offline(
     last = source.end + tail_bars * ticks_per_bar
     tick, i = 0, 0
     while tick <= last:
+        sink.now = tick  # before the player's messages: harmony they trigger (Out.now) goes out at this tick
         while i < len(pending) and pending[i][0] <= tick:
             at, msg = pending[i]
             recording.add("player", at, msg)
             session.player(at, msg)
             i += 1
-        sink.now = tick
         session.tick(tick)
         sink.flush(tick)
         if i >= len(pending) and tick > source.end and all(a.state == "idle" for a in session.agents) and not sink.pending:
