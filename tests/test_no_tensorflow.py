@@ -41,3 +41,22 @@ def test_loading_and_stepping_a_model_file_leaves_tensorflow_out(tmp_path):
         "print(m.config_id, len(events), 'tensorflow' in sys.modules, 'note_seq' in sys.modules)"
     )
     assert out.split() == ["lookback_rnn", "8", "False", "False"]
+
+
+def test_starting_the_daemon_with_every_modes_default_model_leaves_tensorflow_out(jack_server):
+    code = (
+        "import sys\n"
+        "from live.config import agent_spec\n"
+        "from live.daemon import Daemon, DaemonOptions\n"
+        "specs = [agent_spec({'mode': m, 'name': m}, i) for i, m in enumerate(\n"
+        "    ['call-response', 'continue', 'improv', 'harmonize', 'drums', 'duet'])]\n"
+        "with Daemon(DaemonOptions(backend='jack', agents=specs, client_name='notf-test')) as daemon:\n"
+        "    daemon.run(0.5)\n"
+        "    print([a.model.config_id for a in daemon.session.agents])\n"
+        "print(sorted(m for m in ('tensorflow', 'note_seq', 'music21') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=jack_server.env())
+    assert out.returncode == 0, out.stderr
+    families, modules = out.stdout.strip().splitlines()
+    assert modules == "[]"
+    assert len(eval(families)) == 6
