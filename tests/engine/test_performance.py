@@ -281,6 +281,24 @@ def test_continue_plays_on_until_the_player_plays_again():
     notes_of(run.finish().messages)
 
 
+@pytest.mark.parametrize("mode", ["duet", "call-response"])
+def test_messages_are_handed_over_before_they_are_due(mode):
+    run = Run(random_model(MULTI), spec(mode, params=Params(answer_bars=4)))
+    handed = []
+    play = run.sink.play
+
+    def spy(agent, out):
+        handed.append((run.sink.now, out.tick + out.offset / run.agent.seconds_per_tick, out.msg))
+        play(agent, out)
+
+    run.sink.play = spy
+    run.play(CALL, 10 * 48).finish()
+    ons = [(now, pos) for now, pos, msg in handed if msg.type == "note_on"]
+    assert len(ons) > 10
+    assert all(pos >= now for now, pos in ons)
+    assert all(pos >= now for now, pos, _ in handed)
+
+
 def test_tempo_changes_keep_every_note_ended():
     run = Run(random_model(DYNAMICS), spec("duet")).play([], 200)
     run.session.set_tempo(60.0)
