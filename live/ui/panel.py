@@ -3,7 +3,8 @@
 ``run_panel(daemon)`` runs ``daemon.run()`` in a worker thread and the panel in the calling
 (main) thread. The panel only ever calls ``daemon.snapshot()`` (about 15 times a second, to
 redraw) and ``daemon.send_command(Command)`` (once per key); both are thread-safe and return at
-once, so the panel never blocks the daemon and never touches an engine object. ``q`` (or Ctrl-C)
+once, so the panel never blocks the daemon and never touches an engine object. While MIDI learn
+is on, ← → choose a parameter and Enter sends ``Command("learn", value=parameter)``. ``q`` (or Ctrl-C)
 quits: ``daemon.stop()``, then the worker thread is joined; the caller closes the daemon, which
 releases every note and writes the recording. If the daemon stops on its own (a signal, an
 error), the panel closes too and the daemon's error is raised again in the caller.
@@ -44,6 +45,7 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.widgets import Frame
 
 from live.clock.base import TICKS_PER_QUARTER
+from live.config import PARAMETERS
 from live.engine.session import Command, Snapshot
 from live.ui import render
 
@@ -96,6 +98,7 @@ class Panel:
         self.snap = Snapshot()
         self.selected: int | None = None  # None: the knob keys act on every agent
         self.show_help = False
+        self.learn_choice = 0  # index into PARAMETERS, offered while MIDI learn is on
         self.notice: str | None = None
         self.warnings: deque[str] = deque(maxlen=50)
         self._knobs: dict[tuple[int, str], float] = {}
@@ -127,6 +130,11 @@ class Panel:
         """The knobs that moved in the last ``KNOB_FLASH_SECONDS``."""
         now = time.perf_counter()
         return frozenset(k for k, t in self._moved.items() if now - t < KNOB_FLASH_SECONDS)
+
+    def _flashing(self) -> bool:
+        """Whether a knob's highlight is on or has just gone off (and must be drawn away)."""
+        now = time.perf_counter()
+        return any(now - t < KNOB_FLASH_SECONDS + 2.0 / self.fps for t in self._moved.values())
 
     def send(self, command: Command) -> None:
         """Hand a command to the daemon's queue."""
@@ -178,6 +186,20 @@ class Panel:
         def _previous(event: KeyPressEvent) -> None:
             self.select(-1)
 
+        learning = Condition(lambda: self.snap.learning is not None)
+
+        @kb.add("left", filter=learning)
+        def _learn_previous(event: KeyPressEvent) -> None:
+            self.learn_choice = (self.learn_choice - 1) % len(PARAMETERS)
+
+        @kb.add("right", filter=learning)
+        def _learn_next(event: KeyPressEvent) -> None:
+            self.learn_choice = (self.learn_choice + 1) % len(PARAMETERS)
+
+        @kb.add("enter", filter=learning)
+        def _learn(event: KeyPressEvent) -> None:
+            self.send(Command("learn", value=PARAMETERS[self.learn_choice]))
+
         @kb.add("?")
         def _help(event: KeyPressEvent) -> None:
             self.show_help = not self.show_help
@@ -202,7 +224,7 @@ class Panel:
 
         body = HSplit(
             [
-                Window(FormattedTextControl(lambda: render.header(self.snap)), dont_extend_height=True),
+                Window(FormattedTextControl(lambda: render.header(self.snap, self.learn_choice)), dont_extend_height=True),
                 rule(),
                 Window(
                     FormattedTextControl(lambda: render.agent_rows(self.snap, self.selected, self.changed())),
@@ -242,10 +264,13 @@ class Panel:
         )
 
     async def redraw(self, app: Application[None], worker: threading.Thread | None = None) -> None:
-        """Refresh and redraw ``fps`` times a second; close the panel if ``worker`` has ended."""
+        """Take a snapshot ``fps`` times a second and redraw when it changed; close the panel
+        if ``worker`` has ended."""
         while True:
+            before = self.snap
             self.refresh()
-            app.invalidate()
+            if self.snap != before or self._flashing():
+                app.invalidate()  # an unchanged screen is not drawn again
             if worker is not None and not worker.is_alive():
                 app.exit()
                 return

@@ -10,11 +10,13 @@ gives them (the daemon counts them from 1, as musicians do).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
 from prompt_toolkit.styles import Style
 
+from live.config import PARAMETERS
 from live.engine.session import AgentView, RollNote, Snapshot
 
 Fragments = list[tuple[str, str]]
@@ -70,6 +72,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("e", "end the call now (answer at once)"),
     ("- / +", "tempo down / up (1 BPM)"),
     ("tab / up / down", "select an agent (or all) for the knob keys"),
+    ("← → Enter", "MIDI learn: choose the parameter the moved control steers"),
     ("p", "panic: every note off"),
     ("r", "recording on / off"),
     ("?", "this help (? or Esc closes it)"),
@@ -105,9 +108,10 @@ def position(snap: Snapshot) -> str:
 # -- header ------------------------------------------------------------------------------------
 
 
-def header(snap: Snapshot) -> Fragments:
-    """Two lines (three while ``--learn`` asks for a control): transport, tempo, position, clock
-    and recording; then the backend and the ports."""
+def header(snap: Snapshot, learn_choice: int | None = None) -> Fragments:
+    """Two lines (three while MIDI learn is on): transport, tempo, position, clock and
+    recording; then the backend and the ports; then the learn prompt and, with
+    ``learn_choice`` (an index into ``live.config.PARAMETERS``), the parameter offered."""
     f: Fragments = [("class:title", " magenta-live "), ("", "  ")]
     f += [("class:running", "▶ PLAYING") if snap.running else ("class:stopped", "■ STOPPED")]
     f += [("", "  "), ("class:value", f"{snap.bpm:.1f}"), ("class:label", " BPM  bar "), ("class:value", position(snap)),
@@ -126,6 +130,9 @@ def header(snap: Snapshot) -> Fragments:
           ("class:value", ", ".join(snap.outputs) or "-")]
     if snap.learning:
         f += [("", "\n"), ("class:learning", f" LEARN: {snap.learning} ")]
+        if learn_choice is not None:
+            f += [("", "  "), ("class:value", f"◀ {PARAMETERS[learn_choice % len(PARAMETERS)]} ▶"),
+                  ("class:label", "  (← → choose, Enter learns)")]
     return f
 
 
@@ -216,34 +223,28 @@ def roll_lane(
         row = round((high - n.pitch) * (height - 1) / span) if span else 0
         for c in range(c0, c1):
             cells[row][c] = n.who
-    bar_cols = set()
-    for c in range(cols):
-        lo, hi = first + c * per_col, first + (c + 1) * per_col
-        if math.ceil(lo / ticks_per_bar) * ticks_per_bar < hi:
-            bar_cols.add(c)
+    grid = [" "] * cols  # the background: a dotted line where a bar starts
+    for bar in range(math.ceil(first / ticks_per_bar), now // ticks_per_bar + 1):
+        grid[min(cols - 1, int((bar * ticks_per_bar - first) / per_col))] = "┊"
+    background = "".join(grid)
     lines: list[Fragments] = []
     for r in range(height):
         label = note_name(high) if r == 0 else note_name(low) if r == height - 1 else ""
         line: Fragments = [("class:label", f"{label:>{LABEL_WIDTH - 1}} ")]
-        for c in range(cols):
-            who = cells[r][c]
+        c = 0
+        for who, run in itertools.groupby(cells[r]):
+            n = len(list(run))
             if who is None:
-                _append(line, "class:grid", "┊" if c in bar_cols else " ")
+                line.append(("class:grid", background[c:c + n]))
             else:
-                _append(line, _who_style(who), "█")
+                line.append((_who_style(who), "█" * n))
+            c += n
         lines.append(line)
     return lines
 
 
 def _who_style(who: int) -> str:
     return "class:player" if who < 0 else f"class:agent{who % len(AGENT_COLORS)}"
-
-
-def _append(line: Fragments, style: str, text: str) -> None:
-    if line and line[-1][0] == style:
-        line[-1] = (style, line[-1][1] + text)
-    else:
-        line.append((style, text))
 
 
 def roll(

@@ -67,6 +67,21 @@ def test_selecting_an_agent_aims_the_knob_keys_at_it():
     ]
 
 
+LEFT, RIGHT, ENTER = "\x1b[D", "\x1b[C", "\r"
+
+
+def test_while_learning_arrows_choose_a_parameter_and_enter_learns_it():
+    daemon = FakeDaemon(snapshot(learning="CC 30: pick the parameter it steers"))
+    drive(daemon, RIGHT + RIGHT + ENTER + LEFT + LEFT + LEFT + ENTER + "q")
+    assert daemon.commands == [Command("learn", value="answer_bars"), Command("learn", value="record")]
+
+
+def test_without_learning_arrows_and_enter_send_nothing():
+    daemon = FakeDaemon()
+    drive(daemon, RIGHT + ENTER + LEFT + "q")
+    assert daemon.commands == []
+
+
 def test_help_and_unbound_keys_send_nothing():
     daemon = FakeDaemon()
     drive(daemon, "?xyz?q")
@@ -181,3 +196,13 @@ def test_send_failure_is_a_notice_not_a_crash():
     panel = Panel(daemon)
     panel.send(Command("panic"))
     assert panel.notice == "panic refused: queue full"
+
+
+def test_the_panel_leaves_tensorflow_out():
+    import subprocess
+
+    code = ("import sys, live.ui.panel, live.ui.render\n"
+            "print(sorted(m for m in ('tensorflow', 'note_seq', 'music21') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

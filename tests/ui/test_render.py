@@ -25,6 +25,9 @@ def test_header_shows_a_followed_clock_locking_and_the_learn_prompt():
     locked = render.header(snapshot(clock_source="midi", clock_port="Digitakt", clock_locked=True, learning="turn a knob for temperature"))
     assert "(locked)" in plain(locked)
     assert ("class:learning", " LEARN: turn a knob for temperature ") in locked
+    assert "◀ temperature ▶" not in plain(locked)
+    offered = plain(render.header(snapshot(learning="CC 30: pick the parameter it steers"), learn_choice=3))
+    assert "◀ tempo ▶" in offered and "Enter learns" in offered
 
 
 def test_agent_rows_show_each_agent_and_its_knobs():
