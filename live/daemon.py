@@ -149,6 +149,7 @@ class _LiveSink:
 
 
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
+REPORT_SECONDS = 1.0  # how often unusual input is summed up in the log
 
 
 class Daemon:
@@ -180,6 +181,8 @@ class Daemon:
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._snapshot: Snapshot | None = None
         self._next_snapshot = 0.0
+        self._next_report = time.perf_counter() + REPORT_SECONDS
+        self._reported: dict[str, int] = {}
         self._closed = False
         self._channels = None if options.input_channels is None else {c - 1 for c in options.input_channels}
 
@@ -300,6 +303,9 @@ class Daemon:
             if now >= self._next_snapshot:
                 self._next_snapshot = now + SNAPSHOT_SECONDS
                 self._snapshot = self._make_snapshot()
+            if now >= self._next_report:
+                self._next_report = now + REPORT_SECONDS
+                self._report()
             if not any(port.pending for port in reads) and not self._ticks.items:
                 self._wake.wait(0.01)
 
@@ -345,6 +351,24 @@ class Daemon:
                 self._say(f"transport {kind}")
         if self.recording is not None and isinstance(self.clock, MidiClockIn) and self.clock.locked:
             self.recording.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
+
+    def _report(self) -> None:
+        """One log line per kind of unusual input seen since the last report."""
+        now = {
+            "dropped (input queue full: a flood)": sum(p.dropped for p in self.inputs),
+            "malformed": sum(p.malformed for p in self.inputs),
+            "system messages ignored (sysex, active sensing, clock on a note input)": self.counters.ignored_system,
+            "messages on channels nobody hears": self.counters.ignored_channel,
+        }
+        for what, count in now.items():
+            new = count - self._reported.get(what, 0)
+            if new > 0 and "dropped" in what:
+                logger.warning("input: %d %s", new, what)
+                if self.session is not None:
+                    self.session.messages.append(f"input: {new} {what}")
+            elif new > 0:
+                logger.info("input: %d %s", new, what)
+            self._reported[what] = count
 
     # -- commands -----------------------------------------------------------------------------
 

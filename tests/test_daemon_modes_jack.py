@@ -88,3 +88,40 @@ def test_call_response_answers_on_the_beat_and_sigterm_leaves_nothing_hanging(ja
     assert [m.note for m in played] == [60, 62, 64, 65, 67, 65, 64, 62, 67, 69, 71, 72]
     answered = [m for m in recording.tracks[2] if m.type == "note_on" and m.velocity > 0]
     assert answered and not hanging(list(recording.tracks[2]))
+
+
+def test_bad_input_and_a_flood_leave_the_daemon_playing_in_time(jack_server, melody_model_file):
+    daemon = start_daemon(jack_server, "--model", str(melody_model_file), "--bpm", str(BPM), "--seed", "3",
+                          "--input-channel", "1")
+    hand, ear = connect()
+    try:
+        junk = [
+            mido.Message("sysex", data=[0x7E, 0x7F, 0x06, 0x01]),
+            mido.Message("clock"), mido.Message("active_sensing"),
+            mido.Message("note_on", channel=5, note=40, velocity=100),  # a channel nobody hears
+            mido.Message("note_off", note=99),  # a note-off without its note-on
+        ]
+        for m in junk:
+            hand.send(m)
+        for i in range(3000):  # a flood: thousands of messages in well under a second
+            hand.send(mido.Message("control_change", control=7, value=i % 128))
+        time.sleep(0.3)
+        # a velocity-0 note-on ends a note; the call is still heard and answered
+        step = SECONDS_PER_TICK * 6
+        for pitch in (60, 64, 67, 72):
+            hand.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(step * 2)
+            hand.send(mido.Message("note_on", note=pitch, velocity=0))
+        assert ear.wait_for(1, "note_on", timeout=10.0), "no answer after the flood"
+        assert daemon.poll() is None
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        err = daemon.stderr.read()
+        time.sleep(0.1)
+        assert not hanging(ear.messages())
+        assert "system messages ignored" in err and "channels nobody hears" in err
+    finally:
+        hand.close()
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
