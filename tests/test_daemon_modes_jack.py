@@ -125,3 +125,57 @@ def test_bad_input_and_a_flood_leave_the_daemon_playing_in_time(jack_server, mel
         ear.close()
         if daemon.poll() is None:
             daemon.kill()
+
+
+# (mode, what the client plays: (channel, pitches, chord?), the channel the agent answers on)
+MODES = [
+    ("continue", (0, [60, 62, 64, 65, 67], False), 0),
+    ("improv", (0, [48, 52, 55], True), 0),
+    ("harmonize", (0, [72, 74, 76, 77], False), 0),
+    ("drums", (9, [36, 42, 38, 42], False), 9),
+    ("duet", (0, [60, 64, 67, 72], False), 0),
+]
+
+
+@pytest.mark.parametrize("mode,phrase,out_channel", MODES, ids=[m[0] for m in MODES])
+def test_every_mode_plays_through_jack_on_its_bundled_model(jack_server, tmp_path, mode, phrase, out_channel):
+    record = tmp_path / "session.mid"
+    daemon = start_daemon(jack_server, "--mode", mode, "--bpm", str(BPM), "--seed", "2", "--record", str(record),
+                          "--backing-chords", "C G Am F", "--density", "0.8")
+    hand, ear = connect()
+    try:
+        channel, pitches, chord = phrase
+        step = SECONDS_PER_TICK * 6
+        sent_at = []
+        if chord:
+            sent_at += [hand.send(mido.Message("note_on", channel=channel, note=p, velocity=90)) for p in pitches]
+            time.sleep(step * 16)
+            for p in pitches:
+                hand.send(mido.Message("note_off", channel=channel, note=p))
+        else:
+            for p in pitches:
+                sent_at.append(hand.send(mido.Message("note_on", channel=channel, note=p, velocity=90)))
+                time.sleep(step * 2)
+                hand.send(mido.Message("note_off", channel=channel, note=p))
+        time.sleep(24 * 4 * SECONDS_PER_TICK)
+        played = [(t, m) for t, m in ear.stamped() if m.type == "note_on" and m.velocity > 0]
+        assert played, f"{mode}: nothing played"
+        assert {m.channel for _, m in played} == {out_channel}
+        if mode == "harmonize":
+            # harmony for a melody note leaves right after it arrives, not a step later
+            first_melody = sent_at[0]
+            first_harmony = min(t for t, _ in played)
+            assert first_harmony - first_melody < step / 2, (first_harmony - first_melody)
+            assert all(m.note < 72 for _, m in played if abs(_ - first_melody) < step / 2)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0, daemon.stderr.read()
+        time.sleep(0.1)
+        assert not hanging(ear.messages()), f"{mode}: a note hangs after SIGTERM"
+    finally:
+        hand.close()
+        ear.close()
+        if daemon.poll() is None:
+            daemon.kill()
+    mid = mido.MidiFile(record)
+    assert [t.name for t in mid.tracks] == ["tempo", "player", mode]
+    assert [m for m in mid.tracks[2] if m.type == "note_on" and m.velocity] and not hanging(list(mid.tracks[2]))
