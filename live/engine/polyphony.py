@@ -29,9 +29,10 @@ voices below it, on the step grid, as the melody is played:
   by ``STEP_END``. The harmony leaves within one model step per note of the player's note.
 - More note-ons in an open step (a chord, a grace note) re-open it: the stream is rewound to
   the step's start and the step is fed again with every note the player struck in it, the
-  harmony already sent kept as it is (teacher-forced); the model may add notes in the gaps.
-  The step closes for good at its mid-point (its input is complete); a note-on after that
-  counts on the next step (no new harmony for it unless it is that step's first onset).
+  harmony already sent kept as it is (teacher-forced); the model may add notes in the gaps,
+  below the highest note struck. A harmony note on a pitch the player then strikes ends.
+  The step closes for good at its mid-point (its input is complete); a note-on after that,
+  or after :data:`MAX_REOPENS` re-opens, counts on the next step (no harmony of its own).
 - A step in which the player strikes nothing is fed at its mid-point (``StepAgent.tick``):
   the player's held notes continue, the model may only continue or end its own notes (no new
   harmony without a melody onset), and its note-offs are sent at that tick, half a step after
@@ -73,6 +74,14 @@ from live.models.model import Model
 MAX_NOTES_PER_STEP = 16
 """The most notes the model may put in one step (its own, not counting the player's)."""
 
+MAX_PLAYER_NOTES_PER_STEP = 16
+"""The most of the player's notes fed in one step (the highest ones): a flood of notes costs
+at most this many model steps per step."""
+
+MAX_REOPENS = 3
+"""Harmonize: how many more note-ons may re-open a step after its first (a four-note chord);
+later ones in that step count on the next step."""
+
 _NEW0 = NUM_UNPITCHED_CLASSES  # class of NEW_NOTE(0)
 _CONT0 = NUM_UNPITCHED_CLASSES + NUM_PITCHES  # class of CONTINUED_NOTE(0)
 
@@ -111,6 +120,8 @@ class PolyVoice(StepVoice):
         """
         struck = set(struck)
         continued = (held & self.heard) - struck
+        kept = set(sorted(struck | continued, reverse=True)[:MAX_PLAYER_NOTES_PER_STEP])
+        struck, continued = struck & kept, continued & kept
         self.heard = (struck | continued) & held
         return poly_step_events(continued, struck)[:-1]
 
@@ -281,6 +292,7 @@ class Harmonize(StepAgent):
         self.open_struck: list[int] = []  # the player's pitches struck in the open step
         self.open_base: tuple[set[int], set[int]] = (set(), set())  # the voice's sounding and heard before it
         self.open_model: list[PolyEvent] = []  # the model's note events in the open step
+        self.reopens = 0  # times the open step was re-opened
         self.quiet_steps = 0  # consecutive fed steps with nothing sounding
         self.harmony_seconds = 0.0  # the last note-on's time from arrival to its harmony sent
 
@@ -302,6 +314,9 @@ class Harmonize(StepAgent):
         started = time.perf_counter()
         step = self.nearest_step(tick)
         if step == self.open:
+            if self.reopens >= MAX_REOPENS:
+                return  # counts on the next step
+            self.reopens += 1
             self.reopen(step, tick)
         elif step > self.processed:
             self.open_step(step, tick, msg.note)
@@ -330,7 +345,7 @@ class Harmonize(StepAgent):
                 self.process(k)
         self.processed = step - 1
         msgs = self.take_input(step)
-        self.open, self.mark = step, _Mark(self.stream)
+        self.open, self.mark, self.reopens = step, _Mark(self.stream), 0
         self.open_base = (set(self.poly.sounding), set(self.poly.heard))
         self.open_struck = [p for p, _ in msgs.onsets]
         self.open_model = []

@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from live.engine.agent import AgentSpec, Out, Params
-from live.engine.polyphony import MAX_NOTES_PER_STEP, PolyVoice
+from live.engine.polyphony import (
+    MAX_NOTES_PER_STEP,
+    MAX_PLAYER_NOTES_PER_STEP,
+    MAX_REOPENS,
+    PolyVoice,
+)
 from live.engine.session import Session
 from live.engine.voices import StepInput
 from live.models.encodings.polyphony import (
@@ -293,6 +298,30 @@ def test_a_note_arriving_after_its_step_closed_counts_on_the_next_step_without_h
     steps = steps_of(session.agents[0].stream.events)
     assert PolyEvent(NEW_NOTE, 67) in steps[2] and PolyEvent(CONTINUED_NOTE, 67) in steps[3]
     assert {o.tick for o in sink.ons()} <= {0}
+
+
+def test_a_flood_of_notes_costs_a_bounded_number_of_model_steps(model):
+    session, sink = harmonize(model, seed=0)
+    agent = session.agents[0]
+    for tick in range(48):
+        if tick < 40:
+            for i in range(30):  # 1200 note-ons and offs, 30 a tick
+                pitch = 30 + (tick * 7 + i * 5) % 80
+                session.player(tick, mido.Message("note_on", note=pitch, velocity=80))
+                session.player(tick, mido.Message("note_off", note=pitch, velocity=0))
+        session.tick(tick)
+    play_notes(session, [], 0)
+    for tick in range(48, 200):
+        session.tick(tick)
+    events = agent.stream.events
+    assert_valid_stream(events)
+    steps = steps_of(events)
+    # per step at most 16 of the player's notes and 16 of the model's
+    assert max(len(s) for s in steps) <= MAX_PLAYER_NOTES_PER_STEP + MAX_NOTES_PER_STEP
+    assert agent.state == "idle"
+    assert not sounding_after([o for _, o in sink.outs])
+    opens = {o.tick for o in sink.ons()}
+    assert len(opens) <= 8 * (1 + MAX_REOPENS)  # harmony only at each step's first few note-ons
 
 
 def run_with_model(monkeypatch, model, call: Path, out: Path, specs: list[AgentSpec], seed: int, tail_bars: int = 2):
