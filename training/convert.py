@@ -105,7 +105,7 @@ def chord_symbol_text(symbol) -> str:
     if root is None:
         return "N.C."
     kind = _M21_KINDS.get(symbol.chordKind)
-    if kind is None:
+    if kind is None or symbol.getChordStepModifications():  # "m7b5", "7(#9)": as written
         return symbol.figure.replace("-", "b")
     text = _pitch_name(root) + kind
     bass = symbol.bass()
@@ -235,6 +235,10 @@ def _convert_one(path: str) -> FileResult:
     return FileResult(path, kept)
 
 
+def _convert_indexed(job: tuple[int, str]) -> tuple[int, FileResult]:
+    return job[0], _convert_one(job[1])
+
+
 class Progress:
     """A one-line progress bar on stderr, redrawn at most five times a second."""
 
@@ -270,11 +274,17 @@ def convert_files(paths: list[Path], workers: int = 2, progress: bool = True) ->
                 bar.update()
         return
     ctx = multiprocessing.get_context("spawn" if "tensorflow" in sys.modules else "fork")
+    # Unordered, so one slow tune book does not stall the progress bar; yielded in path order.
+    done: dict[int, FileResult] = {}
+    following = 0
     with ctx.Pool(workers) as pool:
-        for result in pool.imap(_convert_one, [str(p) for p in paths], chunksize=1):
-            yield result
+        for index, result in pool.imap_unordered(_convert_indexed, list(enumerate(map(str, paths)))):
+            done[index] = result
             if bar:
                 bar.update()
+            while following in done:
+                yield done.pop(following)
+                following += 1
 
 
 @dataclass

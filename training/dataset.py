@@ -330,8 +330,15 @@ def parse_sequence_example(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
 # --- one NoteSequence through its family's pipeline ------------------------------------------------
 
 
-def event_sequences(sequence, config_id: str, training: bool, stats: Counter) -> list[tuple[list, list | None]]:
-    """The (events, controls) sequences ``config_id``'s pipeline extracts from one NoteSequence."""
+def event_sequences(
+    sequence, config_id: str, training: bool, stats: Counter,
+    transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
+) -> list[tuple[list, list | None]]:
+    """The (events, controls) sequences ``config_id``'s pipeline extracts from one NoteSequence.
+
+    ``transposition_range`` and ``stretch_factors`` replace the family's defaults (Magenta's:
+    polyphony -4..4; performance -3..3 and 0.95..1.05 on training pieces; none elsewhere).
+    """
     from note_seq import sequences_lib
 
     from live.models.configs import get_config
@@ -343,11 +350,12 @@ def event_sequences(sequence, config_id: str, training: bool, stats: Counter) ->
 
         bins = 0 if config_id == "performance" else 32
         seq = sequences_lib.apply_sustain_control_changes(sequence)
-        stretched = [sequences_lib.stretch_note_sequence(seq, f) for f in (PERF_STRETCH_FACTORS if training else (1.0,))]
+        factors = (stretch_factors or PERF_STRETCH_FACTORS) if training else (1.0,)
+        stretched = [sequences_lib.stretch_note_sequence(seq, f) for f in factors]
         for s in stretched:
             for piece in sequences_lib.split_note_sequence(s, PERF_SPLIT_SECONDS):
                 q = sequences_lib.quantize_note_sequence_absolute(piece, spec.steps_per_second)
-                for t in transpositions(q, PERF_TRANSPOSITIONS if training else (0,), stats):
+                for t in transpositions(q, (transposition_range or PERF_TRANSPOSITIONS) if training else (0,), stats):
                     out += [(e, None) for e in extract_performance_events(t, bins, stats)]
         return out
 
@@ -357,13 +365,14 @@ def event_sequences(sequence, config_id: str, training: bool, stats: Counter) ->
             continue
         try:
             if spec.family == "melody":
-                for m in extract_melodies(q, MELODY_MIN_BARS, MELODY_MAX_STEPS, MELODY_MIN_UNIQUE_PITCHES, stats):
-                    m.squash(spec.min_note, spec.max_note, spec.transpose_to_key)
-                    out.append((list(m), None))
+                for t in transpositions(q, transposition_range or (0,), stats):
+                    for m in extract_melodies(t, MELODY_MIN_BARS, MELODY_MAX_STEPS, MELODY_MIN_UNIQUE_PITCHES, stats):
+                        m.squash(spec.min_note, spec.max_note, spec.transpose_to_key)
+                        out.append((list(m), None))
             elif spec.family == "improv":
                 out += [(melody, chords) for melody, chords in extract_lead_sheets(q, spec, stats)]
             elif spec.family == "polyphony":
-                for t in transpositions(q, POLY_TRANSPOSITIONS, stats):
+                for t in transpositions(q, transposition_range or POLY_TRANSPOSITIONS, stats):
                     out += [(e, None) for e in extract_poly_events(t, stats)]
             elif spec.family == "drums":
                 out += [(e, None) for e in extract_drum_tracks(q, stats)]
@@ -376,19 +385,20 @@ def _worker_init() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def process_sequence(job: tuple[bytes, str, float, int]) -> tuple[bool, list[bytes], Counter, int]:
+def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
     """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
     from note_seq.protobuf import music_pb2
 
     from live.models.configs import get_config
 
-    blob, config_id, eval_ratio, seed = job
+    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors = job
     stats: Counter = Counter()
     sequence = music_pb2.NoteSequence.FromString(blob)
     evaluation = is_eval(sequence.id or sequence.filename, eval_ratio, seed)
     spec = get_config(config_id)
     examples, steps = [], 0
-    for events, controls in event_sequences(sequence, config_id, not evaluation, stats):
+    pairs = event_sequences(sequence, config_id, not evaluation, stats, transposition_range, stretch_factors)
+    for events, controls in pairs:
         try:
             inputs, labels = encode(spec.make_encoder(), events, controls)
         except Exception as err:  # an event the encoding cannot represent (e.g. an odd chord)
@@ -451,6 +461,7 @@ class DatasetSummary:
 def make_dataset(
     config_id: str, input_path: str | os.PathLike, output_dir: str | os.PathLike, eval_ratio: float = 0.1,
     seed: int = 0, limit: int | None = None, workers: int = 2, progress: bool = True,
+    transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
 ) -> DatasetSummary:
     """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``.
 
@@ -476,7 +487,7 @@ def make_dataset(
     paths = {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
     summary = DatasetSummary(sequences=len(records))
     start = time.perf_counter()
-    jobs = [(r, config_id, eval_ratio, seed) for r in records]
+    jobs = [(r, config_id, eval_ratio, seed, transposition_range, stretch_factors) for r in records]
     bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
     writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}
     try:
@@ -514,6 +525,20 @@ def make_dataset(
     return summary
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. -2,0,2; not {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.95,1.0; not {text!r}") from None
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``dataset`` on a ``magenta-live-train`` subparsers object."""
     p = subparsers.add_parser("dataset", help="NoteSequences into training and eval SequenceExamples for a config")
@@ -524,6 +549,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the train/eval split (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N NoteSequences")
     p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    p.add_argument("--transpositions", type=_int_list, help="semitones, e.g. -2,0,2: replaces the family's transpositions")
+    p.add_argument("--stretch-factors", type=_float_list, help="performance: time stretches of training pieces, e.g. 1.0")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -535,7 +562,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = make_dataset(
-            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers, not args.quiet
+            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers,
+            not args.quiet, args.transpositions, args.stretch_factors,
         )
     except (UnknownConfigError, FileNotFoundError, DatasetError) as err:
         print(f"magenta-live-train dataset: {err}", file=sys.stderr)

@@ -1,0 +1,30 @@
+"""Rebuild the bundled ``melody`` model (attention_rnn) from music21's folk collections.
+
+``python -m training.recipes.melody``: the ABC tune books bundled with music21 (O'Neill's
+1850, Ryan's Mammoth, Aird's Airs, the Nottingham sample, misc folk) -> NoteSequences
+-> melodies by Magenta's rules -> attention_rnn, two layers of 128 -> live/models/bundled/melody.npz.
+"""
+
+from training.recipes.common import Recipe, convert, link_dir, music21_corpus, parse_args
+
+# The Essen collection (some 6,000 more songs) is left out to keep the conversion to minutes here.
+FOLK = ("oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset", "miscFolk")
+
+RECIPE = Recipe(
+    name="melody",
+    config="attention_rnn",
+    trained_on="music21 corpus folk tunes (O'Neill's 1850, Ryan's Mammoth, Aird's Airs, Nottingham sample, misc folk; ABC); 10% of tunes held out",
+    hparams="batch_size=64,rnn_layer_sizes=[128,128],attn_length=40,dropout_keep_prob=0.9",
+    steps=1500,
+)
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    corpus = music21_corpus()
+    raw = link_dir("folk", {name: corpus / name for name in FOLK})
+    RECIPE.build(convert("folk", raw, args.fresh), args.fresh, args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Rebuild the bundled ``performance`` model (Performance RNN, config ``performance``).
+
+No expressive piano performances are available offline (Magenta trained on the Yamaha
+e-Piano Competition recordings, which must be downloaded), so this model learns from the Bach
+chorales in music21's corpus played back as written: 120 quarter notes per minute, constant
+velocity, no pedal. Magenta's performance pipeline then applies: training pieces stretched by
+0.95..1.05 and transposed by -3..+3, cut into 30-second pieces at 100 steps per second, 32..512
+events. It learns note and timing patterns, not expressive timing or dynamics; the config
+without velocity events is used because the data has none.
+"""
+
+from training.recipes.common import Recipe, parse_args
+from training.recipes.polyphony import chorales
+
+RECIPE = Recipe(
+    name="performance",
+    config="performance",
+    trained_on="music21 corpus Bach chorales rendered as written (not expressive performances: none exist offline); 10% of chorales held out",
+    hparams="batch_size=64,rnn_layer_sizes=[128,128],dropout_keep_prob=0.9",
+    steps=1500,
+    notes=["no expressive piano performances offline: chorales as written (constant velocity, strict tempo)"],
+)
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    RECIPE.build(chorales(args.fresh), args.fresh, args.steps)
+
+
+if __name__ == "__main__":
+    main()
