@@ -25,7 +25,7 @@ or the bar line before it).
 from __future__ import annotations
 
 import os
-from typing import Hashable
+from collections.abc import Hashable
 
 import mido
 import numpy as np
@@ -121,7 +121,7 @@ class DrumsAgent(Accompanist):
     ) -> None:
         super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
         if not isinstance(self.voice, DrumVoice):
-            raise ValueError(f"--mode drums needs a Drums RNN model, not {model.config_id}")
+            raise ValueError(f"--mode drums needs a Drums RNN model, not {model.config_id}")  # noqa: TRY004 (as agent_class)
         self.pattern: list[frozenset[int]] = []
         if spec.pattern_file:
             self.pattern = read_pattern(spec.pattern_file, self.step_ticks, self.steps_per_bar)

@@ -57,7 +57,7 @@ class Improv(Accompanist):
         super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
         encoder = self.stream.encoder
         if not isinstance(encoder, ConditionalEncoder):
-            raise ValueError(f"--mode improv needs an Improv RNN model (chord-conditioned), not {model.config_id}")
+            raise ValueError(f"--mode improv needs an Improv RNN model (chord-conditioned), not {model.config_id}")  # noqa: TRY004 (as agent_class)
         self._chord_encoder = encoder.control
         self._chord_buf = np.zeros(encoder.control.input_size, np.float32)
         self._fits: dict[str, bool] = {}

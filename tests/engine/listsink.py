@@ -72,9 +72,8 @@ def pairing_errors(sent: list[Sent]) -> list[str]:
             if key in on:
                 errors.append(f"tick {s.tick}: note-on {key} while it sounds since {on[key]}")
             on[key] = s.tick
-        elif s.msg.type in ("note_on", "note_off"):
-            if on.pop(key, None) is None:
-                errors.append(f"tick {s.tick}: note-off {key} of a note not sounding")
+        elif s.msg.type in ("note_on", "note_off") and on.pop(key, None) is None:
+            errors.append(f"tick {s.tick}: note-off {key} of a note not sounding")
     errors += [f"{key} left sounding since tick {t}" for key, t in on.items()]
     return errors
 

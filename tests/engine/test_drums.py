@@ -105,7 +105,7 @@ def test_a_tap_cuts_the_step_the_model_planned():
 
 
 def test_only_the_drum_channel_is_heard():
-    s, sink = session(drums_spec())
+    s, _ = session(drums_spec())
     agent = s.agents[0]
     drive(s, 2 * BAR, tap(BAR, KICK, channel=0))
     assert agent.state == "playing"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mido
-import numpy as np
 import pytest
 
 from live.engine.agent import AgentSpec, Params
@@ -164,7 +163,7 @@ def _input_file(path, bars: int = 4) -> None:
 
 def test_offline_is_byte_deterministic_and_on_the_grid(tmp_path):
     _input_file(tmp_path / "in.mid")
-    spec = lambda: AgentSpec(name="improv", mode="improv", model=_saved(tmp_path), chord_below=60)  # noqa: E731
+    spec = lambda: AgentSpec(name="improv", mode="improv", model=_saved(tmp_path), chord_below=60)
     paths = []
     for n, seed in enumerate((7, 7, 8)):
         out = tmp_path / f"out{n}.mid"
