@@ -112,7 +112,7 @@ def header(snap: Snapshot, learn_choice: int | None = None) -> Fragments:
     """Two lines (three while MIDI learn is on): transport, tempo, position, clock and
     recording; then the backend and the ports; then the learn prompt and, with
     ``learn_choice`` (an index into ``live.config.PARAMETERS``), the parameter offered."""
-    f: Fragments = [("class:title", " magenta-live "), ("", "  ")]
+    f: Fragments = [("class:title", " magenta-live "), ("", " ")]
     f += [("class:running", "▶ PLAYING") if snap.running else ("class:stopped", "■ STOPPED")]
     f += [("", "  "), ("class:value", f"{snap.bpm:.1f}"), ("class:label", " BPM  bar "), ("class:value", position(snap)),
           ("class:label", "  clock "), ("class:value", snap.clock_source)]
@@ -251,13 +251,14 @@ def roll(
     snap: Snapshot, width: int, height: int, bars: int = 4, ticks_per_bar: int = TICKS_PER_BAR
 ) -> list[Fragments]:
     """Two lanes, the player's then the agents', each under a title line, together ``height``
-    lines; they scroll with the clock over the last ``bars`` bars (now is the right edge)."""
-    lane = max(1, (height - 2) // 2)
+    lines (at least 4); they scroll with the clock over the last ``bars`` bars (now is the right edge)."""
+    lanes = (max(1, (height - 2) // 2), max(1, height - 2 - (height - 2) // 2))
     window = bars * ticks_per_bar
     player = [n for n in snap.roll if n.who < 0]
     agents = [n for n in snap.roll if n.who >= 0]
     lines: list[Fragments] = []
-    for title, style, notes in (("player", "class:player", player), ("agents", "class:agent0", agents)):
+    for title, style, notes, lane in (("player", "class:player", player, lanes[0]),
+                                      ("agents", "class:agent0", agents, lanes[1])):
         rule = "─" * max(0, width - len(title) - 5)
         lines.append([("class:grid", "── "), (style + " bold", title), ("class:grid", " " + rule)])
         lines += roll_lane(notes, snap.tick, width, lane, window, ticks_per_bar)
@@ -296,9 +297,9 @@ def footer(selected: int | None, snap: Snapshot, notice: str | None = None) -> F
         who = "all agents"
     else:
         who = f"{selected + 1} {snap.agents[selected].name}"
-    f: Fragments = [("class:keys", " space "), ("", " play/stop "), ("class:keys", " t T "), ("", " temp "),
-                    ("class:keys", " d D "), ("", " dens "), ("class:keys", " ? "), ("", " help "),
-                    ("class:keys", " q "), ("", " quit  "), ("class:label", "keys act on "), ("class:value", who)]
+    f: Fragments = [("class:keys", " space "), ("", "play/stop "), ("class:keys", " t T "), ("", "temp "),
+                    ("class:keys", " d D "), ("", "dens "), ("class:keys", " ? "), ("", "help "),
+                    ("class:keys", " q "), ("", "quit  "), ("class:label", "keys act on "), ("class:value", who)]
     if notice:
         f += [("", "   "), ("class:notice", notice)]
     return f

@@ -109,6 +109,7 @@ def test_a_wide_pitch_range_is_folded_into_the_rows():
 
 def test_the_roll_has_a_player_lane_and_an_agent_lane_in_different_colors():
     snap = snapshot(tick=191, roll=(RollNote(100, 140, 60, -1), RollNote(150, 180, 67, 0), RollNote(150, 180, 48, 1)))
+    assert len(render.roll(snap, width=60, height=15, bars=1)) == 15
     lines = render.roll(snap, width=60, height=14, bars=1)
     assert len(lines) == 14
     assert plain(lines[0]).startswith("── player ") and plain(lines[7]).startswith("── agents ")
@@ -138,6 +139,7 @@ def test_the_log_pane_shows_the_last_lines_and_the_warnings():
 def test_footer_names_the_selected_agent_and_help_lists_every_key():
     snap = snapshot()
     assert "keys act on all agents" in plain(render.footer(None, snap))
+    assert len(plain(render.footer(None, snap))) <= 80
     assert "keys act on 2 drums" in plain(render.footer(1, snap, notice="panic refused"))
     text = plain(render.help_text())
     for key in ("space", "t / T", "d / D", "m", "n", "l", "u", "p", "r", "?", "q"):
