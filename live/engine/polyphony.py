@@ -27,6 +27,8 @@ voices below it, on the step grid, as the melody is played:
   (``NEW_NOTE(p)`` first, with anything the player holds), then the model's voices for the
   step are sampled below ``p`` and sent immediately (``Out.now``) as they are drawn, followed
   by ``STEP_END``. The harmony leaves within one model step per note of the player's note.
+  Every melody onset gets at least one voice below it, struck or continued (``STEP_END`` is
+  masked until the model has put one note in the step); density decides how many more.
 - More note-ons in an open step (a chord, a grace note) re-open it: the stream is rewound to
   the step's start and the step is fed again with every note the player struck in it, the
   harmony already sent kept as it is (teacher-forced); the model may add notes in the gaps,
@@ -148,6 +150,7 @@ class PolyVoice(StepVoice):
         emit: Emit | None = None,
         max_notes: int = MAX_NOTES_PER_STEP,
         before_end: Callable[[], None] | None = None,
+        min_notes: int = 0,
     ) -> list[PolyEvent]:
         """Feed one whole step to ``stream``: the ``given`` note events merged with the model's.
 
@@ -162,6 +165,8 @@ class PolyVoice(StepVoice):
             max_notes: cap on the model's notes in the step.
             before_end: called once the step is complete, before STEP_END is fed (the model
                 step that feeding costs need not delay the step's note-offs).
+            min_notes: the model must put at least this many notes in the step (STEP_END is
+                masked until it has, as long as it has a note it may play).
         Returns:
             The model's events of the step (not the given ones), then STEP_END; every event
             given or drawn has been fed, STEP_END last.
@@ -184,7 +189,7 @@ class PolyVoice(StepVoice):
                 continue
             logits = stream.logits if bias is None else stream.logits + bias
             allowed = np.zeros(NUM_POLY_CLASSES, bool)
-            allowed[STEP_END] = True
+            allowed[STEP_END] = len(drawn) >= min_notes or bool(pending)
             allowed[_NEW0 : _NEW0 + top] = new[:top]
             allowed[_CONT0 : _CONT0 + top] = cont[:top]
             if pending:  # the given note itself stands for "nothing more above it"
@@ -380,6 +385,7 @@ class Harmonize(StepAgent):
             continuable=(self.poly.sounding if continuable is None else continuable) - set(self.open_struck),
             emit=lambda e: self.poly.strike(e, tick, velocity, play),
             before_end=lambda: self.poly.close(tick, play, release=not forced),
+            min_notes=0 if forced else 1,
         )
         self.open_model = sorted(forced + drawn[:-1], key=lambda e: -e.pitch)
         self.processed = self.open

@@ -236,6 +236,9 @@ def test_harmony_leaves_at_once_when_the_note_arrives_and_lies_below_it(model):
     assert len(harmonized) >= len(notes) // 2
     agent = session.agents[0]
     assert_valid_stream(agent.stream.events)
+    for step in steps_of(agent.stream.events):  # every melody onset has a voice below it
+        if any(e[0] == NEW_NOTE and e.pitch in MELODY for e in step[:1]):
+            assert len(step) >= 2, step
     assert agent.state == "idle" and not agent.poly.sounding  # the player stopped: silence, then idle
 
 
