@@ -109,7 +109,7 @@ def missing() -> str | None:
     return None
 
 
-MAX_SERVERS_TRIES = 10  # JACK allows 8 servers per machine; others' may come and go
+MAX_SERVERS_TRIES = 60  # JACK allows 8 servers per machine; other test sessions may hold them a while
 
 
 def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0, realtime: bool = False) -> Jackd:

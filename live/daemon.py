@@ -347,8 +347,11 @@ class Daemon:
             elif kind == "stop":
                 self.session.stop(tick)
                 self._say("transport stopped")
-            elif kind in ("start", "continue"):
-                self._say(f"transport {kind}")
+            elif kind in ("start", "position"):  # the song position jumps: start afresh
+                self.session.stop(tick)
+                self._say(f"transport {kind} at tick {tick}")
+            elif kind == "continue":
+                self._say("transport continue")
         if self.recording is not None and isinstance(self.clock, MidiClockIn) and self.clock.locked:
             self.recording.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
 

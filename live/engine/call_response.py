@@ -121,6 +121,7 @@ class StepAgent(Agent):
         self.voice.forget()
         self.inputs.clear()
         self.held.clear()
+        self.processed = -1  # the clock may start again from anywhere (a MIDI Start is tick 0)
 
 
 class CallResponse(StepAgent):

@@ -1,0 +1,91 @@
+"""The daemon's command path (CC knobs, keys, the panel) on real JACK ports, in this process."""
+
+from __future__ import annotations
+
+import time
+
+import mido
+import pytest
+
+from live.config import ControlMap, agent_spec
+from live.daemon import Daemon, DaemonOptions
+from live.engine.session import Command
+from tests.jack import unique_client_name
+
+
+@pytest.fixture
+def daemon(jack_server, melody_model_file, tmp_path):
+    spec = agent_spec({"model": str(melody_model_file)})
+    options = DaemonOptions(
+        backend="jack", agents=[spec], bpm=120.0, seed=1, client_name=unique_client_name("cmd"),
+        controls=ControlMap(), learn_file=str(tmp_path / "live.toml"), record=None,
+    )
+    with Daemon(options) as d:
+        yield d
+
+
+def run(daemon: Daemon, seconds: float = 0.15) -> None:
+    daemon.run(seconds)
+
+
+def test_tempo_start_stop_and_panic(daemon):
+    daemon.send_command(Command("tempo", value=90.0))
+    run(daemon)
+    assert daemon.clock.bpm == pytest.approx(90.0) and daemon.session.agents[0].seconds_per_tick == pytest.approx(60 / (90 * 24))
+    daemon.send_command(Command("tempo", delta=10.0))
+    run(daemon)
+    assert daemon.clock.bpm == pytest.approx(100.0)
+    daemon.send_command(Command("start_stop"))
+    run(daemon)
+    assert not daemon.clock.running and daemon.session.agents[0].state == "idle"
+    daemon.send_command(Command("start_stop"))
+    run(daemon)
+    assert daemon.clock.running
+    daemon.send_command(Command("panic"))
+    run(daemon)
+    assert "panic: all notes off" in daemon.snapshot().log
+
+
+def test_a_model_swaps_while_the_clock_runs(daemon, melody_model_file, tmp_path):
+    before = daemon.clock.tick
+    daemon.send_command(Command("model", value=str(melody_model_file)))
+    daemon.send_command(Command("model", value=str(tmp_path / "missing.npz")))
+    run(daemon, 0.3)
+    assert daemon.clock.tick > before and daemon.clock.running
+    log = daemon.snapshot().log
+    assert any("call-response with attention_rnn" in line for line in log)
+    assert any("missing.npz" in line for line in log)  # a failed swap says so and keeps the agent
+    assert daemon.session.agents[0].model.config_id == "attention_rnn"
+
+
+def test_cc_knobs_steer_and_learn_maps_a_new_control(daemon, tmp_path):
+    now = time.perf_counter()
+    daemon.handle(now, mido.Message("control_change", control=21, value=127))  # default: temperature
+    daemon.handle(now, mido.Message("control_change", control=22, value=0))  # density
+    run(daemon)
+    params = daemon.session.agents[0].params
+    assert (params.temperature, params.density) == (2.0, 0.0)
+    daemon.options.learn = True
+    daemon.handle(now, mido.Message("control_change", control=74, value=90))
+    run(daemon)
+    assert daemon.snapshot().learning.startswith("CC 74")
+    daemon.send_command(Command("learn", value="density"))
+    run(daemon)
+    daemon.handle(now, mido.Message("control_change", control=74, value=127))
+    run(daemon)
+    assert daemon.controls.parameter(74) == "density" and params.density == 1.0
+    assert "density = 74" in (tmp_path / "live.toml").read_text()
+
+
+def test_record_toggles_and_the_snapshot_shows_it(daemon, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    daemon.send_command(Command("record"))
+    run(daemon)
+    snap = daemon.snapshot()
+    assert snap.recording and snap.running and snap.agents[0].mode == "call-response"
+    daemon.handle(time.perf_counter(), mido.Message("note_on", note=60, velocity=100))
+    daemon.send_command(Command("record"))
+    run(daemon)
+    path = tmp_path / snap.recording
+    assert path.exists() and [t.name for t in mido.MidiFile(path).tracks] == ["tempo", "player", "call-response"]
+    assert daemon.snapshot().recording is None
