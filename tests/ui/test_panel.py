@@ -203,6 +203,6 @@ def test_the_panel_leaves_tensorflow_out():
 
     code = ("import sys, live.ui.panel, live.ui.render\n"
             "print(sorted(m for m in ('tensorflow', 'note_seq', 'music21') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

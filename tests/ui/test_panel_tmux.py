@@ -36,7 +36,8 @@ class Tmux:
         )
 
     def tmux(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["tmux", "-L", self.socket, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=30,
+                             check=False)
         assert out.returncode == 0, f"tmux {' '.join(args)}: {out.stderr}"
         return out.stdout
 
@@ -58,7 +59,7 @@ class Tmux:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False)
 
 
 def _quote(text: str) -> str:
