@@ -8,6 +8,9 @@ from live.cli import build_parser, settings_from
 from live.config import DEFAULT_CONTROLS, ControlMap, parse_silence, read_toml
 from live.engine.session import Command
 from live.errors import ConfigFileError
+from tests.conftest import FIXTURE_BUNDLES
+
+FIXTURE_MELODY = FIXTURE_BUNDLES / "attention_rnn_64x2.mag"
 
 
 def settings(tmp_path, toml: str, *argv: str):
@@ -104,3 +107,16 @@ def test_learn_moves_a_control_and_writes_the_table():
     assert "density = 21" in cc.to_toml()
     with pytest.raises(ValueError):
         cc.learn("volume", 3)
+
+
+def test_a_model_that_fails_to_load_stops_the_daemon_before_any_port_opens(tmp_path, capsys):
+    from live.cli import main
+
+    assert main(["--no-ui", "--backend", "jack", "--model", str(tmp_path / "missing.npz")]) == 1
+    assert "no model" in capsys.readouterr().err
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["--no-ui", "--backend", "jack", "--model", str(broken)]) == 1
+    assert "not a readable magenta-live model file" in capsys.readouterr().err
+    assert main(["--no-ui", "--mode", "harmonize", "--model", str(FIXTURE_MELODY)]) == 1
+    assert "--mode harmonize needs a polyphony model" in capsys.readouterr().err
