@@ -67,7 +67,7 @@ class RunInfo:
     """What ``RUN_DIR/run.json`` records."""
 
     config_id: str
-    hparams: "HParams"
+    hparams: HParams
     input_size: int
     num_classes: int
 
@@ -131,11 +131,11 @@ def resolve_run(run_dir: str, config_id: str | None, hparams_text: str) -> RunIn
     return RunInfo(config_id, hparams, encoder.input_size, encoder.num_classes)
 
 
-def _shape_key(hparams: "HParams") -> tuple:
+def _shape_key(hparams: HParams) -> tuple:
     return (tuple(hparams.rnn_layer_sizes), hparams.attn_length)
 
 
-def check_checkpoint_fits(checkpoint_path: str, model: "EventRNN", where: str) -> None:
+def check_checkpoint_fits(checkpoint_path: str, model: EventRNN, where: str) -> None:
     """Raise CheckpointMismatchError naming every model weight the checkpoint lacks or has in
     another shape."""
     import tensorflow as tf
@@ -231,7 +231,7 @@ def probe_inputs(paths: list[str], input_size: int, config_id: str) -> int:
 
 def make_dataset(
     paths: list[str], width: int, input_size: int, batch_size: int, training: bool, shuffle_buffer: int = 2048
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """Batches (inputs float32 [B, T, input_size], labels int64 [B, T], lengths int32 [B]),
     padded to the longest sequence of each batch. Training: shuffled and repeated forever.
     Evaluation: one pass in file order."""

@@ -10,7 +10,12 @@ import pytest
 import live.models
 from live.models.cells import softmax
 from live.models.configs import CONFIGS
-from tests.training.train_data import chorale_melodies, encode, random_examples, write_examples
+from tests.training.train_data import (
+    chorale_melodies,
+    encode,
+    random_examples,
+    write_examples,
+)
 from training import cli
 from training.export import export
 from training.model import EventRNN, default_hparams, parse_hparams

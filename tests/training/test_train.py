@@ -6,17 +6,26 @@ from __future__ import annotations
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 from live.models.configs import CONFIGS
 from tests.training.train_data import encode, random_examples, write_examples
 from training import cli
-from training.model import HParams, default_hparams, parse_hparams
 from training.errors import HParamsError
-from training.train import METRICS, Metrics, build, evaluate, read_run_info, read_scalars, restore, train
+from training.model import HParams, default_hparams, parse_hparams
+from training.train import (
+    METRICS,
+    Metrics,
+    build,
+    evaluate,
+    read_run_info,
+    read_scalars,
+    restore,
+    train,
+)
 
 quiet = lambda *_: None  # noqa: E731
 
@@ -70,7 +79,7 @@ def test_resuming_continues_exactly_where_training_stopped(tmp_path):
     lines = []
     result = train(split, None, data, "", 4, log=lines.append)
     assert result.steps_run == 2 and any("resuming" in line and "step 2" in line for line in lines)
-    a, step_a, opt_a = _weights(straight)
+    a, step_a, _ = _weights(straight)
     b, step_b, opt_b = _weights(split)
     assert step_a == step_b == 4 and int(opt_b.iterations.numpy()) == 4
     for name in a:

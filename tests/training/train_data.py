@@ -5,7 +5,8 @@ event sequences for any configuration, with random controls for the conditional 
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -83,7 +84,7 @@ def random_examples(config_id: str, count: int, length: int, seed: int = 0) -> l
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def chorale_melodies(count: int = 8) -> tuple[tuple[int, ...], ...]:
     """Melodies (live melody events) extracted from the first ``count`` Bach chorales by note-seq,
     transposed into the 48..84 range Magenta's melody configs use."""
