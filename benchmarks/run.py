@@ -468,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tf", action="store_true", help="skip the TensorFlow metagraph comparison")
     parser.add_argument("--no-midi", action="store_true",
                         help="skip the MIDI scheduling, clock and live agent benchmarks (JACK)")
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the training speed benchmark (benchmarks/training.py; TensorFlow)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     output = args.output or ("-" if args.quick else str(DEFAULT_OUTPUT))
@@ -491,6 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         for module in (midi_scheduling, clock, live_latency):
             _log(f"MIDI benchmark: {module.__name__}")
             midi_sections.append(module.run(args.quick))
+    if not args.no_training and not args.no_tf:
+        from benchmarks import training
+
+        _log("training benchmark (a child process on every CPU)")
+        midi_sections.append(training.run(args.quick))
     results["elapsed_s"] = time.perf_counter() - started
     report = render(results) + "".join("\n" + section.rstrip() + "\n" for section in midi_sections)
     if output == "-":

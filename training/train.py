@@ -383,6 +383,39 @@ def restore(run_dir: str, model, checkpoint, manager, *, require: bool, weights_
     return path
 
 
+def batch_signature(input_size: int) -> tuple:
+    """The tf.function signature of a padded batch (any batch size and length: no retracing)."""
+    import tensorflow as tf
+
+    return (
+        tf.TensorSpec([None, None, input_size], tf.float32),
+        tf.TensorSpec([None, None], tf.int64),
+        tf.TensorSpec([None], tf.int32),
+    )
+
+
+def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams"):
+    """A compiled training step (inputs, labels, lengths) -> metric sums: mean cross-entropy
+    over the valid steps, gradients clipped to ``clip_norm`` by global norm (Magenta's
+    ``create_train_op``), one Adam update, ``step`` + 1."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=batch_signature(model.input_size))
+    def train_step(inputs, labels, lengths):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            sums = metrics.sums(logits, labels, lengths)
+            loss = sums["ce"] / tf.maximum(sums["count"], 1.0)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
+        optimizer.apply_gradients(zip(grads, variables))
+        step.assign_add(1)
+        return sums
+
+    return train_step
+
+
 def train(
     run_dir: str,
     config_id: str | None,
@@ -427,24 +460,7 @@ def train(
 
     metrics = Metrics(*event_labels(get_config(info.config_id)))
     dataset = make_dataset(paths, width, info.input_size, hp.batch_size, training=True)
-    signature = (
-        tf.TensorSpec([None, None, info.input_size], tf.float32),
-        tf.TensorSpec([None, None], tf.int64),
-        tf.TensorSpec([None], tf.int32),
-    )
-
-    @tf.function(input_signature=signature)
-    def train_step(inputs, labels, lengths):
-        with tf.GradientTape() as tape:
-            logits = model(inputs, training=True)
-            sums = metrics.sums(logits, labels, lengths)
-            loss = sums["ce"] / tf.maximum(sums["count"], 1.0)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        grads, _ = tf.clip_by_global_norm(grads, hp.clip_norm)
-        optimizer.apply_gradients(zip(grads, variables))
-        step.assign_add(1)
-        return sums
+    train_step = make_train_step(model, optimizer, step, metrics, hp)
 
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
     t0 = time.perf_counter()
@@ -511,13 +527,7 @@ def evaluate(
     model, _, step, checkpoint, manager = build(info, run_dir)
     path = restore(run_dir, model, checkpoint, manager, require=True, weights_only=True)
     metrics = Metrics(*event_labels(get_config(info.config_id)))
-    signature = (
-        tf.TensorSpec([None, None, info.input_size], tf.float32),
-        tf.TensorSpec([None, None], tf.int64),
-        tf.TensorSpec([None], tf.int32),
-    )
-
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=batch_signature(info.input_size))
     def eval_step(inputs, labels, lengths):
         return metrics.sums(model(inputs, training=False), labels, lengths)
 
