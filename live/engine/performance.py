@@ -26,15 +26,18 @@ after the player's last note-off, decided half a step early (``LEAD_TICKS``, the
 agents' look-ahead), by the end-call control, or at ``max_call_steps``; the answer starts on
 the first step / beat / bar at or after that point (``response_quantize``) with a note:
 until its first note-on the answer may draw no time shift, so its first note sounds exactly
-on the grid point. States: idle, listening, waiting, answering (the panel's names).
+on the grid point. States: idle, listening, waiting, answering (the panel's names). At an
+answer's end or a cut the stream's clock may have run ahead of the song (the look-ahead, or
+the last time shift crossing the end); ``pos`` is set back to the song there, so the next
+call or answer is timed from the song, not from the stream.
 
 Density (``params.density``, 0..1, 0.5 neutral):
 
-- conditioned configs (density / pitch / multi / optional multi): the controls are what the
-  player played over the last ``FOLLOW_SECONDS``: note-ons per second (over the span from the
-  oldest note in the window to now, at least one second) and the pitch classes of those
-  note-ons; with no notes in the window the last values are held (at first Magenta's
-  defaults, 15 notes per second and a flat histogram). The density knob scales the followed
+- conditioned configs (density / pitch / multi / optional multi): the controls follow what the
+  player played: at each of the player's note-ons, the note-ons of the last ``FOLLOW_SECONDS``
+  per second (over the span from the oldest of them to now, at least one second) and their
+  pitch classes; the values are held in between, so when the player stops they stay (before
+  the player plays: Magenta's defaults, 15 notes per second and a flat histogram). The density knob scales the followed
   density by ``2 ** ((density - 0.5) * 2 * DENSITY_OCTAVES)`` (1/8 at 0, 8x at 1): Magenta's
   density bins are an octave apart (1, 2, 4, ... 64 notes per second), so the knob's range is
   six bins. No logit bias is added for these models: the conditioning is the steering.
@@ -42,7 +45,8 @@ Density (``params.density``, 0..1, 0.5 neutral):
   density: time moves on less often, so more notes and note-offs fit in a second). NOTE_OFF
   is not counted as quiet: biasing it would change note lengths, not how many notes start.
 
-Duet (``--mode duet``): plays continuously from the first tick (state "playing"). The
+Duet (``--mode duet``): plays continuously from the first tick (state "playing"; after a
+stop or panic it is silent and idle, and plays on from the next tick it is given). The
 player's notes are *not* fed into the duet's stream: the model plays its own part, and the
 player steers it through the conditioning (what they play sets the density and pitch
 classes the model is asked for); for unconditioned models only the knobs steer it. Feeding
