@@ -31,6 +31,21 @@ def _cmd_configs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    """List the bundled models: name, configuration, size, what each was trained on."""
+    from live.models.bundled import DEFAULT_FOR_MODE, bundled_models
+
+    models = bundled_models()
+    if not models:
+        print("no bundled models installed")
+        return 0
+    for m in models:
+        modes = ", ".join(mode for mode, name in DEFAULT_FOR_MODE.items() if name == m.name)
+        default = f"  [default for {modes}]" if modes else ""
+        print(f"{m.name:<12} {m.config_id:<24} {m.size_bytes / 1e6:5.2f} MB  {m.trained_on}{default}")
+    return 0
+
+
 def _cmd_ports(args: argparse.Namespace) -> int:
     """List the MIDI inputs and outputs of the chosen backend."""
     from live.midi_io.ports import list_ports_text
@@ -254,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("configs", help="list the Magenta configurations the engine knows")
     p.set_defaults(func=_cmd_configs)
+
+    p = sub.add_parser("models", help="list the bundled models (name, configuration, size, training data)")
+    p.set_defaults(func=_cmd_models)
 
     from live import generate
 

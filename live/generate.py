@@ -139,7 +139,10 @@ def _flag(attr: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``generate`` flags (Magenta's generate-script flags, spelled with dashes)."""
     g = parser.add_argument_group("model and output")
-    g.add_argument("--model", required=True, help="model file (.npz) or Magenta bundle (.mag)")
+    g.add_argument(
+        "--model", required=True,
+        help="a bundled model name (see `magenta-live models`), a model file (.npz) or a Magenta bundle (.mag)",
+    )
     g.add_argument("--output-dir", default="generated", help="directory for the MIDI files (default: %(default)s)")
     g.add_argument("--num-outputs", type=int, default=10, help="how many files to write (default: %(default)s)")
     g.add_argument(

@@ -20,8 +20,8 @@ import math
 import os
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class NGram:
         self.counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order)]
         self._cache: dict[tuple, np.ndarray] = {}
 
-    def fit(self, sequences: Iterable[Sequence[int]]) -> "NGram":
+    def fit(self, sequences: Iterable[Sequence[int]]) -> NGram:
         for seq in sequences:
             history = [START] * (self.order - 1)
             for label in seq:
@@ -92,7 +92,7 @@ class NGram:
         self._cache[context] = p
         return p
 
-    def evaluate(self, sequences: Iterable[Sequence[int]]) -> "BaselineResult":
+    def evaluate(self, sequences: Iterable[Sequence[int]]) -> BaselineResult:
         nll, correct, steps = 0.0, 0, 0
         for seq in sequences:
             history = [START] * (self.order - 1)

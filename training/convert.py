@@ -23,9 +23,9 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".xml", ".mxl", ".musicxml")
@@ -95,7 +95,7 @@ def find_music_files(input_dir: str | os.PathLike, recursive: bool = False) -> l
 
 def _pitch_name(pitch) -> str:
     """A music21 pitch as note-seq spells a chord root: letter plus # or b."""
-    alter = int(round(pitch.alter))
+    alter = round(pitch.alter)
     return pitch.step + ("#" * alter if alter > 0 else "b" * -alter)
 
 
@@ -297,9 +297,12 @@ class Summary:
     seconds: float = 0.0
 
     def text(self) -> str:
+        rate = self.files / max(self.seconds, 1e-9)
         lines = [
-            f"{self.files} files: {self.converted_files} converted into {self.sequences} NoteSequences, "
-            f"{sum(self.skipped.values())} skipped ({self.seconds:.1f} s, {self.files / max(self.seconds, 1e-9):.1f} files/s)"
+            (
+                f"{self.files} files: {self.converted_files} converted into {self.sequences} NoteSequences, "
+                f"{sum(self.skipped.values())} skipped ({self.seconds:.1f} s, {rate:.1f} files/s)"
+            )
         ]
         for reason, n in self.skipped.most_common():
             lines.append(f"  skipped {n}: {reason} (e.g. {self.examples[reason]})")

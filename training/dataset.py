@@ -38,8 +38,9 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def quantize(sequence, steps_per_quarter: int, stats: Counter):
         return sequences_lib.quantize_note_sequence(sequence, steps_per_quarter)
     except sequences_lib.QuantizationStatusError as err:  # pragma: no cover - depends on the data
         stats[f"quantization failed: {type(err).__name__}"] += 1
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 -
         stats[f"quantization failed: {type(err).__name__}"] += 1
     return None
 
@@ -160,13 +161,13 @@ def extract_melodies(quantized, min_bars: int, max_steps: int, min_unique_pitche
             if not melody:
                 break
             if len(melody) < melody.steps_per_bar * min_bars:
-                stats["melodies discarded: shorter than %d bars" % min_bars] += 1
+                stats[f"melodies discarded: shorter than {min_bars} bars"] += 1
                 continue
             if len(melody) > max_steps:
                 melody.set_length(max_steps)
-                stats["melodies truncated to %d steps" % max_steps] += 1
+                stats[f"melodies truncated to {max_steps} steps"] += 1
             if np.count_nonzero(melody.get_note_histogram()) < min_unique_pitches:
-                stats["melodies discarded: fewer than %d pitch classes" % min_unique_pitches] += 1
+                stats[f"melodies discarded: fewer than {min_unique_pitches} pitch classes"] += 1
                 continue
             melodies.append(melody)
     return melodies
@@ -185,7 +186,7 @@ def infer_chords(quantized, stats: Counter) -> bool:
 
     try:
         chord_inference.infer_chords_for_sequence(quantized, chords_per_bar=None)
-    except Exception as err:  # note-seq raises several kinds (too long, odd meter, ...)
+    except Exception as err:  # noqa: BLE001 - note-seq raises several kinds (too long, odd meter, ...)
         stats[f"chord inference failed: {type(err).__name__}"] += 1
         return False
     stats["pieces with inferred chords"] += 1
@@ -220,7 +221,7 @@ def extract_lead_sheets(quantized, spec, stats: Counter) -> list[tuple[list, lis
                 if amount:
                     ls.transpose(amount)
                 ls.squash(spec.min_note, spec.max_note, spec.transpose_to_key)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 -
                 stats[f"lead sheets discarded: {type(err).__name__}"] += 1
                 continue
             out.append((list(ls.melody), list(ls.chords)))
@@ -376,7 +377,7 @@ def event_sequences(
                     out += [(e, None) for e in extract_poly_events(t, stats)]
             elif spec.family == "drums":
                 out += [(e, None) for e in extract_drum_tracks(q, stats)]
-        except Exception as err:  # note-seq's NonIntegerStepsPerBarError and friends
+        except Exception as err:  # noqa: BLE001 - note-seq's NonIntegerStepsPerBarError and friends
             stats[f"pieces skipped: {type(err).__name__}"] += 1
     return out
 
@@ -391,7 +392,7 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
 
     from live.models.configs import get_config
 
-    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors = job
+    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps = job
     stats: Counter = Counter()
     sequence = music_pb2.NoteSequence.FromString(blob)
     evaluation = is_eval(sequence.id or sequence.filename, eval_ratio, seed)
@@ -401,12 +402,14 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
     for events, controls in pairs:
         try:
             inputs, labels = encode(spec.make_encoder(), events, controls)
-        except Exception as err:  # an event the encoding cannot represent (e.g. an odd chord)
+        except Exception as err:  # noqa: BLE001 - an event the encoding cannot represent (e.g. an odd chord)
             stats[f"sequences not encodable: {type(err).__name__}"] += 1
             continue
         if len(labels) == 0:
             continue
-        examples.append(sequence_example_bytes(inputs, labels))
+        size = chunk_steps or len(labels)
+        for start in range(0, len(labels), size):
+            examples.append(sequence_example_bytes(inputs[start : start + size], labels[start : start + size]))
         steps += len(labels)
     return evaluation, examples, stats, steps
 
@@ -450,9 +453,11 @@ class DatasetSummary:
 
     def text(self) -> str:
         lines = [
-            f"{self.sequences} NoteSequences ({self.eval_sequences} to eval): "
-            f"{self.training_examples} training examples ({self.training_steps} steps), "
-            f"{self.eval_examples} eval examples ({self.eval_steps} steps) in {self.seconds:.1f} s"
+            (
+                f"{self.sequences} NoteSequences ({self.eval_sequences} to eval): "
+                f"{self.training_examples} training examples ({self.training_steps} steps), "
+                f"{self.eval_examples} eval examples ({self.eval_steps} steps) in {self.seconds:.1f} s"
+            )
         ]
         lines += [f"  {name}: {n}" for name, n in sorted(self.stats.items())]
         return "\n".join(lines)
@@ -462,6 +467,7 @@ def make_dataset(
     config_id: str, input_path: str | os.PathLike, output_dir: str | os.PathLike, eval_ratio: float = 0.1,
     seed: int = 0, limit: int | None = None, workers: int = 2, progress: bool = True,
     transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
+    chunk_steps: int | None = None,
 ) -> DatasetSummary:
     """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``.
 
@@ -471,6 +477,8 @@ def make_dataset(
     from live.models.configs import get_config
 
     spec = get_config(config_id)
+    if chunk_steps is not None and chunk_steps < 1:
+        raise DatasetError(f"--chunk-steps must be at least 1, not {chunk_steps}")
     if not 0.0 <= eval_ratio < 1.0:
         raise DatasetError(f"--eval-ratio must be in [0, 1), not {eval_ratio}")
     import tensorflow as tf
@@ -487,7 +495,7 @@ def make_dataset(
     paths = {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
     summary = DatasetSummary(sequences=len(records))
     start = time.perf_counter()
-    jobs = [(r, config_id, eval_ratio, seed, transposition_range, stretch_factors) for r in records]
+    jobs = [(r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps) for r in records]
     bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
     writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}
     try:
@@ -551,6 +559,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     p.add_argument("--transpositions", type=_int_list, help="semitones, e.g. -2,0,2: replaces the family's transpositions")
     p.add_argument("--stretch-factors", type=_float_list, help="performance: time stretches of training pieces, e.g. 1.0")
+    p.add_argument(
+        "--chunk-steps", type=int,
+        help="cut each encoded sequence into examples of at most this many steps (inputs keep their full history; "
+        "cheaper training steps on long polyphony and performance sequences)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -563,7 +576,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = make_dataset(
             args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers,
-            not args.quiet, args.transpositions, args.stretch_factors,
+            not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps,
         )
     except (UnknownConfigError, FileNotFoundError, DatasetError) as err:
         print(f"magenta-live-train dataset: {err}", file=sys.stderr)

@@ -37,14 +37,13 @@ def sh(args: list[str], log: Path | None = None) -> float:
     print("+ " + " ".join(cmd), flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
     start = time.perf_counter()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=env, text=True) as proc:
-        out = open(log, "a") if log else None
+    with (
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO, env=env, text=True) as proc,
+        open(log if log else os.devnull, "a") as out,
+    ):
         for line in proc.stdout:
             sys.stdout.write(line)
-            if out:
-                out.write(line)
-        if out:
-            out.close()
+            out.write(line)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"recipe step failed (exit {proc.returncode}): {' '.join(cmd)}")

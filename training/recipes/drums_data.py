@@ -38,7 +38,7 @@ def fetch_mma() -> Path:
         return home
     MMA_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(["apt-get", "download", "mma"], cwd=MMA_DIR, check=True)
-    deb = sorted(glob.glob(str(MMA_DIR / "mma_*.deb")))[-1]
+    deb = max(glob.glob(str(MMA_DIR / "mma_*.deb")))
     subprocess.run(["dpkg-deb", "-x", deb, str(MMA_DIR / "x")], check=True)
     return home
 
@@ -46,7 +46,7 @@ def fetch_mma() -> Path:
 def _mma(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MMA_HOME=str(home))
     script = home.parents[1] / "bin" / "mma"
-    return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, check=False)
 
 
 def groove_names(home: Path) -> list[str]:

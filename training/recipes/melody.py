@@ -5,7 +5,13 @@
 -> melodies by Magenta's rules -> attention_rnn, two layers of 128 -> live/models/bundled/melody.npz.
 """
 
-from training.recipes.common import Recipe, convert, link_dir, music21_corpus, parse_args
+from training.recipes.common import (
+    Recipe,
+    convert,
+    link_dir,
+    music21_corpus,
+    parse_args,
+)
 
 # The Essen collection (some 6,000 more songs) is left out to keep the conversion to minutes here.
 FOLK = ("oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset", "miscFolk")
