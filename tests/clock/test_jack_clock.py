@@ -46,8 +46,12 @@ def test_clock_out_is_heard_by_another_jack_client(jack_server):
     assert 90 <= clock.stats.ticks <= 100  # 2 s at 48 pulses a second
     spt = seconds_per_tick(120.0)
     index = np.round((pulses - pulses[0]) / spt)  # which tick each pulse was
-    assert (np.diff(index) >= 1).all()
-    slope = np.polyfit(index, pulses, 1)[0]  # mean interval, robust to a missing pulse
+    # Pulses arrive together only when the clock thread was held up (a loaded machine) and sent
+    # its overdue ticks in one catch-up burst, which the clock counts.
+    together = np.diff(index) < 1
+    assert together.sum() <= clock.stats.caught_up
+    keep = np.concatenate([[True], ~together])
+    slope = np.polyfit(index[keep], pulses[keep], 1)[0]  # mean interval, robust to a missing pulse
     assert abs(slope / spt - 1.0) < 0.01
 
 
