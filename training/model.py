@@ -204,10 +204,13 @@ def _scan(step, sequence: tf.Tensor, carry: tuple[tf.Tensor, ...], out_size: int
     can be large with attention).
     """
     steps = tf.shape(sequence)[0]
+    # Read the inputs through a TensorArray: the gradient of ``sequence[t]`` would be a full
+    # [T, B, ...] tensor per step.
+    inputs = tf.TensorArray(sequence.dtype, size=steps, element_shape=sequence.shape[1:]).unstack(sequence)
     outputs = tf.TensorArray(sequence.dtype, size=steps, element_shape=tf.TensorShape([None, out_size]))
 
     def body(t, carry, outputs):
-        carry, out = step(carry, sequence[t])
+        carry, out = step(carry, inputs.read(t))
         return t + 1, carry, outputs.write(t, out)
 
     _, _, outputs = tf.while_loop(
@@ -282,7 +285,9 @@ class AttentionLSTM(keras.layers.Layer):
         Per step (as ``live.models.cells.rnn_step``): x' = [x, read] @ W_in + b_in; the cell
         steps on x'; query = [c, h] @ W_q + b_q; scores = tanh(keys + query) @ v over the
         window; read = softmax(scores) @ window; out = [h, read] @ W_out + b_out; out and its
-        key out @ attn_w replace the oldest window entry. The parts of the cell's gate
+        key out @ attn_w replace the oldest window entry. The window is kept as a ring (slot
+        t mod L), not shifted like the numpy engine's: a read doesn't depend on the order of the
+        entries, and overwriting one slot is much cheaper to differentiate. The parts of the cell's gate
         pre-activation that don't depend on the state are computed for all steps at once:
         (x @ W_in_x + b_in) @ K_x + bias, and [read, h] @ [W_in_read @ K_x; K_h] per step.
         """
@@ -293,24 +298,31 @@ class AttentionLSTM(keras.layers.Layer):
         x_part = tf.tensordot(inputs, self.input_kernel[:i], 1) + self.input_bias  # [B, T, I]
         gates_x = tf.transpose(tf.tensordot(x_part, k_x, 1) + cell.bias, [1, 0, 2])  # [T, B, 4A]
         recurrent = tf.concat([tf.matmul(self.input_kernel[i:], k_x), k_h], axis=0)  # [2A, 4A]
+        # Variables read once, outside the loop (reads inside it slow the gradient down).
+        w_q, b_q, v = tf.identity(self.query_kernel), tf.identity(self.query_bias), tf.identity(self.attn_v)
+        w_out, b_out, w_k = tf.identity(self.output_kernel), tf.identity(self.output_bias), tf.identity(self.attn_w)
+
+        slots = tf.range(length)
 
         def step(carry, gates_t):
-            c, h, read, window, keys = carry
+            c, h, read, window, keys, oldest = carry
             z = gates_t + tf.matmul(tf.concat([read, h], 1), recurrent)
             ig, j, f, o = tf.split(z, 4, axis=1)
             c = c * tf.sigmoid(f + FORGET_BIAS) + tf.sigmoid(ig) * tf.tanh(j)
             h = tf.tanh(c) * tf.sigmoid(o)
-            y = tf.matmul(tf.concat([c, h], 1), self.query_kernel) + self.query_bias  # [B, A]
-            scores = tf.linalg.matvec(tf.tanh(keys + y[:, None, :]), self.attn_v)  # [B, L]
+            y = tf.matmul(tf.concat([c, h], 1), w_q) + b_q  # [B, A]
+            scores = tf.linalg.matvec(tf.tanh(keys + y[:, None, :]), v)  # [B, L]
             weights = tf.nn.softmax(scores, axis=1)
             read = tf.linalg.matvec(window, weights, transpose_a=True)  # [B, A]
-            out = tf.matmul(tf.concat([h, read], 1), self.output_kernel) + self.output_bias
-            window = tf.concat([window[:, 1:], out[:, None, :]], axis=1)
-            keys = tf.concat([keys[:, 1:], tf.matmul(out, self.attn_w)[:, None, :]], axis=1)
-            return (c, h, read, window, keys), out
+            out = tf.matmul(tf.concat([h, read], 1), w_out) + b_out
+            # The window is a ring: the new output replaces the oldest entry in place.
+            replace = tf.equal(slots, oldest)[None, :, None]  # [1, L, 1]
+            window = tf.where(replace, out[:, None, :], window)
+            keys = tf.where(replace, tf.matmul(out, w_k)[:, None, :], keys)
+            return (c, h, read, window, keys, (oldest + 1) % length), out
 
         z = lambda *shape: tf.zeros(shape, inputs.dtype)  # noqa: E731
-        carry = (z(batch, a), z(batch, a), z(batch, a), z(batch, length, a), z(batch, length, a))
+        carry = (z(batch, a), z(batch, a), z(batch, a), z(batch, length, a), z(batch, length, a), tf.constant(0))
         return tf.transpose(_scan(step, gates_x, carry, a), [1, 0, 2])
 
 
