@@ -502,7 +502,10 @@ def train(
     manager.save(checkpoint_number=current)
     writer.flush()
     seconds = time.perf_counter() - t0
-    log(f"saved {manager.latest_checkpoint} after {current - start} steps in {seconds:.1f} s")
+    log(
+        f"saved {manager.latest_checkpoint} after {current - start} steps, {seqs} sequences in {seconds:.1f} s "
+        f"({(current - start) / seconds:.2f} steps/s, {seqs / seconds:.1f} sequences/s)"
+    )
     return TrainResult(current, current - start, seconds, last)
 
 
