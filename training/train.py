@@ -230,11 +230,13 @@ def probe_inputs(paths: list[str], input_size: int, config_id: str) -> int:
 
 
 def make_dataset(
-    paths: list[str], width: int, input_size: int, batch_size: int, training: bool, shuffle_buffer: int = 2048
+    paths: list[str], width: int, input_size: int, batch_size: int, training: bool, shuffle_buffer: int | None = None
 ) -> tf.data.Dataset:
     """Batches (inputs float32 [B, T, input_size], labels int64 [B, T], lengths int32 [B]),
-    padded to the longest sequence of each batch. Training: shuffled and repeated forever.
-    Evaluation: one pass in file order."""
+    padded to the longest sequence of each batch. Training: shuffled (a buffer of
+    ``shuffle_buffer`` serialized sequences, default max(512, 4 * batch_size): performance
+    sequences take about a megabyte each) and repeated forever. Evaluation: one pass in file
+    order."""
     import tensorflow as tf
 
     features = {
@@ -251,7 +253,7 @@ def make_dataset(
 
     ds = tf.data.TFRecordDataset(paths)
     if training:
-        ds = ds.shuffle(shuffle_buffer, reshuffle_each_iteration=True).repeat()
+        ds = ds.shuffle(shuffle_buffer or max(512, 4 * batch_size), reshuffle_each_iteration=True).repeat()
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.filter(lambda x, y, n: n > 0)
     ds = ds.padded_batch(batch_size, padded_shapes=([None, input_size], [None], []))
