@@ -470,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the MIDI scheduling, clock and live agent benchmarks (JACK)")
     parser.add_argument("--no-training", action="store_true",
                         help="skip the training speed benchmark (benchmarks/training.py; TensorFlow)")
+    parser.add_argument("--no-conversion", action="store_true",
+                        help="skip the conversion rate benchmark (benchmarks/conversion.py; note-seq, music21)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     output = args.output or ("-" if args.quick else str(DEFAULT_OUTPUT))
@@ -498,6 +500,11 @@ def main(argv: list[str] | None = None) -> int:
 
         _log("training benchmark (a child process on every CPU)")
         midi_sections.append(training.run(args.quick))
+    if not args.no_conversion:
+        from benchmarks import conversion
+
+        _log("conversion benchmark (a child process on every CPU)")
+        midi_sections.append(conversion.run(args.quick))
     results["elapsed_s"] = time.perf_counter() - started
     report = render(results) + "".join("\n" + section.rstrip() + "\n" for section in midi_sections)
     if output == "-":

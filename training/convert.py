@@ -193,8 +193,12 @@ def _abc_sequences(path: Path) -> list:
     return out
 
 
-def file_to_sequences(path: str | os.PathLike) -> list:
-    """The NoteSequences in one file (several for an ABC tune book). Raises ConvertError."""
+def file_to_sequences(path: str | os.PathLike, root: str | os.PathLike | None = None) -> list:
+    """The NoteSequences in one file (several for an ABC tune book). Raises ConvertError.
+
+    Each sequence's id is the file's path relative to ``root`` (default: its folder) plus
+    ``#index``: the same on every machine, so dataset's train/eval split (a hash of the id) is too.
+    """
     import note_seq
 
     path = Path(path)
@@ -214,8 +218,9 @@ def file_to_sequences(path: str | os.PathLike) -> list:
         raise ConvertError(f"{type(err).__name__}: {err}") from err
     for i, seq in enumerate(seqs):
         seq.filename = path.name
-        if not seq.id:
-            seq.id = f"{path}#{i}"
+        relative = os.path.relpath(path, root) if root is not None else path.name
+        index = seq.id.rsplit("#", 1)[1] if "#" in seq.id else str(i)  # a tune's place in its book
+        seq.id = f"{Path(relative).as_posix()}#{index}"
         seq.collection_name = path.parent.name
     return seqs
 
@@ -224,9 +229,9 @@ def _reason(message: str) -> str:
     return message.split(":", 1)[0].strip()[:60]
 
 
-def _convert_one(path: str) -> FileResult:
+def _convert_one(path: str, root: str | None = None) -> FileResult:
     try:
-        seqs = file_to_sequences(path)
+        seqs = file_to_sequences(path, root)
     except ConvertError as err:
         return FileResult(path, error=str(err), reason=_reason(str(err)))
     kept = [s.SerializeToString() for s in seqs if len(s.notes)]
@@ -235,8 +240,8 @@ def _convert_one(path: str) -> FileResult:
     return FileResult(path, kept)
 
 
-def _convert_indexed(job: tuple[int, str]) -> tuple[int, FileResult]:
-    return job[0], _convert_one(job[1])
+def _convert_indexed(job: tuple[int, str, str | None]) -> tuple[int, FileResult]:
+    return job[0], _convert_one(job[1], job[2])
 
 
 class Progress:
@@ -264,12 +269,16 @@ class Progress:
             self.stream.flush()
 
 
-def convert_files(paths: list[Path], workers: int = 2, progress: bool = True) -> Iterator[FileResult]:
-    """Convert ``paths`` in ``workers`` processes; results in the order of ``paths``."""
+def convert_files(
+    paths: list[Path], workers: int = 2, progress: bool = True, root: str | os.PathLike | None = None
+) -> Iterator[FileResult]:
+    """Convert ``paths`` in ``workers`` processes; results in the order of ``paths``. Sequence ids
+    are paths relative to ``root``."""
+    root = None if root is None else os.fspath(root)
     bar = Progress(len(paths)) if progress else None
     if workers <= 1 or len(paths) <= 1:
         for p in paths:
-            yield _convert_one(str(p))
+            yield _convert_one(str(p), root)
             if bar:
                 bar.update()
         return
@@ -278,7 +287,7 @@ def convert_files(paths: list[Path], workers: int = 2, progress: bool = True) ->
     done: dict[int, FileResult] = {}
     following = 0
     with ctx.Pool(workers) as pool:
-        for index, result in pool.imap_unordered(_convert_indexed, list(enumerate(map(str, paths)))):
+        for index, result in pool.imap_unordered(_convert_indexed, [(i, str(p), root) for i, p in enumerate(paths)]):
             done[index] = result
             if bar:
                 bar.update()
@@ -324,7 +333,7 @@ def convert_dir(
         raise ValueError(f"no music files ({', '.join(EXTENSIONS)}) in {input_dir}{hint}")
     summary = Summary(files=len(paths))
     start = time.perf_counter()
-    results = convert_files(paths, workers, progress)  # the pool starts before TensorFlow loads
+    results = convert_files(paths, workers, progress, input_dir)  # the pool starts before TensorFlow loads
     first = next(results)
     import tensorflow as tf
 

@@ -94,12 +94,24 @@ def _dedupe_time_signatures(sequence) -> None:
             sequence.time_signatures.add().CopyFrom(by_time[t])
 
 
-def split_on_time_changes(sequence) -> list:
-    """The pieces of ``sequence`` with one tempo and one time signature each."""
+def split_on_time_changes(sequence, one_time_signature: bool = False) -> list:
+    """The pieces of ``sequence`` with one tempo and one time signature each.
+
+    ``one_time_signature``: keep only the time signature in force at the start (the last one
+    given at the earliest time) instead of cutting at every change. MusicXML chorales write the
+    short bars around fermatas as 3/4 + 1/4 changes; cutting there leaves phrases too short for
+    any extractor.
+    """
     from note_seq import sequences_lib
 
     seq = copy.deepcopy(sequence)
     _dedupe_time_signatures(seq)
+    if one_time_signature and len(seq.time_signatures) > 1:
+        first = min(ts.time for ts in seq.time_signatures)
+        keep = copy.deepcopy([ts for ts in seq.time_signatures if ts.time == first][-1])
+        keep.time = 0.0
+        del seq.time_signatures[:]
+        seq.time_signatures.add().CopyFrom(keep)
     return sequences_lib.split_note_sequence_on_time_changes(seq)
 
 
@@ -334,6 +346,7 @@ def parse_sequence_example(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
 def event_sequences(
     sequence, config_id: str, training: bool, stats: Counter,
     transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
+    one_time_signature: bool = False,
 ) -> list[tuple[list, list | None]]:
     """The (events, controls) sequences ``config_id``'s pipeline extracts from one NoteSequence.
 
@@ -360,7 +373,14 @@ def event_sequences(
                     out += [(e, None) for e in extract_performance_events(t, bins, stats)]
         return out
 
-    for piece in split_on_time_changes(sequence):
+    if len({n.part for n in sequence.notes}) > len({n.instrument for n in sequence.notes}):
+        # Score-based files (most of music21's MusicXML chorales) keep their voices apart as parts
+        # of one instrument; the melody and drum extractors look at instruments.
+        sequence = copy.deepcopy(sequence)
+        for n in sequence.notes:
+            n.instrument = n.part
+        stats["pieces whose parts became instruments"] += 1
+    for piece in split_on_time_changes(sequence, one_time_signature):
         q = quantize(piece, spec.steps_per_quarter, stats)
         if q is None or not q.notes:
             continue
@@ -392,13 +412,13 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
 
     from live.models.configs import get_config
 
-    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps = job
+    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_ts = job
     stats: Counter = Counter()
     sequence = music_pb2.NoteSequence.FromString(blob)
     evaluation = is_eval(sequence.id or sequence.filename, eval_ratio, seed)
     spec = get_config(config_id)
     examples, steps = [], 0
-    pairs = event_sequences(sequence, config_id, not evaluation, stats, transposition_range, stretch_factors)
+    pairs = event_sequences(sequence, config_id, not evaluation, stats, transposition_range, stretch_factors, one_ts)
     for events, controls in pairs:
         try:
             inputs, labels = encode(spec.make_encoder(), events, controls)
@@ -467,7 +487,7 @@ def make_dataset(
     config_id: str, input_path: str | os.PathLike, output_dir: str | os.PathLike, eval_ratio: float = 0.1,
     seed: int = 0, limit: int | None = None, workers: int = 2, progress: bool = True,
     transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
-    chunk_steps: int | None = None,
+    chunk_steps: int | None = None, one_time_signature: bool = False,
 ) -> DatasetSummary:
     """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``.
 
@@ -495,7 +515,10 @@ def make_dataset(
     paths = {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
     summary = DatasetSummary(sequences=len(records))
     start = time.perf_counter()
-    jobs = [(r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps) for r in records]
+    jobs = [
+        (r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_time_signature)
+        for r in records
+    ]
     bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
     writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}
     try:
@@ -564,6 +587,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="cut each encoded sequence into examples of at most this many steps (inputs keep their full history; "
         "cheaper training steps on long polyphony and performance sequences)",
     )
+    p.add_argument(
+        "--one-time-signature", action="store_true",
+        help="keep each piece's first time signature instead of cutting it at every change "
+        "(for scores that mark short bars as meter changes, like music21's MusicXML chorales)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -576,7 +604,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = make_dataset(
             args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers,
-            not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps,
+            not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps, args.one_time_signature,
         )
     except (UnknownConfigError, FileNotFoundError, DatasetError) as err:
         print(f"magenta-live-train dataset: {err}", file=sys.stderr)
