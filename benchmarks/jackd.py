@@ -124,8 +124,38 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
         except JackdError as err:
             if "Too many servers" not in str(err) or attempt == MAX_SERVERS_TRIES - 1:
                 raise
-            time.sleep(1.0)
+            if not _jackd_running():
+                _forget_stale_servers()
+            else:
+                time.sleep(1.0)
     raise AssertionError("unreachable")
+
+
+def _jackd_running() -> bool:
+    """True if any jackd process runs on this machine (Linux /proc)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "jackd":
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def _forget_stale_servers() -> None:
+    """Remove JACK's server registry when no jackd runs at all.
+
+    JACK keeps 8 server slots in /dev/shm/jack-shm-registry and reclaims a dead server's slot
+    only for a server of the same name; a server that did not exit cleanly (killed, or a
+    realtime server refused) leaves its slot taken, and servers under fresh names each take
+    another, until "Too many servers already active". With no jackd running every slot is stale.
+    """
+    try:
+        os.unlink("/dev/shm/jack-shm-registry")
+    except OSError:
+        pass
 
 
 def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jackd:
