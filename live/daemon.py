@@ -181,6 +181,7 @@ class Daemon:
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._snapshot: Snapshot | None = None
         self._next_snapshot = 0.0
+        self._snapshot_asked = -1e9  # when snapshot() was last called (perf_counter seconds)
         self._next_report = time.perf_counter() + REPORT_SECONDS
         self._reported: dict[str, int] = {}
         self._closed = False
@@ -300,7 +301,7 @@ class Daemon:
             self._drain_commands()
             for scheduler in self.schedulers:
                 scheduler.ledger.expire()
-            if now >= self._next_snapshot:
+            if now >= self._next_snapshot and now - self._snapshot_asked < 1.0:  # someone is watching
                 self._next_snapshot = now + SNAPSHOT_SECONDS
                 self._snapshot = self._make_snapshot()
             if now >= self._next_report:
@@ -523,6 +524,9 @@ class Daemon:
         """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""
         from live.engine.session import Snapshot
 
+        self._snapshot_asked = time.perf_counter()
+        if self._snapshot is None:
+            self._wake.set()  # the first one: have the loop make it now
         return self._snapshot or Snapshot()
 
     def _make_snapshot(self) -> Snapshot:

@@ -25,6 +25,7 @@ def daemon(jack_server, melody_model_file, tmp_path):
 
 
 def run(daemon: Daemon, seconds: float = 0.15) -> None:
+    daemon.snapshot()  # a watcher: the loop makes snapshots only while someone reads them
     daemon.run(seconds)
 
 
