@@ -153,3 +153,13 @@ def test_midi_benchmarks_quick_mode_report_every_section(jack_server):
     assert "| no realtime | idle |" in scheduling
     timing = clock.run(True)
     assert "## Clock" in timing and "### Clock in: lock, tempo and phase error" in timing
+
+
+def test_live_latency_measures_an_answer(jack_server, melody_model_file):
+    """The live benchmark's measurement on one call: every answer note is timed against its grid."""
+    from benchmarks import live_latency
+
+    m = live_latency.measure("call-response", str(melody_model_file), 1)
+    assert m.notes >= 1 and len(m.grid_errors) == m.notes
+    assert len(m.first_errors) == 1 and m.cpu_share > 0
+    assert all(-0.001 < e < 0.5 for e in m.grid_errors)  # sent at (not before) its time; a sanity bound
