@@ -14,3 +14,23 @@ DEFAULT_CONFIGS = (
     "drum_kit",
     "performance_with_dynamics",
 )
+
+
+def replace_section(report: str, heading: str, text: str) -> str:
+    """``report`` with the section under ``heading`` (a "## " line, up to the next one) replaced
+    by ``text``, or with ``text`` appended when the report has no such section: for the
+    benchmarks that can be rerun alone (``--update benchmarks/RESULTS.md``)."""
+    start = report.find(heading + "\n")
+    if start < 0:
+        return report.rstrip("\n") + "\n\n" + text
+    end = report.find("\n## ", start + len(heading))
+    rest = report[end + 1 :] if end >= 0 else ""
+    return report[:start] + text + ("\n" + rest if rest else "")
+
+
+def update_report(path: str, heading: str, text: str) -> None:
+    """Replace (or add) one section of the report file at ``path``."""
+    import pathlib
+
+    report = pathlib.Path(path)
+    report.write_text(replace_section(report.read_text(encoding="utf-8"), heading, text), encoding="utf-8")

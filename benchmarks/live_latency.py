@@ -16,7 +16,7 @@ client (python-rtmidi) plays phrases into "magenta-live in". Measured inside the
 Targets (issue 4): the first answer note leaves within 2 ms of its grid time, every time;
 harmonize answers within 2 ms of the player's note.
 
-    .venv/bin/python -m benchmarks.live_latency [--quick]
+    .venv/bin/python -m benchmarks.live_latency [--quick] [--update benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from benchmarks import update_report
 from benchmarks.jackd import JackdError, jack_output, start_jackd
 
 BPM = 120.0
 SECONDS_PER_TICK = 60.0 / (BPM * 24)
 TARGET_MS = 2.0
+HEADING = "## Live agents: grid error and harmonize latency"
 
 # (label, mode, bundled model): one row per family's default model
 CASES = (
@@ -184,7 +186,7 @@ def run(quick: bool) -> str:
 
     calls = 2 if quick else 8
     lines = [
-        "## Live agents: grid error and harmonize latency",
+        HEADING,
         "",
         f"A Daemon in this process with one agent, on a private dummy-driver JACK server, at {BPM:.0f} BPM; a "
         f"python-rtmidi client plays {calls} phrases per row (8th notes; chords for improv; kit hits on channel 10 "
@@ -217,8 +219,15 @@ def run(quick: bool) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live_latency", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    print(run(parser.parse_args(argv).quick))
+    parser.add_argument("--quick", action="store_true", help="two phrases per row instead of eight")
+    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
+    args = parser.parse_args(argv)
+    text = run(args.quick)
+    if args.update:
+        update_report(args.update, HEADING, text)
+        print(f"[benchmarks] updated {args.update}")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks import update_report
+
 HEADING = "## Training speed"
 FULL = {"configs": ("basic_rnn", "lookback_rnn", "attention_rnn"), "length": 128, "steps": 12, "warmup": 2}
 QUICK = {"configs": ("basic_rnn",), "length": 32, "steps": 3, "warmup": 1}
@@ -153,16 +155,6 @@ def run(quick: bool) -> str:
     return proc.stdout
 
 
-def replace_section(report: str, text: str) -> str:
-    """``report`` with its training section replaced by ``text`` (appended when absent)."""
-    start = report.find(HEADING + "\n")
-    if start < 0:
-        return report.rstrip("\n") + "\n\n" + text
-    end = report.find("\n## ", start + len(HEADING))
-    rest = report[end + 1 :] if end >= 0 else ""
-    return report[:start] + text + ("\n" + rest if rest else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few steps of one configuration")
@@ -170,9 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = section(args.quick)
     if args.update:
-        path = pathlib.Path(args.update)
-        path.write_text(replace_section(path.read_text(encoding="utf-8"), text), encoding="utf-8")
-        print(f"[benchmarks] updated {path}", file=sys.stderr)
+        update_report(args.update, HEADING, text)
+        print(f"[benchmarks] updated {args.update}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

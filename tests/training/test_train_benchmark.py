@@ -22,9 +22,12 @@ def test_measure_and_render_a_training_step():
 
 
 def test_replace_section_touches_only_its_own_section():
+    from benchmarks import replace_section
+
+    H = bench.HEADING
     report = "# R\n\n## A\n\na\n\n## Training speed\n\nold\n\n## B\n\nb\n"
-    new = bench.replace_section(report, "## Training speed\n\nnew\n")
+    new = replace_section(report, H, "## Training speed\n\nnew\n")
     assert new == "# R\n\n## A\n\na\n\n## Training speed\n\nnew\n\n## B\n\nb\n"
-    assert bench.replace_section("# R\n\n## A\n\na\n", "## Training speed\n\nx\n") == "# R\n\n## A\n\na\n\n## Training speed\n\nx\n"
-    last = bench.replace_section("# R\n\n## Training speed\n\nold\n", "## Training speed\n\nnew\n")
+    assert replace_section("# R\n\n## A\n\na\n", H, "## Training speed\n\nx\n") == "# R\n\n## A\n\na\n\n## Training speed\n\nx\n"
+    last = replace_section("# R\n\n## Training speed\n\nold\n", H, "## Training speed\n\nnew\n")
     assert last == "# R\n\n## Training speed\n\nnew\n"
