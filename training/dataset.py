@@ -412,10 +412,11 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
 
     from live.models.configs import get_config
 
-    blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_ts = job
+    index, blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_ts = job
     stats: Counter = Counter()
     sequence = music_pb2.NoteSequence.FromString(blob)
-    evaluation = is_eval(sequence.id or sequence.filename, eval_ratio, seed)
+    # The split key: the id (convert writes path#tune), else the file name, else the record's place.
+    evaluation = is_eval(sequence.id or sequence.filename or f"record {index}", eval_ratio, seed)
     spec = get_config(config_id)
     examples, steps = [], 0
     pairs = event_sequences(sequence, config_id, not evaluation, stats, transposition_range, stretch_factors, one_ts)
@@ -516,8 +517,8 @@ def make_dataset(
     summary = DatasetSummary(sequences=len(records))
     start = time.perf_counter()
     jobs = [
-        (r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_time_signature)
-        for r in records
+        (i, r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_time_signature)
+        for i, r in enumerate(records)
     ]
     bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
     writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}

@@ -43,8 +43,13 @@ def read_examples(path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def note_seq_example(reference, *events) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and labels of note-seq's encoder-decoder for the same events."""
-    return parse_sequence_example(reference.encode(*events).SerializeToString())
+    """Inputs and labels of note-seq's encoder-decoder for the same events (note-seq 0.0.5's
+    ``encode`` gives the two lists that Magenta's ``make_sequence_example`` writes)."""
+    encoded = reference.encode(*events)
+    if hasattr(encoded, "SerializeToString"):
+        return parse_sequence_example(encoded.SerializeToString())
+    inputs, labels = encoded
+    return np.asarray(inputs, np.float32), np.asarray(labels, np.int64)
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +226,7 @@ def test_encode_uses_next_control():
 
 def test_eval_split_by_piece(chorale_file, tmp_path):
     summary = make_dataset("attention_rnn", chorale_file, tmp_path, eval_ratio=0.5, seed=3, workers=1, progress=False)
-    expected_eval = sum(is_eval(s.id, 0.5, 3) for s in bach_chorales(NUM_CHORALES))
+    expected_eval = sum(is_eval(s.id or f"seq{i}", 0.5, 3) for i, s in enumerate(bach_chorales(NUM_CHORALES)))
     assert summary.eval_sequences == expected_eval
     assert (tmp_path / "eval_melodies.tfrecord").exists()
 
