@@ -30,6 +30,10 @@ PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
 # them (the test session's and a benchmark's) overflow a container's small /dev/shm and the
 # second dies of SIGBUS; at 128 ports it maps about 40 MB. Tests and benchmarks use a handful.
 PORT_MAX = 128
+# jackd's client timeout (-t, ms; default 500): on a loaded machine a Python client may take
+# longer than that to answer the server while it opens, and is then refused ("JACK server not
+# running?"). It changes nothing while clients keep up.
+CLIENT_TIMEOUT_MS = 5000
 
 
 class JackdError(RuntimeError):
@@ -51,7 +55,7 @@ class Jackd:
     def command(self) -> str:
         """The jackd command line, for reports."""
         mode = "-R" if self.realtime else "--no-realtime"
-        return f"jackd {mode} -S -p {PORT_MAX} -d dummy -r {self.rate} -p {self.period}"
+        return f"jackd {mode} -S -p {PORT_MAX} -t {CLIENT_TIMEOUT_MS} -d dummy -r {self.rate} -p {self.period}"
 
     @property
     def period_seconds(self) -> float:
@@ -165,7 +169,7 @@ def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jack
     name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     log = tempfile.TemporaryFile()  # jackd's output, quoted if it fails to start
     process = subprocess.Popen(
-        ["jackd", "-R" if realtime else "--no-realtime", "-S", "-p", str(PORT_MAX), "-n", name,
+        ["jackd", "-R" if realtime else "--no-realtime", "-S", "-p", str(PORT_MAX), "-t", str(CLIENT_TIMEOUT_MS), "-n", name,
          "-d", "dummy", "-r", str(rate), "-p", str(period)],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ ports close, and writes the recording.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import queue
 import threading
@@ -149,7 +150,8 @@ class _LiveSink:
 
 
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
-REPORT_SECONDS = 1.0  # how often unusual input is summed up in the log
+REPORT_SECONDS = 1.0
+PORT_CLOSE_SECONDS = 10.0  # the longest closing the MIDI ports may take (see close)  # how often unusual input is summed up in the log
 
 
 class Daemon:
@@ -595,9 +597,16 @@ class Daemon:
                 logger.exception("stopping the output scheduler failed")
                 scheduler.ledger.release_all()
         self._write_recording()
-        for port in [*self.inputs, *self.outputs, self.clock_input, self.clock_output]:
-            if port is not None and not port.closed:
-                port.close()
+        # Every note is off and the recording is written. Should a MIDI driver hang while its
+        # clients close (seen with JACK on an overloaded machine), a watchdog thread that needs
+        # no GIL ends the process after PORT_CLOSE_SECONDS, with the stacks on stderr.
+        faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True)
+        try:
+            for port in [*self.inputs, *self.outputs, self.clock_input, self.clock_output]:
+                if port is not None and not port.closed:
+                    port.close()
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
     def __enter__(self) -> Daemon:
         return self.open()

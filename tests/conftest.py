@@ -28,3 +28,13 @@ def melody_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "attention_rnn.npz"
     load_mag(FIXTURE_BUNDLES / "attention_rnn_64x2.mag").save(str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test():
+    """A daemon a test started is killed when the test ends, even if the test failed before it
+    stopped it: a leftover daemon would keep its ports, and the next test could find them."""
+    from tests.jack import end_tracked
+
+    yield
+    end_tracked()

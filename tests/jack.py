@@ -155,3 +155,21 @@ def wait_for_port(name_part: str, kind: str = "input", timeout: float = 10.0) ->
                 return n
         time.sleep(0.05)
     raise AssertionError(f"no JACK MIDI {kind} port containing {name_part!r}; have {names}")
+
+
+_children: list = []  # daemon processes started by tests, ended after each test (conftest.py)
+
+
+def track(process):
+    """Remember a child process so that it never outlives its test, whatever fails first."""
+    _children.append(process)
+    return process
+
+
+def end_tracked() -> None:
+    """Kill every tracked child still running (a test failed before it could stop it)."""
+    while _children:
+        process = _children.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

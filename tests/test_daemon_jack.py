@@ -10,19 +10,22 @@ import time
 import mido
 import pytest
 
-from tests.jack import listen, player, wait_for_port
+from tests.jack import listen, player, track, wait_for_port
 
 
 def start_daemon(jack_server, *args: str) -> subprocess.Popen:
-    process = subprocess.Popen(
+    process = track(subprocess.Popen(
         [sys.executable, "-m", "live.cli", "--no-ui", "--log-level", "info", *args],
         env=jack_server.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+    ))
     line = process.stdout.readline()
-    assert "listening on" in line, f"daemon did not start: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
+    if "listening on" not in line:
+        if process.poll() is None:
+            process.kill()
+        pytest.fail(f"daemon did not start: {line!r} {process.communicate(timeout=10)[1]}")
     return process
 
 

@@ -34,10 +34,19 @@ def hanging(messages: list[mido.Message]) -> set[tuple[int, int]]:
 
 
 def connect():
-    ear = listen(wait_for_port("magenta-live out", "output"))
-    hand = player(wait_for_port("magenta-live in", "input"))
-    time.sleep(0.1)
-    return hand, ear
+    """A listener on the daemon's output and a player into its input. A busy JACK server may
+    refuse a new client for a moment (a daemon already playing holds its process cycle): retry."""
+    for attempt in range(3):
+        try:
+            ear = listen(wait_for_port("magenta-live out", "output"))
+            hand = player(wait_for_port("magenta-live in", "input"))
+            time.sleep(0.1)
+            return hand, ear
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 def play_phrase(hand, pitches: list[int], step_seconds: float) -> float:

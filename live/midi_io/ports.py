@@ -242,6 +242,9 @@ class _RtPort:
         self.up = True
 
 
+CALLBACK_DRAIN_SECONDS = 0.02
+
+
 class MidiInput(_RtPort, mido.ports.BaseInput):
     """A MIDI input: a virtual port named ``port_name`` (``port=None``) or a connection to the
     existing port that ``port`` matches (see ``match_port``).
@@ -288,6 +291,10 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
     def _close(self) -> None:
         if self._rt is not None:
             self._rt.cancel_callback()
+            # A driver thread already inside the callback waits for the GIL; closing the client
+            # while holding the GIL would wait for that thread (JACK deactivates a client between
+            # cycles). Sleeping lets it finish; with the callback cancelled, no other follows.
+            time.sleep(CALLBACK_DRAIN_SECONDS)
         self._close_rt()
 
     def _on_event(self, event: tuple[list[int], float], data: object = None) -> None:
