@@ -112,8 +112,9 @@ class Recipe:
             args += self.dataset_args
             sh(tool(*args), work / "dataset.txt")
         report["dataset_summary"] = (work / "dataset.txt").read_text().strip().splitlines()[-40:] if (work / "dataset.txt").exists() else []
-        sh([sys.executable, "-m", "training.baseline", "--train", train_file, "--eval", eval_file, "--config", self.config,
-            "--json", work / "baseline.json"], log)
+        if fresh or not (work / "baseline.json").exists():
+            sh([sys.executable, "-m", "training.baseline", "--train", train_file, "--eval", eval_file,
+                "--config", self.config, "--json", work / "baseline.json"], log)
         report["baseline"] = json.loads((work / "baseline.json").read_text())
         run_dir = work / "run"
         if fresh and run_dir.exists():
@@ -121,10 +122,14 @@ class Recipe:
 
             shutil.rmtree(run_dir)
         total = steps or self.steps
-        report["train_seconds"] = sh(tool("train", "--config", self.config, "--run-dir", str(run_dir),
+        previous = json.loads((work / "report.json").read_text()) if (work / "report.json").exists() and not fresh else {}
+        seconds = sh(tool("train", "--config", self.config, "--run-dir", str(run_dir),
                                           "--sequence-example-file", str(train_file), "--hparams", self.hparams,
                                           "--num-training-steps", str(total), "--checkpoint-every", "200",
                                           "--log-every", "100"), log)
+        # A rerun with more steps resumes the run: wall time adds up over the sessions.
+        report["train_sessions"] = previous.get("train_sessions", []) + [{"to_step": total, "seconds": round(seconds, 1)}]
+        report["train_seconds"] = sum(x["seconds"] for x in report["train_sessions"])
         sh(tool("train", "--eval", "--run-dir", str(run_dir), "--sequence-example-file", str(eval_file),
                 "--metrics-json", str(work / "eval.json")), log)
         report["eval"] = json.loads((work / "eval.json").read_text())

@@ -14,7 +14,7 @@ RECIPE = Recipe(
     config="chord_pitches_improv",
     trained_on="music21 corpus Bach chorales, each voice as a melody over chords inferred from all four voices; 10% of chorales held out",
     hparams="batch_size=64,rnn_layer_sizes=[128,128],dropout_keep_prob=0.9",
-    steps=1500,
+    steps=600,
     dataset_args=["--one-time-signature"],
 )
 

@@ -1,8 +1,11 @@
-"""Rebuild the bundled ``melody`` model (attention_rnn) from music21's folk collections.
+"""Rebuild the bundled ``melody`` model (lookback_rnn) from music21's folk collections.
 
 ``python -m training.recipes.melody``: the ABC tune books bundled with music21 (O'Neill's
 1850, Ryan's Mammoth, Aird's Airs, the Nottingham sample, misc folk) -> NoteSequences
--> melodies by Magenta's rules -> attention_rnn, two layers of 128 -> live/models/bundled/melody.npz.
+-> melodies by Magenta's rules -> lookback_rnn, two layers of 128 -> live/models/bundled/melody.npz.
+Each melody's encoded steps are cut into examples of 128 (inputs keep the whole history).
+lookback_rnn rather than attention_rnn: on this 2-core machine a training step of the attention
+network costs about three times as much (benchmarks/RESULTS.md, "Training speed").
 """
 
 from training.recipes.common import (
@@ -18,10 +21,11 @@ FOLK = ("oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset", "miscF
 
 RECIPE = Recipe(
     name="melody",
-    config="attention_rnn",
+    config="lookback_rnn",
     trained_on="music21 corpus folk tunes (O'Neill's 1850, Ryan's Mammoth, Aird's Airs, Nottingham sample, misc folk; ABC); 10% of tunes held out",
-    hparams="batch_size=64,rnn_layer_sizes=[128,128],attn_length=40,dropout_keep_prob=0.9",
-    steps=1500,
+    hparams="batch_size=64,rnn_layer_sizes=[128,128],dropout_keep_prob=0.9",
+    steps=1200,
+    dataset_args=["--chunk-steps", "128"],
 )
 
 

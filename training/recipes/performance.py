@@ -18,7 +18,7 @@ RECIPE = Recipe(
     config="performance",
     trained_on="music21 corpus Bach chorales rendered as written (not expressive performances: none exist offline); 10% of chorales held out",
     hparams="batch_size=64,rnn_layer_sizes=[128,128],dropout_keep_prob=0.9",
-    steps=1500,
+    steps=2000,
     dataset_args=["--transpositions", "0", "--stretch-factors", "1.0", "--chunk-steps", "128"],
     notes=["no expressive piano performances offline: chorales as written (constant velocity, strict tempo)"],
 )

@@ -21,7 +21,7 @@ RECIPE = Recipe(
     config="polyphony",
     trained_on="music21 corpus Bach chorales (MusicXML, 4 voices); 10% of chorales held out",
     hparams="batch_size=32,rnn_layer_sizes=[128,128],dropout_keep_prob=0.9",
-    steps=1500,
+    steps=3000,
     dataset_args=["--transpositions", "0", "--chunk-steps", "128", "--one-time-signature"],
 )
 
