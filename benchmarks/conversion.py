@@ -104,9 +104,11 @@ def section(quick: bool) -> str:
     lines = [
         HEADING,
         "",
-        f"`python -m benchmarks.conversion{' --quick' if quick else ''}`, {time.strftime('%Y-%m-%d')}, "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {load[0]:.2f} at the end (a shared machine).",
+        (
+            f"`python -m benchmarks.conversion{' --quick' if quick else ''}`, {time.strftime('%Y-%m-%d')}, "
+            f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"load average {load[0]:.2f} at the end (a shared machine)."
+        ),
         "",
         "| files | count | convert, 2 workers: files/s (median of runs) | one file alone: median | p99 |",
         "|---|---|---|---|---|",
@@ -120,8 +122,10 @@ def section(quick: bool) -> str:
         )
     lines += [
         "",
-        "A whole run includes starting two worker processes (each imports note-seq and music21 on its "
-        "first file) and writing the TFRecord, so small folders convert below the per-file rate.",
+        (
+            "A whole run includes starting two worker processes (each imports note-seq and music21 on its "
+            "first file) and writing the TFRecord, so small folders convert below the per-file rate."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -131,8 +135,11 @@ def run(quick: bool) -> str:
     import subprocess
 
     root = pathlib.Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-c", "import os, sys; os.sched_setaffinity(0, range(os.cpu_count())) "
-           "if hasattr(os, 'sched_setaffinity') else None; from benchmarks.conversion import main; sys.exit(main())"]
+    code = (
+        "import os, sys; os.sched_setaffinity(0, range(os.cpu_count())) "
+        "if hasattr(os, 'sched_setaffinity') else None; from benchmarks.conversion import main; sys.exit(main())"
+    )
+    cmd = [sys.executable, "-c", code]
     if quick:
         cmd.append("--quick")
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
