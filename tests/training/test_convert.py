@@ -13,7 +13,12 @@ from note_seq.protobuf import music_pb2
 
 from tests.corpus import CORPUS
 from training import cli
-from training.convert import chord_symbol_text, convert_dir, file_to_sequences, find_music_files
+from training.convert import (
+    chord_symbol_text,
+    convert_dir,
+    file_to_sequences,
+    find_music_files,
+)
 
 CHORALES = sorted((CORPUS / "bach").glob("bwv*.mxl"))[:2]
 # The Nottingham sample: two reels with chord symbols ("D", "Em", "A7", "Am/C"...).
@@ -83,6 +88,10 @@ def test_convert_counts_skipped_files_and_matches_note_seq(music_dir, tmp_path):
         for text in chords:
             note_seq.chord_symbols_lib.chord_symbol_pitches(text)  # note-seq reads every one
     assert len(by_file["acacia.abc"]) == 1
+    # Ids are paths relative to the input folder (the same on every machine: the split hashes them).
+    assert by_file["acacia.abc"][0].id == "sub/acacia.abc#0"
+    assert sorted(s.id for s in reels) == [f"reels.abc#{i}" for i in range(len(reels))]
+    assert by_file["chorale.mid"][0].id == "chorale.mid#0"
 
 
 def test_chord_symbol_spelling():

@@ -256,3 +256,28 @@ def test_no_examples_exits_2(tmp_path, capsys):
                      "--quiet", "--workers", "1"])
     assert code == 2
     assert "no melody examples" in capsys.readouterr().err
+
+
+def test_chunks_keep_the_whole_history(chorale_file, tmp_path):
+    make_dataset("lookback_rnn", chorale_file, tmp_path / "whole", eval_ratio=0.0, workers=1, progress=False)
+    make_dataset("lookback_rnn", chorale_file, tmp_path / "cut", eval_ratio=0.0, workers=1, progress=False,
+                 chunk_steps=50)
+    whole = read_examples(tmp_path / "whole" / "training_melodies.tfrecord")
+    cut = read_examples(tmp_path / "cut" / "training_melodies.tfrecord")
+    assert len(cut) > len(whole)
+    assert all(len(labels) <= 50 for _, labels in cut)
+    # Concatenated, the pieces are the whole sequences: inputs were computed over the full history.
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in cut]), np.concatenate([x for x, _ in whole]))
+    np.testing.assert_array_equal(np.concatenate([y for _, y in cut]), np.concatenate([y for _, y in whole]))
+
+
+def test_one_time_signature_keeps_chorales_whole():
+    from collections import Counter
+
+    # Chorales whose files mark the short bars at fermatas as meter changes.
+    pieces = [s for s in bach_chorales(12) if len({(t.numerator, t.denominator) for t in s.time_signatures}) > 1]
+    assert pieces
+    cut = [e for s in pieces for e, _ in event_sequences(s, "polyphony", True, Counter(), (0,))]
+    whole = [e for s in pieces for e, _ in event_sequences(s, "polyphony", True, Counter(), (0,), None, True)]
+    assert len(whole) > len(cut)
+    assert len(whole) == len(pieces)  # one track per chorale
