@@ -113,7 +113,7 @@ def missing() -> str | None:
     return None
 
 
-MAX_SERVERS_TRIES = 60  # JACK allows 8 servers per machine; other test sessions may hold them a while
+MAX_SERVERS_TRIES = 10  # JACK allows 8 servers per machine; other test sessions may hold them a while
 
 
 def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0, realtime: bool = False) -> Jackd:
