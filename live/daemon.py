@@ -15,6 +15,7 @@ from __future__ import annotations
 import faulthandler
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -600,7 +601,10 @@ class Daemon:
         # Every note is off and the recording is written. Should a MIDI driver hang while its
         # clients close (seen with JACK on an overloaded machine), a watchdog thread that needs
         # no GIL ends the process after PORT_CLOSE_SECONDS, with the stacks on stderr.
-        faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True)
+        try:
+            faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True, file=sys.__stderr__)
+        except (ValueError, OSError, AttributeError):  # no real stderr (embedded, captured): no watchdog
+            pass
         try:
             for port in [*self.inputs, *self.outputs, self.clock_input, self.clock_output]:
                 if port is not None and not port.closed:
