@@ -21,7 +21,7 @@ bar positions as in training, where sequences begin on a bar.
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 import numpy as np
 

@@ -19,7 +19,7 @@ major, ``7sus`` becomes ``7``), then the next best reading is tried; ``"N.C."`` 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from live.models.encodings.base import NO_CHORD
 

@@ -7,7 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
-from live.engine.chord_recognition import CHORD_KINDS, PITCH_CLASS_NAMES, chord_symbol, recognize_chord
+from live.engine.chord_recognition import (
+    CHORD_KINDS,
+    PITCH_CLASS_NAMES,
+    chord_symbol,
+    recognize_chord,
+)
 from live.errors import EncodingError
 from live.models.encodings.chords import TriadChordEncoder, parse_chord
 
