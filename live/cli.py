@@ -165,8 +165,8 @@ def _run_offline(settings: dict, specs: list) -> int:
 
 
 def _run_daemon(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM or Ctrl-C (or q in the panel); every sounding note gets its
-    note-off on the way out and the recording is written."""
+    """Run the daemon until SIGTERM, SIGHUP (its terminal closed) or Ctrl-C (or q in the panel);
+    every sounding note gets its note-off on the way out and the recording is written."""
     import signal
 
     from live.daemon import Daemon, DaemonOptions
@@ -204,7 +204,8 @@ def _run_daemon(args: argparse.Namespace) -> int:
         logging.getLogger("live").info("signal %d: stopping", signum)
         daemon.stop()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopping = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, on_signal) for sig in stopping}
     use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with daemon:

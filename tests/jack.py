@@ -9,6 +9,7 @@ is a failure; elsewhere the integration tests are skipped with the reason.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -166,10 +167,22 @@ def track(process):
     return process
 
 
-def end_tracked() -> None:
-    """Kill every tracked child still running (a test failed before it could stop it)."""
-    while _children:
-        process = _children.pop()
-        if process.poll() is None:
+def stop_child(process, timeout: float = 10.0) -> None:
+    """End a child process that may hold JACK clients: SIGTERM, and SIGKILL only if it won't go.
+
+    Never SIGKILL a running JACK client first: jackd then waits for the dead client's process
+    cycle for ten times its client timeout (50 s with ``-t 5000``), and every other client of
+    the server, the next tests' included, stalls with it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def end_tracked() -> None:
+    """Stop every tracked child still running (a test failed before it could stop it)."""
+    while _children:
+        stop_child(_children.pop())

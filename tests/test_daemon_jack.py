@@ -8,9 +8,10 @@ import sys
 import time
 
 import mido
+import numpy as np
 import pytest
 
-from tests.jack import listen, player, track, wait_for_port
+from tests.jack import listen, player, stop_child, track, wait_for_port
 
 
 def start_daemon(jack_server, *args: str) -> subprocess.Popen:
@@ -23,8 +24,7 @@ def start_daemon(jack_server, *args: str) -> subprocess.Popen:
     ))
     line = process.stdout.readline()
     if "listening on" not in line:
-        if process.poll() is None:
-            process.kill()
+        stop_child(process)
         pytest.fail(f"daemon did not start: {line!r} {process.communicate(timeout=10)[1]}")
     return process
 
@@ -36,7 +36,7 @@ def connect(daemon_in: str = "magenta-live in", daemon_out: str = "magenta-live 
     return hand, ear
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_passthrough_then_signal_leaves_no_note_hanging(jack_server, sig):
     daemon = start_daemon(jack_server, "--passthrough")
     hand, ear = connect()
@@ -58,8 +58,7 @@ def test_passthrough_then_signal_leaves_no_note_hanging(jack_server, sig):
     finally:
         hand.close()
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)
 
 
 def test_input_channel_filter_and_system_messages(jack_server):
@@ -86,11 +85,13 @@ def test_clock_out_makes_the_daemon_the_master(jack_server):
     ear = listen()
     daemon = start_daemon(jack_server, "--clock-out", ear.port_name, "--bpm", "150")
     try:
-        pulses = ear.wait_for(48, "clock", timeout=5)
+        pulses = ear.wait_for(96, "clock", timeout=5)
         assert ear.messages("start"), "a Start before the pulses"
         stamps = [t for t, m in ear.stamped("clock")]
-        assert len(pulses) >= 48
-        interval = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+        assert len(pulses) >= 96
+        # the slope of a least-squares line: one pulse delivered late (a loaded machine, a JACK
+        # period) moves it by well under 1 %, where the first-to-last average moves by 3 %
+        interval = float(np.polyfit(np.arange(len(stamps)), stamps, 1)[0])
         assert interval == pytest.approx(60 / (150 * 24), rel=0.02)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(10) == 0
@@ -98,20 +99,20 @@ def test_clock_out_makes_the_daemon_the_master(jack_server):
         assert ear.messages("stop"), "Stop on the way out"
     finally:
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)
 
 
 def test_a_wrong_port_name_lists_the_ports_and_exits(jack_server):
-    out = subprocess.run(
+    process = track(subprocess.Popen(
         [sys.executable, "-m", "live.cli", "--no-ui", "--input-port", "No Such Keyboard"],
         env=jack_server.env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=30,
-    )
-    assert out.returncode == 1
-    assert "No Such Keyboard" in out.stderr and "Traceback" not in out.stderr
+    ))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "No Such Keyboard" in err and "Traceback" not in err
 
 
 def test_realtime_priority_runs_or_falls_back_and_still_releases_notes(jack_server):
@@ -127,5 +128,4 @@ def test_realtime_priority_runs_or_falls_back_and_still_releases_notes(jack_serv
     finally:
         hand.close()
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)

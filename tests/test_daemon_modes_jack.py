@@ -13,7 +13,7 @@ import time
 import mido
 import pytest
 
-from tests.jack import listen, player, wait_for_port
+from tests.jack import listen, player, stop_child, wait_for_port
 from tests.test_daemon_jack import start_daemon
 
 BPM = 150.0
@@ -88,8 +88,7 @@ def test_call_response_answers_on_the_beat_and_sigterm_leaves_nothing_hanging(ja
     finally:
         hand.close()
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)
     recording = mido.MidiFile(record)
     names = [t.name for t in recording.tracks]
     assert names == ["tempo", "player", "call-response"]
@@ -132,8 +131,7 @@ def test_bad_input_and_a_flood_leave_the_daemon_playing_in_time(jack_server, mel
     finally:
         hand.close()
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)
 
 
 # (mode, what the client plays: (channel, pitches, chord?), the channel the agent answers on)
@@ -183,8 +181,7 @@ def test_every_mode_plays_through_jack_on_its_bundled_model(jack_server, tmp_pat
     finally:
         hand.close()
         ear.close()
-        if daemon.poll() is None:
-            daemon.kill()
+        stop_child(daemon)
     mid = mido.MidiFile(record)
     assert [t.name for t in mid.tracks] == ["tempo", "player", mode]
     assert [m for m in mid.tracks[2] if m.type == "note_on" and m.velocity] and not hanging(list(mid.tracks[2]))
