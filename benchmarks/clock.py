@@ -8,8 +8,9 @@ well MIDI clock in follows steady, jittery, ramping and jumping incoming clocks.
 separate processes, each a JACK client of its own:
 
 - **Clock out.** A child process runs ``InternalClock`` + ``MidiClockOut`` at 120 BPM into a
-  python-rtmidi JACK output connected to a listener child, whose JACK callback stamps each pulse
-  with ``time.perf_counter`` (CLOCK_MONOTONIC, the same clock in every process). Each arrival is
+  python-rtmidi JACK output connected to a listener child (``benchmarks.jackd.jack_input``), which
+  stamps each pulse in ``time.perf_counter`` seconds (CLOCK_MONOTONIC, the same clock in every
+  process) from JACK's clock for the cycle that delivered it. Each arrival is
   compared with its tick's absolute deadline ``t0 + n * 60 / (bpm * 24)`` from the master. Run
   idle, then with one busy-looping process per CPU beside it.
 - **Clock in.** ``MidiClockIn`` on synthetic pulse times (several seeded runs per input), and on
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, each_server, jack_output, spin_load
+from benchmarks.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond one JACK period allowed at the 99th percentile
 LOCK_TARGET = 24  # pulses: one beat
@@ -166,26 +167,11 @@ def synthetic(scenario: Scenario, runs: int) -> list[FollowResult]:
 
 def child_listen(client: str, timeout: float) -> None:
     """A JACK input that stamps every message; stops at a Stop (0xFC) or after ``timeout``."""
-    import rtmidi
-
-    stamps: list[tuple[float, int]] = []
-    done = threading.Event()
-
-    def callback(event, data=None) -> None:
-        stamps.append((time.perf_counter(), event[0][0]))
-        if event[0][0] == 0xFC:
-            done.set()
-
-    rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client)
-    rt.ignore_types(sysex=True, timing=False, active_sense=True)
-    rt.set_callback(callback)
-    rt.open_virtual_port("in")
+    port = jack_input(client)
     print("ready", flush=True)
-    done.wait(timeout)
-    rt.cancel_callback()  # before closing, or a late callback can crash in close_port
-    rt.close_port()
-    rt.delete()
-    print(json.dumps(stamps), flush=True)
+    got = collect(port, lambda data: data[0] == 0xFC, timeout)
+    port.close()
+    print(json.dumps([(stamp, data[0]) for stamp, data in got]), flush=True)
 
 
 def child_master(destination: str, bpm: float, seconds: float, priority: int) -> None:
@@ -325,32 +311,20 @@ def measure_clock_out(server: Jackd, seconds: float, load: int, priority: int = 
 
 
 def measure_clock_in_jack(server: Jackd, scenario: Scenario, seed: int) -> FollowResult:
-    import rtmidi
-
     client = f"bench-clockin-{os.getpid()}-{seed}"
-    stamps: list[tuple[float, int]] = []
-    done = threading.Event()
-
-    def callback(event, data=None) -> None:
-        stamps.append((time.perf_counter(), event[0][0]))
-        if event[0][0] == 0xFC:
-            done.set()
-
-    rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client)
-    rt.ignore_types(sysex=True, timing=False, active_sense=True)
-    rt.set_callback(callback)
-    rt.open_virtual_port("in")
+    duration = float(scenario.ideal()[-1])
+    port = jack_input(client)
+    got: list[tuple[float, list[int]]] = []
+    listener = threading.Thread(target=lambda: got.extend(collect(port, lambda data: data[0] == 0xFC, duration + 35.0)))
+    listener.start()
     try:
         _wait_for_port(f"{client}:in")
         sender = _python("--child", "sender", f"{client}:in", json.dumps(asdict(scenario)), str(seed), env=server.env())
-        duration = float(scenario.ideal()[-1])
         info = _last_json(sender, duration + 30.0)
-        done.wait(5.0)
+        listener.join(5.0)
     finally:
-        rt.cancel_callback()
-        rt.close_port()
-        rt.delete()
-    arrivals = np.array([t for t, status in stamps if status == 0xF8])
+        port.close()
+    arrivals = np.array([t for t, data in got if data[0] == 0xF8])
     return follow(scenario, arrivals, np.array(info["ideal"]))
 
 

@@ -30,10 +30,16 @@ PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
 # them (the test session's and a benchmark's) overflow a container's small /dev/shm and the
 # second dies of SIGBUS; at 128 ports it maps about 40 MB. Tests and benchmarks use a handful.
 PORT_MAX = 128
-# jackd's client timeout (-t, ms; default 500): on a loaded machine a Python client may take
-# longer than that to answer the server while it opens, and is then refused ("JACK server not
-# running?"). It changes nothing while clients keep up.
-CLIENT_TIMEOUT_MS = 5000
+# jackd's client timeout (-t, ms; default 500): how long the server waits for a client's
+# process cycle before it drops the client. Raised so that a client thread starved on a loaded
+# machine is not dropped. Its cost: when a process exits with a JACK client still open (killed,
+# or never closed), the server waits for the dead client for ten times this (20 s) and every
+# other client stalls meanwhile. So tests end daemons with SIGTERM (tests/jack.py stop_child)
+# and every helper process closes its clients before it exits.
+CLIENT_TIMEOUT_MS = 2000
+# How long ``stop`` waits for jackd to exit before SIGKILL (seconds): longer than such a stall.
+# A killed jackd keeps its slot in JACK's registry of 8 servers until nothing runs.
+STOP_SECONDS = 10 * CLIENT_TIMEOUT_MS / 1000 + 5
 
 
 class JackdError(RuntimeError):
@@ -88,7 +94,7 @@ class Jackd:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(5)
+                self.process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
@@ -221,6 +227,33 @@ def jack_output(client: str, destination: str):
     out.open_port(ports.index(destination), "out")
     time.sleep(0.2)  # let JACK finish the connection before the first message
     return out
+
+
+def jack_input(client: str, source: str | None = None):
+    """The daemon's own input class (``live.midi_io.ports.MidiInput``) as a JACK client named
+    ``client``: a virtual input "in" (``source`` None) or connected to the output ``source``.
+    Its stamps come from JACK's clock, with no Python callback in JACK's process thread (see
+    ``live.midi_io.polling``): what a listener measures is the sender's timing, not its own GIL."""
+    from live.midi_io.ports import MidiInput
+
+    return MidiInput(source, backend="jack", client_name=client, port_name="in")
+
+
+def collect(port, until, timeout: float) -> list[tuple[float, list[int]]]:
+    """(perf_counter seconds, bytes) of every message ``port`` receives until ``until(bytes)``
+    is true for one of them, or ``until`` (a threading.Event) is set, or ``timeout`` seconds."""
+    got: list[tuple[float, list[int]]] = []
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        for stamp, msg in port.iter_stamped():
+            got.append((stamp, msg.bytes()))
+            if callable(until) and until(got[-1][1]):
+                return got
+        if not callable(until) and until.is_set():
+            got.extend((stamp, msg.bytes()) for stamp, msg in port.iter_stamped())
+            return got
+        port.wait(0.05)
+    return got
 
 
 def spin_load(count: int, seconds: float) -> list[subprocess.Popen]:

@@ -9,8 +9,9 @@ JACK client of its own, so no measuring callback competes for the measured proce
 - **Scheduling.** A child process opens a python-rtmidi JACK output connected to a listener
   child and hands an ``OutputScheduler`` (with its ``NoteLedger``) a run of notes at absolute
   deadlines: a note-on every 20 ms, its note-off 10 ms later (one message every 10 ms), all
-  scheduled up front. The listener's JACK callback stamps every arrival with
-  ``time.perf_counter`` (CLOCK_MONOTONIC, the same clock in every process). Conditions: idle;
+  scheduled up front. The listener (the daemon's own input class, ``benchmarks.jackd.jack_input``)
+  stamps every arrival in ``time.perf_counter`` seconds (CLOCK_MONOTONIC, the same clock in
+  every process) from JACK's clock for the cycle that delivered it. Conditions: idle;
   one busy-looping process per CPU beside it; a thread of the scheduler's own process computing
   in Python (the GIL), at Python's default switch interval and at 0.5 ms; and, where the
   machine allows a realtime jackd (``-R``), the loaded case with the scheduler thread at
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, each_server, jack_output, spin_load
+from benchmarks.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond JACK's period quantization allowed at the 99th percentile
 SPACING = 0.020  # seconds between note-ons; each note-off comes half-way
@@ -73,30 +74,12 @@ def child_listen(client: str, source: str, timeout: float) -> None:
     """Stamp every message; ``source`` "-": a virtual input, else connect to that output port.
 
     Stops when a line (or EOF) arrives on stdin, or after ``timeout`` seconds; prints the stamps."""
-    import rtmidi
-
-    stamps: list[tuple[float, list[int]]] = []
-
-    def callback(event, data=None) -> None:
-        stamps.append((time.perf_counter(), event[0]))
-
-    rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client)
-    rt.ignore_types(sysex=True, timing=False, active_sense=True)
-    rt.set_callback(callback)
-    if source == "-":
-        rt.open_virtual_port("in")
-    else:
-        ports = rt.get_ports()
-        if source not in ports:
-            raise SystemExit(f"no JACK MIDI output {source!r}; have {ports}")
-        rt.open_port(ports.index(source), "in")
+    port = jack_input(client, None if source == "-" else source)
     print("ready", flush=True)
     done = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.readline(), done.set()), daemon=True).start()
-    done.wait(timeout)
-    rt.cancel_callback()
-    rt.close_port()
-    rt.delete()
+    stamps = collect(port, done, timeout)
+    port.close()
     print(json.dumps(stamps), flush=True)
 
 

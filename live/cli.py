@@ -194,10 +194,11 @@ def _run_daemon(args: argparse.Namespace) -> int:
         learn_file=args.config or ("magenta-live.toml" if settings.get("learn") else None),
     )
     daemon = Daemon(options)
-    # rtmidi's JACK callback runs in JACK's process thread and needs the GIL for the few
-    # microseconds it takes to stamp and queue a message; with Python's default 5 ms switch
-    # interval a busy daemon thread makes JACK drop input. The daemon owns its process, so it
-    # asks for a short interval here (the library leaves process-wide settings alone).
+    # The threads that take input (rtmidi's driver thread with its callback; on JACK the input
+    # pump) and the output scheduler need the GIL for microseconds at a time; with Python's
+    # default 5 ms switch interval a busy daemon thread would hold them up for that long. The
+    # daemon owns its process, so it asks for a short interval here (the library leaves
+    # process-wide settings alone).
     sys.setswitchinterval(0.0005)
 
     def on_signal(signum: int, frame: object) -> None:

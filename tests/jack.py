@@ -47,32 +47,23 @@ def unique_client_name(prefix: str = "test") -> str:
 class Listener:
     """A JACK MIDI input client that records (perf_counter seconds, message) for every message.
 
-    Ports are opened with python-rtmidi directly: mido's rtmidi backend names the local port
-    after the remote one, and a local JACK port name containing ':' fails to connect.
+    It is the daemon's own input class (``live.midi_io.ports.MidiInput``), so it has no Python
+    callback in JACK's process thread (see ``live.midi_io.polling``) and its stamps come from
+    JACK's clock. ``source``: an output port to connect to; None exposes a virtual input.
     """
 
     def __init__(self, source: str | None = None) -> None:
+        from live.midi_io.ports import MidiInput
+
         self.client = unique_client_name("listen")
         self.received: list[tuple[float, mido.Message]] = []
         self._lock = threading.Lock()
-        self._parser = mido.Parser()
-        self._rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.client)
-        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
-        self._rt.set_callback(self._callback)
-        if source is None:
-            self._rt.open_virtual_port("in")
-        else:
-            self._rt.open_port(_index(self._rt.get_ports(), source), "in")
-        self.port_name = f"{self.client}:in"
-
-    def _callback(self, event, data=None) -> None:
-        stamp = time.perf_counter()
-        message = mido.Message.from_bytes(event[0])
-        with self._lock:
-            self.received.append((stamp, message))
+        self._input = MidiInput(source, backend="jack", client_name=self.client, port_name="in")
+        self.port_name = self._input.name if source is None else f"{self.client}:in"
 
     def stamped(self, type_: str | None = None) -> list[tuple[float, mido.Message]]:
         with self._lock:
+            self.received.extend((t, m.copy(time=0)) for t, m in self._input.iter_stamped())
             return [(t, m) for t, m in self.received if type_ is None or m.type == type_]
 
     def messages(self, type_: str | None = None) -> list[mido.Message]:
@@ -89,9 +80,8 @@ class Listener:
         return self.messages(type_)
 
     def close(self) -> None:
-        self._rt.cancel_callback()  # before closing, or a late callback can crash in close_port
-        self._rt.close_port()
-        self._rt.delete()
+        self.stamped()  # keep what arrived before closing
+        self._input.close()
 
 
 class Player:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import rtmidi
 
 from live.errors import BackendError
+from live.midi_io.polling import QUEUE_SIZE
 
 BACKEND_CHOICES = ("auto", "alsa", "jack", "coremidi", "winmm")
 
@@ -174,9 +175,10 @@ def new_client(backend: Backend, kind: str, client_name: str) -> rtmidi.MidiIn |
     On JACK every client is a JACK client; JACK gives a second client of the same name a
     suffix ("magenta-live-01").
     """
-    cls = {"input": rtmidi.MidiIn, "output": rtmidi.MidiOut}[kind]
     try:
-        return cls(rtapi=backend.api, name=client_name)
+        if kind == "input":
+            return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
+        return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
     except rtmidi.RtMidiError as err:
         raise BackendError(f"the {backend.name} MIDI backend refused a client: {err}") from err
 

@@ -3,7 +3,8 @@
 - ``match_port``: turn ``--input-port`` / ``--output-port`` text into one port name, or an error.
 - ``MidiInput``: the driver's callback only stamps each message with ``time.perf_counter()`` and
   puts (seconds, raw bytes) on a bounded queue; a full queue counts and drops, never blocks.
-  Parsing into mido messages happens on the consumer's side.
+  Parsing into mido messages happens on the consumer's side. On JACK there is no Python
+  callback: a pump thread empties rtmidi's own queue into ours (``live.midi_io.polling`` says why).
 - ``MidiOutput``: sends raw bytes; drops (and counts) while its remote port is gone.
 - ``PortSupervisor``: notices a connected port whose remote vanished, and reopens it with
   backoff when it comes back.
@@ -34,6 +35,7 @@ from live.midi_io.backends import (
     port_names,
     resolve_backend,
 )
+from live.midi_io.polling import InputPump
 
 logger = logging.getLogger("live.midi_io")
 
@@ -249,8 +251,9 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
     """A MIDI input: a virtual port named ``port_name`` (``port=None``) or a connection to the
     existing port that ``port`` matches (see ``match_port``).
 
-    The driver thread only appends (perf_counter seconds, raw bytes) to a queue of ``capacity``
-    entries; when it is full the message is dropped and counted in ``dropped``. Read with
+    The driver thread (on JACK, the input pump of ``live.midi_io.polling``) only appends
+    (perf_counter seconds, raw bytes) to a queue of ``capacity`` entries; when it is full the
+    message is dropped and counted in ``dropped``. Read with
     ``poll_stamped`` / ``receive_stamped`` / ``iter_stamped`` for (seconds, mido.Message) pairs,
     or mido's ``poll`` / ``receive`` / ``iter_pending``, whose messages carry the same
     perf_counter seconds in ``.time``. Sysex, clock and active sensing are passed through;
@@ -275,6 +278,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
+        self._pump: InputPump | None = None  # JACK only: reads rtmidi's queue
         self._queue: deque[tuple[float, list[int]]] = deque()
         self._ready = threading.Event()
         self.received = 0  # messages queued (driver thread)
@@ -283,17 +287,22 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
 
     def _open(self, backend: Backend | str, client_name: str, port_name: str) -> None:
         self._open_rt(self.name, backend, client_name, port_name)
+        if self.backend.name == "jack":
+            self._pump = InputPump(self._rt.get_message, self._put, name=f"{self.name} input pump").start()
 
     def _prepare(self, rt) -> None:
         rt.ignore_types(sysex=False, timing=False, active_sense=False)
-        rt.set_callback(self._on_event)
+        if self.backend.name != "jack":
+            rt.set_callback(self._on_event)
 
     def _close(self) -> None:
-        if self._rt is not None:
+        if self._pump is not None:
+            self._pump.stop()
+        elif self._rt is not None:
             self._rt.cancel_callback()
             # A driver thread already inside the callback waits for the GIL; closing the client
-            # while holding the GIL would wait for that thread (JACK deactivates a client between
-            # cycles). Sleeping lets it finish; with the callback cancelled, no other follows.
+            # while holding the GIL would wait for that thread. Sleeping lets it finish; with
+            # the callback cancelled, no other follows.
             time.sleep(CALLBACK_DRAIN_SECONDS)
         self._close_rt()
 

@@ -3,7 +3,6 @@ from a separate JACK client sending 0xF8 at 97 BPM with jitter."""
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
@@ -13,6 +12,7 @@ import numpy as np
 import rtmidi
 
 from live.clock import InternalClock, MidiClockIn, MidiClockOut, seconds_per_tick
+from live.midi_io.ports import MidiInput
 from tests.clock import Recorder
 from tests.jack import listen, player, unique_client_name, wait_for_port
 
@@ -52,36 +52,32 @@ def test_clock_out_is_heard_by_another_jack_client(jack_server):
 
 
 class JackClockInput:
-    """A minimal JACK MIDI input: the driver callback only stamps and queues; a thread feeds."""
+    """The daemon's JACK input (stamps from JACK's clock, no Python callback) feeding a
+    MidiClockIn from a thread, as the daemon's loop does."""
 
     def __init__(self, clock: MidiClockIn) -> None:
         self.client = unique_client_name("clockin")
         self.clock = clock
         self.pulses = 0  # Clock messages received
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=self.client)
-        self._rt.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._rt.set_callback(self._callback)
-        self._rt.open_virtual_port("clock-in")
+        self._input = MidiInput(backend="jack", client_name=self.client, port_name="clock-in")
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, daemon=True)
         self._thread.start()
 
-    def _callback(self, event, data=None) -> None:
-        self._queue.put((time.perf_counter(), event[0]))
-
     def _feed(self) -> None:
-        while (item := self._queue.get()) is not None:
-            stamp, data = item
-            if data[0] == 0xF8:
+        while not self._stop.is_set():
+            item = self._input.receive_stamped(0.05)
+            if item is None:
+                continue
+            stamp, message = item
+            if message.type == "clock":
                 self.pulses += 1
-            self.clock.feed(stamp, mido.Message.from_bytes(data))
+            self.clock.feed(stamp, message)
 
     def close(self) -> None:
-        self._rt.cancel_callback()  # before closing, or a late callback can crash in close_port
-        self._rt.close_port()
-        self._rt.delete()
-        self._queue.put(None)
+        self._stop.set()
         self._thread.join(2.0)
+        self._input.close()
 
 
 class LockWatch(Recorder):

@@ -1,0 +1,60 @@
+"""On real JACK: an input receiving a steady stream while the same process opens and closes
+other JACK clients. With a Python callback in JACK's process thread this stalls the server and
+the first new client fails ("JACK server not running?"); with the pump it must not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from live.midi_io.backends import new_client, resolve_backend
+from live.midi_io.ports import MidiInput
+from tests.jack import stop_child, track, unique_client_name
+
+SENDER = """
+import sys, time, rtmidi
+out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=sys.argv[1])
+ports = out.get_ports()
+out.open_port(ports.index(sys.argv[2]))
+time.sleep(0.2)
+deadline = time.perf_counter()
+for i in range(int(sys.argv[3])):
+    deadline += 0.002
+    while time.perf_counter() < deadline:
+        time.sleep(0.0002)
+    out.send_message([0x90, 60 + i % 12, 1 + i % 100])
+time.sleep(0.2)
+out.close_port()
+out.delete()  # a client left open at exit stalls the server (see stop_child)
+"""
+
+
+def test_clients_open_and_close_while_an_input_receives(jack_server):
+    count = 1500  # 3 s at 500 messages a second
+    ear = MidiInput(backend="jack", client_name=unique_client_name("pumped"), port_name="in")
+    sender = track(subprocess.Popen([sys.executable, "-c", SENDER, unique_client_name("sender"), ear.name, str(count)],
+                                    env=jack_server.env()))
+    backend = resolve_backend("jack")
+    try:
+        assert ear.wait(30), "the sender never reached the input"  # it is connected and sending
+        opened = 0
+        while sender.poll() is None:
+            client = new_client(backend, "output", unique_client_name("extra"))  # fails if JACK stalled
+            client.open_virtual_port("x")
+            client.close_port()
+            client.delete()
+            opened += 1
+        assert sender.returncode == 0
+        got = list(ear.iter_stamped())
+    finally:
+        stop_child(sender)
+        ear.close()
+    assert opened >= 10
+    assert len(got) == count and ear.dropped == 0
+    stamps = np.array([t for t, _ in got])
+    assert np.all(np.diff(stamps) >= 0)
+    # the sender's 2 ms spacing survives, to within JACK's period (1.33 ms) and a little
+    spacing = np.median(np.diff(stamps))
+    assert abs(spacing - 0.002) < 0.0015
