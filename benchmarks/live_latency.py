@@ -8,8 +8,9 @@ client (python-rtmidi) plays phrases into "magenta-live in". Measured inside the
   python-rtmidi's send returned, ``time.perf_counter``) minus its grid time (the clock's time for
   the note's tick); separately for the first note of each answer (call-response), the time from
   the grid point the answer is due to its first note leaving.
-- *harmonize latency*: from a player's note arriving (the input callback's stamp) to the
-  harmony notes for it leaving the port.
+- *harmonize latency*: from a player's note arriving (its input stamp: on JACK, the time JACK
+  delivered it, see ``live/midi_io/polling.py``) to the harmony notes for it leaving the port:
+  the first harmony note, and every one of them.
 - *CPU per agent*: the process's CPU time over wall time while the agent plays (the daemon
   loop, clock, scheduler and the player client together; the idle daemon's share is shown apart).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,18 +55,20 @@ CASES = (
 class Measured:
     grid_errors: list[float] = field(default_factory=list)  # seconds, every scheduled note-on
     first_errors: list[float] = field(default_factory=list)  # seconds, first note of each answer
-    harmony_latency: list[float] = field(default_factory=list)  # seconds, input stamp -> harmony out
+    harmony_latency: list[float] = field(default_factory=list)  # seconds, input stamp -> each harmony note out
+    harmony_first: list[float] = field(default_factory=list)  # seconds, input stamp -> its first harmony note out
     cpu_share: float = 0.0  # CPU seconds per wall second while playing
     notes: int = 0
     note: str = ""
 
 
-def _instrument(daemon) -> tuple[dict, list, list]:
+def _instrument(daemon) -> tuple[dict, list, list, list]:
     """Wrap the daemon's sink, input handler and ledger observers to time what goes out."""
     deadlines: dict[int, float] = {}  # id(message) -> grid time
     sends: list[tuple[float, object, object]] = []  # (time left, message, owner)
     stamps: list[float | None] = [None]  # the stamp of the input message being handled
     harmony: list[float] = []
+    harmony_first: list[tuple[float, float]] = []  # (input stamp, latency of its first harmony note)
     sink = daemon.session.sink
     play = sink.play
 
@@ -92,12 +96,14 @@ def _instrument(daemon) -> tuple[dict, list, list]:
             if msg.type == "note_on" and msg.velocity and owner not in (None, "player"):
                 sends.append((now, msg, owner))
                 if stamps[0] is not None and id(msg) not in deadlines:
+                    if not harmony_first or harmony_first[-1][0] != stamps[0]:
+                        harmony_first.append((stamps[0], now - stamps[0]))
                     harmony.append(now - stamps[0])
             if observer is not None:
                 observer(msg, owner)
 
         scheduler.ledger.observer = timed
-    return deadlines, sends, harmony
+    return deadlines, sends, harmony, harmony_first
 
 
 def _phrase(out, pitches: list[int], step: float, chord: bool = False, channel: int = 0) -> None:
@@ -123,18 +129,22 @@ def _phrase(out, pitches: list[int], step: float, chord: bool = False, channel: 
 def measure(mode: str, model: str, calls: int) -> Measured:
     """Run one agent in a daemon on a private JACK server while a client plays ``calls`` phrases."""
     from live.config import agent_spec
-    from live.daemon import Daemon, DaemonOptions
+    from live.daemon import SWITCH_INTERVAL_SECONDS, Daemon, DaemonOptions
 
     result = Measured()
     spec = agent_spec({"mode": mode, "model": model, "silence": 2, "response_bars": 1, "backing_chords": "C G Am F"})
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)  # as magenta-live (live/cli.py) does
     with start_jackd():
         options = DaemonOptions(backend="jack", agents=[spec], bpm=BPM, seed=1, client_name=f"ml-bench-{os.getpid()}")
         daemon = Daemon(options).open()
         try:
-            deadlines, sends, harmony = _instrument(daemon)
+            deadlines, sends, harmony, harmony_first = _instrument(daemon)
+            # connected before the loop starts: connecting holds this process's GIL while JACK
+            # rearranges its graph (python-rtmidi), which would delay the daemon's threads here
+            hand = jack_output(f"ml-bench-hand-{os.getpid()}", daemon.inputs[0].name)
             loop = threading.Thread(target=daemon.run, name="daemon loop", daemon=True)
             loop.start()
-            hand = jack_output(f"ml-bench-hand-{os.getpid()}", daemon.inputs[0].name)
             step = SECONDS_PER_TICK * 6
             time.sleep(0.5)
             idle_cpu, idle_wall = time.process_time(), time.perf_counter()
@@ -162,6 +172,7 @@ def measure(mode: str, model: str, calls: int) -> Measured:
             daemon.stop()
             time.sleep(0.05)
             daemon.close()
+            sys.setswitchinterval(previous_interval)
     result.notes = len(sends)
     result.grid_errors = [t - deadlines[id(m)] for t, m, _ in sends if id(m) in deadlines]
     # first notes of answers: a note-on whose grid time is more than a beat after the previous one
@@ -173,6 +184,7 @@ def measure(mode: str, model: str, calls: int) -> Measured:
             result.first_errors.append(t - deadlines[id(m)])
         last = deadlines[id(m)]
     result.harmony_latency = list(harmony)
+    result.harmony_first = [latency for _, latency in harmony_first]
     return result
 
 
@@ -195,7 +207,7 @@ def run(quick: bool) -> str:
         f"{TARGET_MS:.0f} ms of the player's note. Load average before: {os.getloadavg()[0]:.2f}.",
         "",
         "| family | mode | model notes | grid error median / p99 / max (ms) | first answer note median / p99 / max (ms) "
-        "| harmonize latency median / p99 / max (ms) | CPU while playing |",
+        "| harmonize latency, first / every harmony note, median / p99 / max (ms) | CPU while playing |",
         "|---|---|---|---|---|---|---|",
     ]
     notes = []
@@ -210,7 +222,9 @@ def run(quick: bool) -> str:
             continue
         grid = f"{_ms(m.grid_errors, 50)} / {_ms(m.grid_errors, 99)} / {_ms(m.grid_errors, 100)}"
         first = f"{_ms(m.first_errors, 50)} / {_ms(m.first_errors, 99)} / {_ms(m.first_errors, 100)}" if mode == "call-response" else "-"
-        harm = f"{_ms(m.harmony_latency, 50)} / {_ms(m.harmony_latency, 99)} / {_ms(m.harmony_latency, 100)}" if mode == "harmonize" else "-"
+        harm = (f"first {_ms(m.harmony_first, 50)} / {_ms(m.harmony_first, 99)} / {_ms(m.harmony_first, 100)}; "
+                f"every {_ms(m.harmony_latency, 50)} / {_ms(m.harmony_latency, 99)} / {_ms(m.harmony_latency, 100)}"
+                if mode == "harmonize" else "-")
         lines.append(f"| {label} | {mode} | {m.notes} | {grid} | {first} | {harm} | {m.cpu_share * 100:.1f}% ({m.note}) |")
     lines.append("")
     lines += notes

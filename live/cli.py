@@ -169,7 +169,7 @@ def _run_daemon(args: argparse.Namespace) -> int:
     every sounding note gets its note-off on the way out and the recording is written."""
     import signal
 
-    from live.daemon import Daemon, DaemonOptions
+    from live.daemon import SWITCH_INTERVAL_SECONDS, Daemon, DaemonOptions
 
     settings, specs, controls = settings_from(args)
     if settings.get("input_file"):
@@ -199,7 +199,7 @@ def _run_daemon(args: argparse.Namespace) -> int:
     # default 5 ms switch interval a busy daemon thread would hold them up for that long. The
     # daemon owns its process, so it asks for a short interval here (the library leaves
     # process-wide settings alone).
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     def on_signal(signum: int, frame: object) -> None:
         logging.getLogger("live").info("signal %d: stopping", signum)

@@ -150,6 +150,9 @@ class _LiveSink:
         self._scheduler(agent).cancel(agent, cut=True)
 
 
+WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_warm), seconds
+CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a tick it sends out
+SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
 REPORT_SECONDS = 1.0
 PORT_CLOSE_SECONDS = 10.0  # the longest closing the MIDI ports may take (see close)  # how often unusual input is summed up in the log
@@ -184,6 +187,8 @@ class Daemon:
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._snapshot: Snapshot | None = None
         self._next_snapshot = 0.0
+        self._next_warm = 0.0
+        self._clock_to_start = False  # open() sets it for the internal clock; run() starts it
         self._snapshot_asked = -1e9  # when snapshot() was last called (perf_counter seconds)
         self._next_report = time.perf_counter() + REPORT_SECONDS
         self._reported: dict[str, int] = {}
@@ -265,7 +270,12 @@ class Daemon:
                 self.clock_input.set_wakeup(self._wake)
                 self.supervisor.watch(self.clock_input)
         elif o.clock == "internal":
-            self.clock = InternalClock(o.bpm, o.beats_per_bar, realtime_priority=o.realtime_priority)
+            # The clock's ticks only drive agents, which place every note at an absolute
+            # deadline of its own, a step or more ahead, so a tick may come a fraction of a
+            # millisecond late. Only clock pulses sent out are timed by the tick itself: then
+            # the clock spins the last millisecond (holding the GIL; 5 % of a core at 120 BPM).
+            spin = CLOCK_OUT_SPIN_SECONDS if o.clock_out else 0.0
+            self.clock = InternalClock(o.bpm, o.beats_per_bar, spin=spin, realtime_priority=o.realtime_priority)
         else:
             raise ValueError(f"--clock must be internal or midi, not {o.clock!r}")
         if o.clock_out:
@@ -274,8 +284,9 @@ class Daemon:
             self.clock.add_listener(MidiClockOut(self.clock_output.send))
         if self.session is not None:
             self.clock.add_listener(self._ticks)
-        if isinstance(self.clock, InternalClock):
-            self.clock.start()
+        # The internal clock starts when run() does: ticks that fell due before anyone handled
+        # them would reach the agents late, and notes placed on them would go out late.
+        self._clock_to_start = isinstance(self.clock, InternalClock)
 
     def stop(self) -> None:
         """Ask ``run`` to return. Safe from a signal handler: it only sets flags."""
@@ -291,6 +302,9 @@ class Daemon:
     def run(self, seconds: float | None = None) -> None:
         """Read input, ticks and commands and act on them until ``stop()`` (or for ``seconds``)."""
         end = None if seconds is None else time.perf_counter() + seconds
+        if self._clock_to_start:
+            self._clock_to_start = False
+            self.clock.start()
         reads = list(dict.fromkeys([*self.inputs, *([self.clock_input] if self.clock_input else [])]))
         while not self._stop.is_set():
             now = time.perf_counter()
@@ -304,6 +318,9 @@ class Daemon:
             self._drain_commands()
             for scheduler in self.schedulers:
                 scheduler.ledger.expire()
+            if now >= self._next_warm and self.session is not None:
+                self._next_warm = now + WARM_SECONDS
+                self.session.keep_warm()
             if now >= self._next_snapshot and now - self._snapshot_asked < 1.0:  # someone is watching
                 self._next_snapshot = now + SNAPSHOT_SECONDS
                 self._snapshot = self._make_snapshot()

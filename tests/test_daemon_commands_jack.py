@@ -29,6 +29,13 @@ def run(daemon: Daemon, seconds: float = 0.15) -> None:
     daemon.run(seconds)
 
 
+def test_the_internal_clock_starts_when_the_loop_does(daemon):
+    # ticks that fell due before the loop ran would reach the agents late
+    assert not daemon.clock.running
+    run(daemon, 0.05)
+    assert daemon.clock.running
+
+
 def test_tempo_start_stop_and_panic(daemon):
     daemon.send_command(Command("tempo", value=90.0))
     run(daemon)

@@ -23,6 +23,7 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
+from live.models.cells import State
 from live.models.model import Model
 
 log = logging.getLogger("live.engine")
@@ -172,6 +173,8 @@ class Agent:
         self.notes_played = 0
         self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
         self.seconds_per_tick = 60.0 / (120.0 * TICKS_PER_QUARTER)  # kept current by Session.set_tempo
+        self._warm_state: State | None = None  # warm_up's throw-away state
+        self._warm_input: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -201,6 +204,21 @@ class Agent:
         """Transport stopped or panic: silence, forget pending plans, go idle."""
         self.sink.cancel(self, tick)
         self.state = "idle"
+
+    def warm_up(self) -> None:
+        """One throw-away model step on a state nobody reads (the agent's streams and random
+        generator are not touched). The first step after a model loads costs many times a
+        normal one (fresh pages, cold caches); this takes that cost before the music starts."""
+        if self._warm_state is None:
+            self._warm_state = self.model.initial_state(1)
+            self._warm_input = np.zeros((1, self.model.input_size), np.float32)
+        self.model.step(self._warm_input, self._warm_state)
+
+    def keep_warm(self) -> None:
+        """Called by the daemon every ``live.daemon.WARM_SECONDS`` (20 ms of wall time). Modes that
+        answer a player's note at once (harmonize) call ``warm_up`` here, so that the model's
+        weights are in the CPU's caches when the note comes: after 0.1 s idle a step costs
+        several times what it costs warm (see docs/DAEMON.md). Others do nothing."""
 
     def play(self, tick: int, msg: mido.Message, offset: float = 0.0, now: bool = False) -> None:
         """Hand one message to the sink (counting note-ons)."""

@@ -89,6 +89,10 @@ from live.models.model import Model
 
 LOOKAHEAD_SECONDS = 0.12
 """How far ahead of the current tick the agents sample (seconds)."""
+RESTART_LEAD_SECONDS = 0.05
+"""Duet: where the stream's clock starts (or restarts, when it fell behind) after the tick being
+processed (seconds). That tick's time has passed by the time it is processed, so events placed
+on it would go out late (22 ms measured for the first chord); this leaves time to draw them."""
 MAX_EVENTS_PER_TICK = 16
 """Most events sampled in one tick (bounds the work per tick: a step of a 512x3 model costs about
 0.65 ms here, so at most ~10 ms, half a tick at 120 BPM; steady playing needs one or two)."""
@@ -548,7 +552,7 @@ class Duet(PerformanceAgent):
     def tick(self, tick: int) -> None:
         started = time.perf_counter()
         self.state = "playing"
-        if self.pos < tick:  # the start, or fell behind: the clock skips to now
-            self.pos = float(tick)
+        if self.pos <= tick:  # the start, or fell behind: the clock skips to just after now
+            self.pos = tick + RESTART_LEAD_SECONDS / self.seconds_per_tick
         self.generate(tick + self.lookahead_ticks())
         self.step_seconds = time.perf_counter() - started

@@ -423,3 +423,8 @@ class Harmonize(StepAgent):
         self.open = self.mark = None
         self.quiet_steps = 0
 
+    def keep_warm(self) -> None:
+        """A player's note is answered within a few model steps of its arrival: keep the
+        model's weights in the caches."""
+        self.warm_up()
+

@@ -217,6 +217,7 @@ class Session:
         agent = cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
         if hasattr(self, "bpm"):
             agent.seconds_per_tick = 60.0 / (self.bpm * 24)
+        agent.warm_up()
         return agent
 
     def index_of(self, agent: Agent) -> int:
@@ -255,6 +256,11 @@ class Session:
                 log.exception("agent %s failed at tick %d; it is stopped", agent.name, tick)
                 self.say(f"{agent.name} failed and was stopped (see the log)")
                 agent.stop(tick)
+
+    def keep_warm(self) -> None:
+        """Let every agent keep its model warm (``Agent.keep_warm``); the daemon calls this."""
+        for agent in self.agents:
+            agent.keep_warm()
 
     def set_tempo(self, bpm: float) -> None:
         """The clock's tempo (quarter notes per minute), for agents that think in seconds

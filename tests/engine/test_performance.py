@@ -10,6 +10,7 @@ import pytest
 
 from live.engine.agent import AgentSpec, Params
 from live.engine.performance import (
+    RESTART_LEAD_SECONDS,
     Duet,
     PerformanceCallResponse,
     PerformanceContinue,
@@ -318,6 +319,13 @@ def test_duet_keeps_playing():
     for second in range(0, 20, 5):  # notes in every five seconds
         assert any(second * 48 <= o < (second + 5) * 48 for o in onsets)
     notes_of(run.messages)
+
+
+def test_the_duet_places_nothing_on_the_tick_it_starts_from():
+    # that tick's time has passed when it is processed: notes on it would go out late
+    run = Run(random_model(DYNAMICS), spec("duet")).play([], 5 * 48).finish()
+    lead_ticks = RESTART_LEAD_SECONDS / (60.0 / (BPM * 24))
+    assert min(pos for pos, _ in run.messages) >= lead_ticks - 1e-9
 
 
 def test_the_player_steers_the_duet_only_through_conditioning():

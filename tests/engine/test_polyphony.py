@@ -303,6 +303,27 @@ def test_a_note_arriving_after_its_step_closed_counts_on_the_next_step_without_h
     assert {o.tick for o in sink.ons()} <= {0}
 
 
+def test_keeping_the_model_warm_changes_nothing_it_plays(model):
+    notes = melody([72, 71, 69, 67, 65, 64, 62, 60])
+    plain, plain_sink = harmonize(model, seed=5)
+    play_notes(plain, notes, until=120)
+    warm, warm_sink = harmonize(model, seed=5)
+    warm.tick = _warming(warm)
+    play_notes(warm, notes, until=120)
+    assert warm_sink.ons() and warm_sink.outs == plain_sink.outs
+
+
+def _warming(session: Session):
+    """session.tick, with keep_warm before every tick (the daemon calls it on a timer)."""
+    tick = session.tick
+
+    def warmed(t: int) -> None:
+        session.keep_warm()
+        tick(t)
+
+    return warmed
+
+
 def test_a_flood_of_notes_costs_a_bounded_number_of_model_steps(model):
     session, sink = harmonize(model, seed=0)
     agent = session.agents[0]
