@@ -227,6 +227,22 @@ class Agent:
         self.sink.play(self, Out(tick, msg, offset, now))
 
 
+ENDLESS = 1 << 40
+"""The length of an answer that never ends by itself (in steps or ticks alike)."""
+
+
+def answer_span(due: int, call_length: int, unit: int, bar: int, answer_bars: float | None, endless: bool) -> tuple[int, int]:
+    """Where an answer goes: (start, end), in the caller's unit of time (steps or ticks).
+
+    It starts on the first multiple of ``unit`` (a step, beat or bar: ``--response-quantize``)
+    at or after ``due``, and lasts ``answer_bars`` bars of ``bar`` units each, or as long as the
+    call (``call_length``) when that is None, or for ever (``endless``: ``--mode continue``).
+    """
+    start = -(-due // unit) * unit
+    length = call_length if answer_bars is None else max(1, round(answer_bars * bar))
+    return start, start + (ENDLESS if endless else length)
+
+
 def ticks_per_step(model: Model) -> int:
     """Ticks in one step of ``model``'s grid (6 for 4 steps per quarter note)."""
     from live.models.configs import get_config

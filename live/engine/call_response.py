@@ -28,13 +28,12 @@ from typing import Any, Hashable
 import mido
 import numpy as np
 
-from live.engine.agent import Agent, AgentSpec, Sink, density_bias, ticks_per_step
+from live.engine.agent import Agent, AgentSpec, Sink, answer_span, density_bias, ticks_per_step
 from live.engine.stream import Stream
 from live.engine.voices import StepInput, StepVoice, voice_for
 from live.models.model import Model
 
 QUANTIZE = ("step", "beat", "bar")
-ENDLESS = 1 << 40  # steps: an answer that never ends by itself
 
 
 class StepAgent(Agent):
@@ -210,13 +209,9 @@ class CallResponse(StepAgent):
     def schedule_answer(self, step: int, call_steps: int) -> None:
         """Plan an answer to a call of ``call_steps`` steps that ended with ``step``."""
         grid = {"step": 1, "beat": max(1, self.ticks_per_beat // self.step_ticks), "bar": self.steps_per_bar}
-        unit = grid[self.spec.response_quantize]
-        self.answer_start = -(-(step + 1) // unit) * unit
-        bars = self.params.answer_bars
-        length = call_steps if bars is None else max(1, round(bars * self.steps_per_bar))
-        if self.endless:
-            length = ENDLESS
-        self.answer_end = self.answer_start + length
+        self.answer_start, self.answer_end = answer_span(
+            step + 1, call_steps, grid[self.spec.response_quantize], self.steps_per_bar, self.params.answer_bars, self.endless
+        )
         self.answer = []
         self.state = "waiting"
 

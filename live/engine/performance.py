@@ -70,7 +70,7 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
-from live.engine.agent import Agent, AgentSpec, Sink, density_bias
+from live.engine.agent import Agent, AgentSpec, Sink, answer_span, density_bias
 from live.engine.stream import Stream
 from live.models.configs import get_config
 from live.models.encodings.performance import (
@@ -110,7 +110,6 @@ LEAD_TICKS = 3
 """A call's end is decided this many ticks (half a 16th step) before its silence is complete."""
 STEP_TICKS = TICKS_PER_QUARTER // 4  # a 16th step: the unit of silence_steps and max_call_steps
 QUANTIZE = ("step", "beat", "bar")
-ENDLESS = 1 << 40  # ticks: an answer that never ends by itself
 HISTOGRAM_PRIOR = 0.01  # added to every pitch class of the followed histogram
 _MASKED = -1e9  # logit bias that rules a class out
 
@@ -467,12 +466,9 @@ class PerformanceCallResponse(PerformanceAgent):
     def schedule_answer(self, tick: int, call_ticks: int) -> None:
         """Plan an answer to a call of ``call_ticks`` ticks whose end was decided at ``tick``."""
         unit = {"step": STEP_TICKS, "beat": self.ticks_per_beat, "bar": self.ticks_per_bar}[self.spec.response_quantize]
-        self.answer_start = -(-(tick + LEAD_TICKS) // unit) * unit
-        bars = self.params.answer_bars
-        length = call_ticks if bars is None else max(1, round(bars * self.ticks_per_bar))
-        if self.endless:
-            length = ENDLESS
-        self.answer_end = self.answer_start + length
+        self.answer_start, self.answer_end = answer_span(
+            tick + LEAD_TICKS, call_ticks, unit, self.ticks_per_bar, self.params.answer_bars, self.endless
+        )
         self.answer = []
         self.state = "waiting"
 
