@@ -331,6 +331,7 @@ def measure(quick: bool, cpus: int) -> Measurements:
         else:
             m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
             m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus, priority=REALTIME_PRIORITY))
+            m.passthrough.append(measure_passthrough(server, label, m.count, load=cpus))
     return m
 
 
@@ -414,7 +415,11 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
             f"clock running) in one process; a player (this process) sends {2 * m.count} messages, one every "
             f"{SPACING / 2 * 1e3:g} ms, into its input; a listener in a third process hears its output. *latency* = "
             "arrival − the player's send time: two JACK hops (each 0 to one period) plus the daemon's own path "
-            "(input callback, queue, main loop, ledger, output)."),
+            "(its loop reads JACK's input queue every millisecond, then ledger and output). On JACK neither the "
+            "daemon nor the listener runs Python in JACK's process thread (`live/midi_io/polling.py`): with a "
+            "non-realtime jackd, JACK's own client threads then compete with every other thread for the CPU, "
+            "and under full load its cycles, and the MIDI they carry, fall behind; a realtime jackd (`-R`) keeps "
+            "them on time."),
             "",
         ]
         rows = [[r.server, r.condition, f"{r.received}/{r.sent}", _ms(_pct(r.arrival, 50)), _ms(_pct(r.arrival, 99)),

@@ -38,6 +38,7 @@ from live.midi_io.ports import (
     MidiOutput,
     PortSupervisor,
 )
+from live.midi_io.polling import POLL_SECONDS
 from live.midi_io.scheduler import OutputScheduler
 from live.recording import Recording
 
@@ -150,6 +151,7 @@ class _LiveSink:
         self._scheduler(agent).cancel(agent, cut=True)
 
 
+IDLE_WAIT_SECONDS = 0.01  # the loop's longest wait for input or a tick (seconds)
 WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_warm), seconds
 CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a tick it sends out
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
@@ -209,7 +211,7 @@ class Daemon:
             self.backend = resolve_backend(o.backend)
             self.supervisor = PortSupervisor()
             for query in o.input_ports or [None]:
-                port = MidiInput(query, backend=self.backend, client_name=o.client_name, port_name=INPUT_PORT_NAME)
+                port = MidiInput(query, backend=self.backend, client_name=o.client_name, port_name=INPUT_PORT_NAME, pump_thread=False)
                 port.set_wakeup(self._wake)
                 self.inputs.append(port)
             for query in o.output_ports or [None]:
@@ -266,7 +268,9 @@ class Daemon:
             if same:
                 self.clock_input = same[0]
             else:
-                self.clock_input = MidiInput(o.clock_port, backend=self.backend, client_name=o.client_name, port_name="clock in")
+                self.clock_input = MidiInput(
+                    o.clock_port, backend=self.backend, client_name=o.client_name, port_name="clock in", pump_thread=False
+                )
                 self.clock_input.set_wakeup(self._wake)
                 self.supervisor.watch(self.clock_input)
         elif o.clock == "internal":
@@ -306,12 +310,14 @@ class Daemon:
             self._clock_to_start = False
             self.clock.start()
         reads = list(dict.fromkeys([*self.inputs, *([self.clock_input] if self.clock_input else [])]))
+        polled = any(port.polled for port in reads)  # JACK: this loop reads the driver's queue itself
         while not self._stop.is_set():
             now = time.perf_counter()
             if end is not None and now >= end:
                 break
             self._wake.clear()
             for port in reads:
+                port.pump()
                 for stamp, msg in port.iter_stamped(limit=256):
                     self.handle(stamp, msg, port)
             self._drain_ticks()
@@ -328,7 +334,7 @@ class Daemon:
                 self._next_report = now + REPORT_SECONDS
                 self._report()
             if not any(port.pending for port in reads) and not self._ticks.items:
-                self._wake.wait(0.01)
+                self._wake.wait(POLL_SECONDS if polled else IDLE_WAIT_SECONDS)
 
     def handle(self, stamp: float, msg: mido.Message, port: Any = None) -> None:
         """Act on one input message received at ``stamp`` (perf_counter seconds)."""

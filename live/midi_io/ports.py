@@ -270,8 +270,10 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
         client_name: str = CLIENT_NAME,
         port_name: str = INPUT_PORT_NAME,
         capacity: int = DEFAULT_CAPACITY,
+        pump_thread: bool = True,
     ) -> None:
         self._init_queue(capacity)
+        self._pump_thread = pump_thread
         mido.ports.BaseInput.__init__(self, port, backend=backend, client_name=client_name, port_name=port_name)
 
     def _init_queue(self, capacity: int) -> None:
@@ -288,16 +290,33 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
     def _open(self, backend: Backend | str, client_name: str, port_name: str) -> None:
         self._open_rt(self.name, backend, client_name, port_name)
         if self.backend.name == "jack":
-            self._pump = InputPump(self._rt.get_message, self._put, name=f"{self.name} input pump").start()
+            self._pump = InputPump(self._rt.get_message, self._put, name=f"{self.name} input pump")
+            if self._pump_thread:
+                self._pump.start()
 
     def _prepare(self, rt) -> None:
         rt.ignore_types(sysex=False, timing=False, active_sense=False)
         if self.backend.name != "jack":
             rt.set_callback(self._on_event)
 
+    @property
+    def polled(self) -> bool:
+        """True when whoever reads this port must call :meth:`pump` (JACK, ``pump_thread=False``)."""
+        return self._pump is not None and not self._pump_thread
+
+    def pump(self) -> int:
+        """Move what the driver queued into this port's queue, with stamps; returns how many.
+
+        Only JACK inputs opened with ``pump_thread=False`` need it: the daemon's loop calls it
+        every millisecond itself, which spares a thread and a wake-up per message (under CPU
+        load each wake-up can wait for the scheduler). Elsewhere it does nothing."""
+        pump = self._pump
+        return 0 if pump is None or self._pump_thread else pump.drain()
+
     def _close(self) -> None:
         if self._pump is not None:
             self._pump.stop()
+            self._pump = None
         elif self._rt is not None:
             self._rt.cancel_callback()
             # A driver thread already inside the callback waits for the GIL; closing the client

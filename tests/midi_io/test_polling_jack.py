@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
+import mido
 import numpy as np
 
 from live.midi_io.backends import new_client, resolve_backend
 from live.midi_io.ports import MidiInput
-from tests.jack import stop_child, track, unique_client_name
+from tests.jack import player, stop_child, track, unique_client_name
 
 SENDER = """
 import sys, time, rtmidi
@@ -58,3 +60,27 @@ def test_clients_open_and_close_while_an_input_receives(jack_server):
     # the sender's 2 ms spacing survives, to within JACK's period (1.33 ms) and a little
     spacing = np.median(np.diff(stamps))
     assert abs(spacing - 0.002) < 0.0015
+
+
+def test_without_a_pump_thread_the_owner_pumps(jack_server):
+    ear = MidiInput(backend="jack", client_name=unique_client_name("owned"), port_name="in", pump_thread=False)
+    mouth = player(ear.name)
+    try:
+        assert ear.polled
+        time.sleep(0.1)  # let JACK finish the connection
+        first = mouth.send(mido.Message("note_on", note=60, velocity=100))
+        deadline = time.perf_counter() + 1.0
+        while ear.pump() == 0 and time.perf_counter() < deadline:  # read promptly once
+            time.sleep(0.001)
+        sent = [first] + [mouth.send(mido.Message("note_on", note=61 + i, velocity=100)) for i in range(4)]
+        time.sleep(0.1)
+        assert ear.pending == 1, "nothing moves until the owner pumps"
+        assert ear.pump() == 4  # read 100 ms late
+        got = list(ear.iter_stamped())
+    finally:
+        mouth.close()
+        ear.close()
+    assert [m.note for _, m in got] == [60, 61, 62, 63, 64]
+    # once one read was prompt, stamps say when JACK delivered (a period or two after sending),
+    # not when they were read
+    assert all(0 <= stamp - s < 0.01 for (stamp, _), s in zip(got, sent)), [stamp - s for (stamp, _), s in zip(got, sent)]
