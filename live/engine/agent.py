@@ -216,9 +216,9 @@ class Agent:
 
     def keep_warm(self) -> None:
         """Called by the daemon every ``live.daemon.WARM_SECONDS`` (20 ms of wall time). Modes that
-        answer a player's note at once (harmonize) call ``warm_up`` here, so that the model's
-        weights are in the CPU's caches when the note comes: after 0.1 s idle a step costs
-        several times what it costs warm (see docs/DAEMON.md). Others do nothing."""
+        answer a player's note at once (harmonize) rehearse that work here, so that the CPU's
+        caches hold it when the note comes: after 0.1 s idle a step costs several times what it
+        costs warm (see docs/DAEMON.md). What the agent plays must not change. Others do nothing."""
 
     def play(self, tick: int, msg: mido.Message, offset: float = 0.0, now: bool = False) -> None:
         """Hand one message to the sink (counting note-ons)."""
