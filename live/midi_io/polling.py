@@ -7,7 +7,7 @@ including the ones that wait for the graph (opening a client, closing a port). S
 of ours that opens a client while our input callback is due stalls the server until its
 timeout, and the open fails with "JACK server not running?" (measured: tests/midi_io/
 test_polling_jack.py). On JACK, inputs therefore use rtmidi's own lock-free queue, which the
-process thread fills without Python, and :class:`InputPump` empties it from a Python thread.
+process thread fills without Python, and :class:`InputPump` empties it from Python.
 
 Stamps stay honest: rtmidi gives each queued message the time since the previous one, measured
 with ``jack_get_time()`` in the process cycle that delivered it. :class:`DeltaStamps` turns
@@ -66,7 +66,8 @@ class DeltaStamps:
 
 
 class InputPump:
-    """A thread that empties a python-rtmidi input's queue every :data:`POLL_SECONDS`.
+    """Empties a python-rtmidi input's queue: from a thread of its own every :data:`POLL_SECONDS`
+    (``start``), or whenever its owner calls ``drain`` (the daemon's loop does, every millisecond).
 
     ``get_message``: the rtmidi input's ``get_message`` (returns ``(bytes, delta seconds)`` or
     None). ``put(stamp, data)``: where each message goes, with its perf_counter stamp.
