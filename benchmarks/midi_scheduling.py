@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -132,6 +133,7 @@ def child_daemon(client: str, seconds: float) -> None:
     from live.daemon import Daemon, DaemonOptions
 
     with Daemon(DaemonOptions(backend="jack", passthrough=True, client_name=client)) as daemon:
+        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())  # close the ports on the way out
         print("ready", flush=True)
         daemon.run(seconds)
     print(json.dumps({"passed_through": daemon.counters.passed_through}), flush=True)
@@ -192,10 +194,16 @@ def _wait_for_port(name: str, kind: str, timeout: float = 10.0) -> str:
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM, then SIGKILL only if a child won't go: a JACK client killed while open stalls the
+    server for ten times its client timeout (benchmarks/jackd.py), and the next measurement with it."""
     for p in procs:
         if p.poll() is None:
-            p.kill()
-            p.wait()
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 # -- measurements ----------------------------------------------------------------------------------
