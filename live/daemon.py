@@ -156,8 +156,8 @@ WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_wa
 CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a tick it sends out
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
-REPORT_SECONDS = 1.0
-PORT_CLOSE_SECONDS = 10.0  # the longest closing the MIDI ports may take (see close)  # how often unusual input is summed up in the log
+REPORT_SECONDS = 1.0  # how often unusual input is summed up in the log
+PORT_CLOSE_SECONDS = 10.0  # the longest closing the MIDI ports may take (see close)
 
 
 class Daemon:

@@ -18,7 +18,7 @@ import mido
 import pytest
 import rtmidi
 
-from benchmarks.jackd import PERIOD, SAMPLE_RATE, Jackd, JackdError, start_jackd
+from benchmarks.jackd import PERIOD, SAMPLE_RATE, Jackd, JackdError, jack_input, start_jackd
 
 JackServer = Jackd
 
@@ -53,12 +53,10 @@ class Listener:
     """
 
     def __init__(self, source: str | None = None) -> None:
-        from live.midi_io.ports import MidiInput
-
         self.client = unique_client_name("listen")
         self.received: list[tuple[float, mido.Message]] = []
         self._lock = threading.Lock()
-        self._input = MidiInput(source, backend="jack", client_name=self.client, port_name="in")
+        self._input = jack_input(self.client, source)
         self.port_name = self._input.name if source is None else f"{self.client}:in"
 
     def stamped(self, type_: str | None = None) -> list[tuple[float, mido.Message]]:

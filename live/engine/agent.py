@@ -229,6 +229,8 @@ class Agent:
 
 ENDLESS = 1 << 40
 """The length of an answer that never ends by itself (in steps or ticks alike)."""
+QUANTIZE = ("step", "beat", "bar")
+"""Where an answer may start (``--response-quantize``): see ``answer_span``."""
 
 
 def answer_span(due: int, call_length: int, unit: int, bar: int, answer_bars: float | None, endless: bool) -> tuple[int, int]:

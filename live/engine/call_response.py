@@ -28,12 +28,10 @@ from typing import Any, Hashable
 import mido
 import numpy as np
 
-from live.engine.agent import Agent, AgentSpec, Sink, answer_span, density_bias, ticks_per_step
+from live.engine.agent import QUANTIZE, Agent, AgentSpec, Sink, answer_span, density_bias, ticks_per_step
 from live.engine.stream import Stream
 from live.engine.voices import StepInput, StepVoice, voice_for
 from live.models.model import Model
-
-QUANTIZE = ("step", "beat", "bar")
 
 
 class StepAgent(Agent):

@@ -70,7 +70,7 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
-from live.engine.agent import Agent, AgentSpec, Sink, answer_span, density_bias
+from live.engine.agent import QUANTIZE, Agent, AgentSpec, Sink, answer_span, density_bias
 from live.engine.stream import Stream
 from live.models.configs import get_config
 from live.models.encodings.performance import (
@@ -109,7 +109,6 @@ DENSITY_OCTAVES = 3.0
 LEAD_TICKS = 3
 """A call's end is decided this many ticks (half a 16th step) before its silence is complete."""
 STEP_TICKS = TICKS_PER_QUARTER // 4  # a 16th step: the unit of silence_steps and max_call_steps
-QUANTIZE = ("step", "beat", "bar")
 HISTOGRAM_PRIOR = 0.01  # added to every pitch class of the followed histogram
 _MASKED = -1e9  # logit bias that rules a class out
 

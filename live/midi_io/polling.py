@@ -94,12 +94,13 @@ class InputPump:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Stop polling and wait for the thread (seconds); after this ``get_message`` is not
-        called again, so its client may be closed."""
+    def stop(self) -> None:
+        """Stop polling and wait for the thread (it ends within one poll); after this
+        ``get_message`` is not called again, so its client may be closed. No timeout: closing
+        the client under a thread still reading it would crash the process."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join()
 
     def drain(self) -> int:
         """Read every waiting message now; returns how many."""

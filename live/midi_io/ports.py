@@ -4,7 +4,8 @@
 - ``MidiInput``: the driver's callback only stamps each message with ``time.perf_counter()`` and
   puts (seconds, raw bytes) on a bounded queue; a full queue counts and drops, never blocks.
   Parsing into mido messages happens on the consumer's side. On JACK there is no Python
-  callback: a pump thread empties rtmidi's own queue into ours (``live.midi_io.polling`` says why).
+  callback: a pump thread, or the port's owner through ``pump()``, empties rtmidi's own queue
+  into ours (``live.midi_io.polling`` says why).
 - ``MidiOutput``: sends raw bytes; drops (and counts) while its remote port is gone.
 - ``PortSupervisor``: notices a connected port whose remote vanished, and reopens it with
   backoff when it comes back.
@@ -310,8 +311,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
         Only JACK inputs opened with ``pump_thread=False`` need it: the daemon's loop calls it
         every millisecond itself, which spares a thread and a wake-up per message (under CPU
         load each wake-up can wait for the scheduler). Elsewhere it does nothing."""
-        pump = self._pump
-        return 0 if pump is None or self._pump_thread else pump.drain()
+        return self._pump.drain() if self.polled else 0
 
     def _close(self) -> None:
         if self._pump is not None:
