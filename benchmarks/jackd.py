@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 SAMPLE_RATE = 48000
 PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
@@ -56,6 +57,22 @@ class Jackd:
     period: int
     _saved_environ: dict[str, str | None]
     realtime: bool = False
+    log: BinaryIO | None = None  # jackd's stdout and stderr, kept while it runs
+
+    def log_size(self) -> int:
+        """How many bytes jackd has logged so far: a mark for :meth:`log_since`."""
+        if self.log is None or self.log.closed:
+            return 0
+        self.log.seek(0, os.SEEK_END)
+        return self.log.tell()
+
+    def log_since(self, mark: int = 0) -> str:
+        """What jackd logged after ``mark`` (a :meth:`log_size`): its errors, xruns and
+        dropped clients, which explain a stalled or refused JACK client."""
+        if self.log is None or self.log.closed:
+            return ""
+        self.log.seek(mark)
+        return _readable(self.log.read())
 
     @property
     def command(self) -> str:
@@ -98,6 +115,8 @@ class Jackd:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.log is not None:
+            self.log.close()
         for key, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -173,7 +192,7 @@ def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jack
     if reason:
         raise JackdError(reason)
     name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    log = tempfile.TemporaryFile()  # jackd's output, quoted if it fails to start
+    log = tempfile.TemporaryFile()  # jackd's output: quoted if it fails to start, and by log_since
     process = subprocess.Popen(
         ["jackd", "-R" if realtime else "--no-realtime", "-S", "-p", str(PORT_MAX), "-t", str(CLIENT_TIMEOUT_MS), "-n", name,
          "-d", "dummy", "-r", str(rate), "-p", str(period)],
@@ -185,26 +204,30 @@ def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jack
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline and process.poll() is None:
         status = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=probe_env, check=False)
-        if status.stdout.strip() == "running":
+        if status.stdout.strip().endswith("running"):  # a verbose (-v) server makes clients log on stdout
             saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
             os.environ["JACK_DEFAULT_SERVER"] = name
             os.environ["JACK_NO_START_SERVER"] = "1"
-            log.close()
-            return Jackd(name, process, rate, period, saved, realtime)
+            return Jackd(name, process, rate, period, saved, realtime, log)
         time.sleep(0.1)
     if process.poll() is None:
         process.kill()
         process.wait(5)
     log.seek(0)
-    lines = log.read().decode(errors="replace").strip().splitlines()
-    tail = [line for line in lines if "Copyright" not in line and "WARRANTY" not in line and "free software" not in line
-            and "COPYING" not in line][-5:]
+    tail = _readable(log.read()).splitlines()[-5:]
     log.close()
     raise JackdError(
         f"jackd did not start within {timeout:.0f} s (server {name}, exit code {process.returncode}"
         f"{'; a negative code is the signal that killed it' if process.returncode < 0 else ''}); "
         f"its last output: {' | '.join(tail) or '(none)'}; /dev/shm free: {_shm_free()}"
     )
+
+
+def _readable(output: bytes) -> str:
+    """jackd's output without its copyright banner."""
+    banner = ("Copyright", "WARRANTY", "free software", "COPYING")
+    lines = output.decode(errors="replace").strip().splitlines()
+    return "\n".join(line for line in lines if not any(word in line for word in banner))
 
 
 def _shm_free() -> str:

@@ -17,6 +17,30 @@ def jack_server() -> JackServer:
     stop_jack_server(server)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Mark where jackd's log stands when a JACK test starts, for the report below."""
+    server = item.funcargs.get("jack_server")
+    if server is not None:
+        item.stash[_JACKD_MARK] = server.log_size()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed JACK test shows what jackd logged while it ran (xruns, dropped clients,
+    "Driver is not running"): a stalled server explains a late note or a refused client."""
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("jack_server") if hasattr(item, "funcargs") else None
+    if report.failed and server is not None:
+        logged = server.log_since(item.stash.get(_JACKD_MARK, 0))
+        report.sections.append(("jackd log during this test", logged[-6000:] or "(nothing)"))
+
+
+_JACKD_MARK = pytest.StashKey[int]()
+
+
 FIXTURE_BUNDLES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "magenta_bundles"
 
 

@@ -9,6 +9,7 @@ is a failure; elsewhere the integration tests are skipped with the reason.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -159,15 +160,36 @@ def stop_child(process, timeout: float = 10.0) -> None:
     """End a child process that may hold JACK clients: SIGTERM, and SIGKILL only if it won't go.
 
     Never SIGKILL a running JACK client first: jackd then waits for the dead client's process
-    cycle for ten times its client timeout (50 s with ``-t 5000``), and every other client of
-    the server, the next tests' included, stalls with it."""
+    cycle for ten times its client timeout (20 s with ``-t 2000``), and every other client of
+    the server, the next tests' included, stalls with it. A child that hangs prints its
+    threads' stacks first (see :func:`ended`)."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+            ended(process, timeout)
+        except AssertionError as err:
+            print(err)  # shown with the failing test's captured output
+
+
+def ended(process, timeout: float = 10.0) -> int:
+    """Wait for a child that was told to stop and return its exit code.
+
+    If it is still running after ``timeout`` seconds, it is asked for its threads' stacks
+    (SIGUSR1: the daemon registers faulthandler for it), killed, and an AssertionError carries
+    the stacks and the rest of its stderr: what held it up, rather than a bare timeout."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    process.send_signal(signal.SIGUSR1)
+    time.sleep(1.0)
+    process.kill()
+    try:
+        _, err = process.communicate(timeout=10)
+    except (subprocess.TimeoutExpired, ValueError):  # ValueError: its pipes were read elsewhere
+        err = None
+    raise AssertionError(f"pid {process.pid} ({' '.join(map(str, process.args[2:]))}) did not exit within "
+                         f"{timeout:.0f} s of being told to stop; it printed:\n{(err or '(not captured)')[-8000:]}")
 
 
 def end_tracked() -> None:
