@@ -133,7 +133,7 @@ def child_daemon(client: str, seconds: float) -> None:
     from live.daemon import Daemon, DaemonOptions
 
     with Daemon(DaemonOptions(backend="jack", passthrough=True, client_name=client)) as daemon:
-        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())  # close the ports on the way out
+        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop_from_signal(signum))  # close the ports on the way out
         print("ready", flush=True)
         daemon.run(seconds)
     print(json.dumps({"passed_through": daemon.counters.passed_through}), flush=True)

@@ -167,6 +167,7 @@ def _run_offline(settings: dict, specs: list) -> int:
 def _run_daemon(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM, SIGHUP (its terminal closed) or Ctrl-C (or q in the panel);
     every sounding note gets its note-off on the way out and the recording is written."""
+    import faulthandler
     import signal
 
     from live.daemon import SWITCH_INTERVAL_SECONDS, Daemon, DaemonOptions
@@ -202,11 +203,14 @@ def _run_daemon(args: argparse.Namespace) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     def on_signal(signum: int, frame: object) -> None:
-        logging.getLogger("live").info("signal %d: stopping", signum)
-        daemon.stop()
+        daemon.stop_from_signal(signum)
 
     stopping = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, on_signal) for sig in stopping}
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 PID` prints every thread's stack to stderr, even when one holds the GIL
+        # inside a MIDI driver call: what a daemon that will not stop is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with daemon:

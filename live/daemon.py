@@ -184,6 +184,7 @@ class Daemon:
         self.controls = options.controls
         self.learning: int | None = None  # learn mode: the CC waiting for its parameter
         self._stop = threading.Event()
+        self._stop_signal = 0  # set by stop_from_signal: a plain int, no lock
         self._wake = threading.Event()
         self._ticks = _TickQueue(self._wake)
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -293,13 +294,20 @@ class Daemon:
         self._clock_to_start = isinstance(self.clock, InternalClock)
 
     def stop(self) -> None:
-        """Ask ``run`` to return. Safe from a signal handler: it only sets flags."""
+        """Ask ``run`` to return, from any thread (not from a signal handler: see ``stop_from_signal``)."""
         self._stop.set()
         self._wake.set()
 
+    def stop_from_signal(self, signum: int) -> None:
+        """Ask ``run`` to return, from a signal handler: it only sets a flag, which the loop
+        reads within IDLE_WAIT_SECONDS (and logs ``signum``). ``stop`` would take the lock of an Event, and Python
+        runs a handler in the main thread between two bytecodes, perhaps while that same thread
+        holds that same lock inside ``Event.wait``: the handler would wait for itself forever."""
+        self._stop_signal = signum
+
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._stop_signal != 0 or self._stop.is_set()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -311,7 +319,7 @@ class Daemon:
             self.clock.start()
         reads = list(dict.fromkeys([*self.inputs, *([self.clock_input] if self.clock_input else [])]))
         polled = any(port.polled for port in reads)  # JACK: this loop reads the driver's queue itself
-        while not self._stop.is_set():
+        while not self.stopping:
             now = time.perf_counter()
             if end is not None and now >= end:
                 break
@@ -335,6 +343,8 @@ class Daemon:
                 self._report()
             if not any(port.pending for port in reads) and not self._ticks.items:
                 self._wake.wait(POLL_SECONDS if polled else IDLE_WAIT_SECONDS)
+        if self._stop_signal:
+            logger.info("signal %d: stopping", self._stop_signal)
 
     def handle(self, stamp: float, msg: mido.Message, port: Any = None) -> None:
         """Act on one input message received at ``stamp`` (perf_counter seconds)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
 import time
 
 import mido
@@ -97,3 +101,31 @@ def test_record_toggles_and_the_snapshot_shows_it(daemon, tmp_path, monkeypatch)
     path = tmp_path / snap.recording
     assert path.exists() and [t.name for t in mido.MidiFile(path).tracks] == ["tempo", "player", "call-response"]
     assert daemon.snapshot().recording is None
+
+
+def test_a_signal_stops_the_loop_and_its_handler_takes_no_lock(daemon, caplog):
+    # Python runs a handler in the main thread between two bytecodes, maybe inside the loop's
+    # Event.wait, holding that Event's lock: a handler that took it would wait for itself.
+    handled = threading.Event()
+
+    def handler_while_the_loop_holds_its_lock() -> None:
+        with daemon._wake._cond:
+            daemon.stop_from_signal(signal.SIGUSR2)
+        handled.set()
+
+    threading.Thread(target=handler_while_the_loop_holds_its_lock, daemon=True).start()
+    assert handled.wait(2.0), "stop_from_signal waited for a lock"
+    assert daemon.stopping
+
+    # and a real signal, from another thread, ends a loop that would otherwise run 5 s
+    daemon._stop_signal = 0
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: daemon.stop_from_signal(signum))
+    try:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR2)).start()
+        started = time.perf_counter()
+        with caplog.at_level(logging.INFO, logger="live"):
+            daemon.run(5.0)
+        assert time.perf_counter() - started < 2.0
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert f"signal {int(signal.SIGUSR2)}: stopping" in caplog.text

@@ -11,7 +11,7 @@ import mido
 import numpy as np
 import pytest
 
-from tests.jack import listen, player, stop_child, track, wait_for_port
+from tests.jack import ended, listen, player, stop_child, track, wait_for_port
 
 
 def start_daemon(jack_server, *args: str) -> subprocess.Popen:
@@ -46,7 +46,7 @@ def test_passthrough_then_signal_leaves_no_note_hanging(jack_server, sig):
         hand.send(mido.Message("note_off", note=67))
         assert len(ear.wait_for(3, "note_on")) == 3
         daemon.send_signal(sig)
-        assert daemon.wait(10) == 0, daemon.stderr.read()
+        assert ended(daemon) == 0, daemon.stderr.read()
         time.sleep(0.1)
         offs = {m.note for m in ear.messages("note_off")} | {m.note for m in ear.messages("note_on") if m.velocity == 0}
         assert {60, 64, 67} <= offs, ear.messages()
@@ -76,7 +76,7 @@ def test_input_channel_filter_and_system_messages(jack_server):
         assert got and not ear.messages("sysex") and not ear.messages("clock")
     finally:
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(10)
+        ended(daemon)
         hand.close()
         ear.close()
 
@@ -94,7 +94,7 @@ def test_clock_out_makes_the_daemon_the_master(jack_server):
         interval = float(np.polyfit(np.arange(len(stamps)), stamps, 1)[0])
         assert interval == pytest.approx(60 / (150 * 24), rel=0.02)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0
+        assert ended(daemon) == 0
         time.sleep(0.1)
         assert ear.messages("stop"), "Stop on the way out"
     finally:
@@ -122,7 +122,7 @@ def test_realtime_priority_runs_or_falls_back_and_still_releases_notes(jack_serv
         hand.send(mido.Message("note_on", note=72, velocity=80))
         assert ear.wait_for(1, "note_on")
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0
+        assert ended(daemon) == 0
         time.sleep(0.1)
         assert 72 in {m.note for m in ear.messages("note_off")}
     finally:
