@@ -13,7 +13,7 @@ import time
 import mido
 import pytest
 
-from tests.jack import listen, player, stop_child, wait_for_port
+from tests.jack import ended, listen, player, stop_child, wait_for_port
 from tests.test_daemon_jack import start_daemon
 
 BPM = 150.0
@@ -31,6 +31,15 @@ def hanging(messages: list[mido.Message]) -> set[tuple[int, int]]:
         elif m.type == "control_change" and m.control == 123:
             sounding = {k for k in sounding if k[0] != m.channel}
     return sounding
+
+
+def timed(track) -> list[tuple[int, mido.Message]]:
+    """(absolute tick, message) for every message of a MIDI file track."""
+    tick, out = 0, []
+    for m in track:
+        tick += m.time
+        out.append((tick, m))
+    return out
 
 
 def connect():
@@ -72,17 +81,22 @@ def test_call_response_answers_on_the_beat_and_sigterm_leaves_nothing_hanging(ja
         answer = ear.wait_for(1, "note_on", timeout=10.0)
         assert answer, "no answer"
         first = next(t for t, m in ear.stamped() if m.type == "note_on" and m.velocity > 0)
-        # silence of one beat ends the call; the answer starts on the next beat after that
-        assert call_end + 24 * SECONDS_PER_TICK - 0.01 < first < call_end + 2 * 24 * SECONDS_PER_TICK + 0.02
+        # silence of one beat ends the call; the one-bar answer starts on the next beat after
+        # that, and its first note sounds on that beat or, when the model opens with rests
+        # (which depends on how the call's notes fell on the step grid), some steps later
+        beat = 24 * SECONDS_PER_TICK
+        assert call_end + beat - 0.01 < first < call_end + 2 * beat + 4 * beat + 0.02
         time.sleep(24 * 4 * SECONDS_PER_TICK + 0.3)  # the whole one-bar answer
         notes = [m for m in ear.messages() if m.type == "note_on" and m.velocity > 0]
         assert len(notes) >= 1
+        onsets = [t - first for t, m in ear.stamped() if m.type == "note_on" and m.velocity > 0]
+        assert all(abs(d / step - round(d / step)) * step < 0.01 for d in onsets), onsets  # on the step grid
         assert not hanging(ear.messages()), "a note of the finished answer hangs"
         # a second call, interrupted answer, then SIGTERM in the middle of an answer
         play_phrase(hand, [67, 69, 71, 72], step)
         ear.wait_for(len(notes) + 1, "note_on", timeout=10.0)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0, daemon.stderr.read()
+        assert ended(daemon) == 0, daemon.stderr.read()
         time.sleep(0.1)
         assert not hanging(ear.messages())
     finally:
@@ -96,6 +110,13 @@ def test_call_response_answers_on_the_beat_and_sigterm_leaves_nothing_hanging(ja
     assert [m.note for m in played] == [60, 62, 64, 65, 67, 65, 64, 62, 67, 69, 71, 72]
     answered = [m for m in recording.tracks[2] if m.type == "note_on" and m.velocity > 0]
     assert answered and not hanging(list(recording.tracks[2]))
+    # in the recording's ticks (480 a beat): the first answer begins on the beat after the call's
+    # last note-off plus a beat of silence, or later, and every answer note is on the step grid
+    ppq = recording.ticks_per_beat
+    call_end_tick = [t for t, m in timed(recording.tracks[1]) if m.type == "note_off"][7]
+    onsets = [t for t, m in timed(recording.tracks[2]) if m.type == "note_on" and m.velocity > 0]
+    assert onsets[0] >= (call_end_tick // ppq + 2) * ppq
+    assert all(t % (ppq // 4) == 0 for t in onsets), onsets
 
 
 def test_bad_input_and_a_flood_leave_the_daemon_playing_in_time(jack_server, melody_model_file):
@@ -123,7 +144,7 @@ def test_bad_input_and_a_flood_leave_the_daemon_playing_in_time(jack_server, mel
         assert ear.wait_for(1, "note_on", timeout=10.0), "no answer after the flood"
         assert daemon.poll() is None
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0
+        assert ended(daemon) == 0
         err = daemon.stderr.read()
         time.sleep(0.1)
         assert not hanging(ear.messages())
@@ -175,7 +196,7 @@ def test_every_mode_plays_through_jack_on_its_bundled_model(jack_server, tmp_pat
             assert first_harmony - first_melody < step / 2, (first_harmony - first_melody)
             assert all(m.note < 72 for _, m in played if abs(_ - first_melody) < step / 2)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(10) == 0, daemon.stderr.read()
+        assert ended(daemon) == 0, daemon.stderr.read()
         time.sleep(0.1)
         assert not hanging(ear.messages()), f"{mode}: a note hangs after SIGTERM"
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 
 import mido
@@ -25,6 +24,7 @@ from live.midi_io.ports import (
     list_ports_text,
     match_port,
 )
+from benchmarks.jackd import jack_input
 from tests.jack import listen, player, port_names, unique_client_name
 
 SETTLE = 0.05  # JACK needs a moment after a connection before the first message
@@ -105,31 +105,31 @@ def exchange(port: MidiInput, send, expected: list[mido.Message]):
 
 class NamedJackClient:
     """A JACK client with a chosen name and one virtual port: "out" (a player) or "in" (it
-    records what arrives). The supervisor tests make one go away and come back by name."""
+    records what arrives). The supervisor tests make one go away and come back by name.
+
+    "in" is the daemon's own input class: a Python callback in JACK's process thread would
+    hold up this whole process's JACK calls (see ``live.midi_io.polling``)."""
 
     def __init__(self, client: str, kind: str) -> None:
         self.received: list[mido.Message] = []
-        self._lock = threading.Lock()
-        if kind == "in":
-            self.rt = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=client)
-            self.rt.set_callback(self._record)
-        else:
+        self.ear = jack_input(client) if kind == "in" else None
+        self.rt = None
+        if kind == "out":
             self.rt = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
-        self.rt.open_virtual_port(kind)
+            self.rt.open_virtual_port(kind)
         self.port_name = f"{client}:{kind}"
 
-    def _record(self, event, data=None) -> None:
-        with self._lock:
-            self.received.append(mido.Message.from_bytes(event[0]))
-
     def messages(self) -> list[mido.Message]:
-        with self._lock:
-            return list(self.received)
+        self.received.extend(m.copy(time=0) for _, m in self.ear.iter_stamped())
+        return list(self.received)
 
     def send(self, message: mido.Message) -> None:
         self.rt.send_message(message.bytes())
 
     def close(self) -> None:
+        if self.ear is not None:
+            self.ear.close()
+            self.ear = None
         if self.rt is not None:  # a deleted rtmidi client must never be touched again
             self.rt.close_port()
             self.rt.delete()
