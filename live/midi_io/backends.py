@@ -11,8 +11,10 @@ Looking for a JACK server never starts one: python-rtmidi opens its JACK clients
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +34,14 @@ API_IDS: dict[str, int] = {
 
 ALSA_SEQUENCER_DEVICE = "/dev/snd/seq"
 PROBE_CLIENT_NAME = "magenta-live-probe"
+# A JACK server refuses a new client while its cycle is held up (a client that stopped
+# answering, a machine overloaded for seconds: "Driver is not running", and rtmidi reports
+# "JACK server not running?"). Such a refusal passes, so a client is asked for this many times,
+# this far apart (seconds), before the refusal is an error.
+CLIENT_TRIES = 3
+CLIENT_RETRY_SECONDS = 1.0
+
+logger = logging.getLogger("live.midi_io")
 
 WINDOWS_VIRTUAL_PORTS_MESSAGE = (
     "Windows MIDI (WinMM) cannot create virtual ports. Create a loopback port with loopMIDI "
@@ -175,12 +185,20 @@ def new_client(backend: Backend, kind: str, client_name: str) -> rtmidi.MidiIn |
     On JACK every client is a JACK client; JACK gives a second client of the same name a
     suffix ("magenta-live-01").
     """
-    try:
-        if kind == "input":
-            return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
-        return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
-    except rtmidi.RtMidiError as err:
-        raise BackendError(f"the {backend.name} MIDI backend refused a client: {err}") from err
+    for attempt in range(1, CLIENT_TRIES + 1):
+        try:
+            if kind == "input":
+                return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
+            return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
+        except rtmidi.RtMidiError as err:
+            if attempt == CLIENT_TRIES:
+                raise BackendError(
+                    f"the {backend.name} MIDI backend refused a client {CLIENT_TRIES} times: {err}"
+                ) from err
+            logger.warning("the %s MIDI backend refused a client (%s); asking again in %g s",
+                           backend.name, err, CLIENT_RETRY_SECONDS)
+            time.sleep(CLIENT_RETRY_SECONDS)
+    raise AssertionError("unreachable")
 
 
 def port_names(backend: Backend | str, kind: str, client_name: str = PROBE_CLIENT_NAME) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -306,6 +307,53 @@ def test_probing_for_jack_never_starts_a_server(monkeypatch):
     assert started == ""
     with pytest.raises(BackendError, match=name):
         resolve_backend("jack")
+
+
+@pytest.fixture
+def unstarted_jack_server(monkeypatch):
+    """The name of a JACK server that is not running yet (this process's clients will ask it)."""
+    from benchmarks.jackd import missing
+
+    if "jack" not in backends.compiled_backends() or missing():
+        if os.environ.get("CI"):
+            pytest.fail(f"JACK must be usable in CI: {missing()}")
+        pytest.skip(missing() or "python-rtmidi built without JACK")
+    name = f"late-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    return name
+
+
+def test_a_refused_client_is_asked_for_again_and_a_server_that_comes_up_meanwhile_is_used(unstarted_jack_server, caplog):
+    name = unstarted_jack_server
+    jack = Backend("jack", API_IDS["jack"])
+    server: list[subprocess.Popen] = []
+    starter = threading.Timer(0.3, lambda: server.append(subprocess.Popen(
+        ["jackd", "--no-realtime", "-p", "128", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    starter.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="live.midi_io"):
+            client = backends.new_client(jack, "output", "late-comer")
+        try:
+            client.open_virtual_port("out")
+            assert "late-comer:out" in backends.port_names(jack, "input")
+        finally:
+            client.close_port()
+            client.delete()
+        assert "refused a client" in caplog.text and "asking again" in caplog.text
+    finally:
+        starter.join()
+        for process in server:
+            process.terminate()
+            process.wait(30)
+
+
+def test_a_client_refused_every_time_is_one_clear_error(unstarted_jack_server):
+    started = time.perf_counter()
+    with pytest.raises(BackendError, match=f"refused a client {backends.CLIENT_TRIES} times"):
+        backends.new_client(Backend("jack", API_IDS["jack"]), "input", "nobody-home")
+    assert time.perf_counter() - started >= (backends.CLIENT_TRIES - 1) * backends.CLIENT_RETRY_SECONDS
 
 
 def test_list_ports_text_numbers_inputs_and_outputs(monkeypatch):
