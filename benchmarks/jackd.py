@@ -204,7 +204,7 @@ def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jack
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline and process.poll() is None:
         status = subprocess.run(["jack_wait", "-s", name, "-c"], capture_output=True, text=True, env=probe_env, check=False)
-        if status.stdout.strip().endswith("running"):  # a verbose (-v) server makes clients log on stdout
+        if status.stdout.strip() == "running":
             saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
             os.environ["JACK_DEFAULT_SERVER"] = name
             os.environ["JACK_NO_START_SERVER"] = "1"

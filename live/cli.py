@@ -210,7 +210,10 @@ def _run_daemon(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGUSR1"):
         # `kill -USR1 PID` prints every thread's stack to stderr, even when one holds the GIL
         # inside a MIDI driver call: what a daemon that will not stop is waiting for.
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (ValueError, OSError, AttributeError):  # no real stderr (embedded, captured): no dump
+            pass
     use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with daemon:
@@ -230,6 +233,8 @@ def _run_daemon(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.unregister(signal.SIGUSR1)
     return 0
 
 
