@@ -100,11 +100,12 @@ class StepAgent(Agent):
         for i, event in enumerate(events):
             self.stream.feed(event, self.control(next_step) if i == len(events) - 1 else self.control(next_step - 1))
 
-    def sample_step(self, step: int) -> list[Hashable]:
-        """Sample step ``step``'s events (the stream is primed with everything before it)."""
+    def sample_step(self, step: int, must_sound: bool = False) -> list[Hashable]:
+        """Sample step ``step``'s events (the stream is primed with everything before it);
+        ``must_sound``: the step starts a note."""
         p = self.params
         bias = density_bias(self.voice.quiet, self.model.num_classes, p.density)
-        return self.voice.sample(self.stream, self.rng, p.temperature, bias, self.control(step + 1))
+        return self.voice.sample(self.stream, self.rng, p.temperature, bias, self.control(step + 1), must_sound)
 
     def render(self, events: list[Hashable], step: int) -> None:
         self.voice.render(events, step * self.step_ticks, self.params.velocity, self.play)
@@ -222,8 +223,8 @@ class CallResponse(StepAgent):
         if self.replay is not None:
             events = self.replay[(target - self.answer_start) % len(self.replay)]
             self.feed(events, target + 1)
-        else:
-            events = self.sample_step(target)
+        else:  # an answer opens with a note, on its grid point (a performance answer does too)
+            events = self.sample_step(target, must_sound=target == self.answer_start)
         self.answer.append(events)
         self.render(events, target)
 

@@ -71,6 +71,7 @@ import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
 from live.engine.agent import QUANTIZE, Agent, AgentSpec, Sink, answer_span, density_bias
+from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
 from live.models.encodings.performance import (
@@ -110,7 +111,6 @@ LEAD_TICKS = 3
 """A call's end is decided this many ticks (half a 16th step) before its silence is complete."""
 STEP_TICKS = TICKS_PER_QUARTER // 4  # a 16th step: the unit of silence_steps and max_call_steps
 HISTOGRAM_PRIOR = 0.01  # added to every pitch class of the followed histogram
-_MASKED = -1e9  # logit bias that rules a class out
 
 _DENSITY_CONFIGS = (
     "density_conditioned_performance_with_dynamics",
@@ -152,8 +152,8 @@ class PerformanceAgent(Agent):
         self.max_shift = one_hot.max_shift_steps
         kinds = np.array([one_hot.decode_event(i).kind for i in range(one_hot.num_classes)])
         self.quiet = np.flatnonzero(kinds == TIME_SHIFT)
-        self._only_time = np.where(kinds == TIME_SHIFT, 0.0, _MASKED).astype(np.float32)
-        self._no_time = np.where((kinds == TIME_SHIFT) | (kinds == NOTE_OFF), _MASKED, 0.0).astype(np.float32)
+        self._only_time = np.where(kinds == TIME_SHIFT, 0.0, MASKED).astype(np.float32)
+        self._no_time = np.where((kinds == TIME_SHIFT) | (kinds == NOTE_OFF), MASKED, 0.0).astype(np.float32)
         cid = model.config_id
         self.uses_density = cid in _DENSITY_CONFIGS
         self.uses_histogram = cid in _PITCH_CONFIGS

@@ -134,8 +134,11 @@ class PolyVoice(StepVoice):
 
     # -- sampling ------------------------------------------------------------------------------
 
-    def sample(self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: object) -> list[Hashable]:
-        return self.sample_step(stream, rng, temperature, bias)  # type: ignore[return-value]
+    def sample(
+        self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: object,
+        must_sound: bool = False,
+    ) -> list[Hashable]:
+        return self.sample_step(stream, rng, temperature, bias, min_notes=int(must_sound))  # type: ignore[return-value]
 
     def sample_step(
         self,

@@ -8,6 +8,10 @@ from typing import Callable
 
 import numpy as np
 
+MASKED = -1e9
+"""A logit bias that rules a class out (added to the logits; a finite number keeps the
+softmax free of NaNs even if every class were masked)."""
+
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """log softmax(logits / temperature) over the last axis."""

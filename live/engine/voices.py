@@ -17,6 +17,7 @@ from typing import Any, Callable, Hashable
 import mido
 import numpy as np
 
+from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
 from live.models.encodings.melody import MELODY_NO_EVENT, MELODY_NOTE_OFF
@@ -46,10 +47,23 @@ class StepInput:
 def quiet_labels(model: Model, is_quiet: Callable[[Any], bool]) -> np.ndarray:
     """Class labels of ``model`` whose event is "quiet" (decoded with the plain one-hot table,
     so lookback "repeat" labels, which may repeat notes, are never counted as quiet)."""
+    one_hot = _one_hot(model)
+    return np.array([i for i in range(one_hot.num_classes) if is_quiet(one_hot.decode_event(i))], np.int64)
+
+
+def sounding_mask(model: Model, quiet: np.ndarray) -> np.ndarray:
+    """Logit bias [num_classes] that leaves only labels sure to start a note: the quiet labels
+    and lookback's "repeat" labels (which may repeat a rest) are masked."""
+    mask = np.zeros(model.num_classes, np.float32)
+    mask[quiet] = MASKED
+    mask[_one_hot(model).num_classes:] = MASKED
+    return mask
+
+
+def _one_hot(model: Model):
     encoder = model.make_encoder()
     encoder = getattr(encoder, "target", encoder)  # a conditional encoder wraps the event encoder
-    one_hot = encoder.one_hot
-    return np.array([i for i in range(one_hot.num_classes) if is_quiet(one_hot.decode_event(i))], np.int64)
+    return encoder.one_hot
 
 
 class StepVoice:
@@ -59,6 +73,7 @@ class StepVoice:
         self.model = model
         self.channel = channel
         self.quiet = quiet_labels(model, self.is_quiet)
+        self.sounding_mask = sounding_mask(model, self.quiet)
 
     @staticmethod
     def is_quiet(event: Hashable) -> bool:
@@ -69,8 +84,15 @@ class StepVoice:
         """The events that encode the player's step (``held``: pitches held after it)."""
         raise NotImplementedError
 
-    def sample(self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: Any) -> list[Hashable]:
-        """Sample one step of events from the primed ``stream`` (appending them)."""
+    def sample(
+        self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: Any,
+        must_sound: bool = False,
+    ) -> list[Hashable]:
+        """Sample one step of events from the primed ``stream`` (appending them).
+
+        ``must_sound``: the step starts a note (an answer's first step: on its grid point)."""
+        if must_sound:
+            bias = self.sounding_mask if bias is None else bias + self.sounding_mask
         event, _ = stream.sample(rng, temperature, control, bias)
         return [event]
 
