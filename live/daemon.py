@@ -300,9 +300,10 @@ class Daemon:
 
     def stop_from_signal(self, signum: int) -> None:
         """Ask ``run`` to return, from a signal handler: it only sets a flag, which the loop
-        reads within IDLE_WAIT_SECONDS (and logs ``signum``). ``stop`` would take the lock of an Event, and Python
-        runs a handler in the main thread between two bytecodes, perhaps while that same thread
-        holds that same lock inside ``Event.wait``: the handler would wait for itself forever."""
+        reads within IDLE_WAIT_SECONDS (and logs ``signum``). ``stop`` would take the lock of
+        an Event, and Python runs a handler in the main thread between two bytecodes, perhaps
+        while that same thread holds that same lock inside ``Event.wait``: the handler would
+        wait for itself forever."""
         self._stop_signal = signum
 
     @property
