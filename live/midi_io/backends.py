@@ -179,22 +179,23 @@ def resolve_backend(choice: str | Backend = "auto") -> Backend:
 # Port listing.
 
 
-def new_client(backend: Backend, kind: str, client_name: str) -> rtmidi.MidiIn | rtmidi.MidiOut:
-    """A python-rtmidi client of ``backend``: kind "input" (a MidiIn) or "output" (a MidiOut).
+def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIENT_TRIES) -> rtmidi.MidiIn | rtmidi.MidiOut:
+    """A python-rtmidi client of ``backend``: kind "input" (a MidiIn) or "output" (a MidiOut),
+    asked for up to ``tries`` times, CLIENT_RETRY_SECONDS apart (1: once; for a caller that
+    retries on its own schedule).
 
     On JACK every client is a JACK client; JACK gives a second client of the same name a
     suffix ("magenta-live-01").
     """
-    for attempt in range(1, CLIENT_TRIES + 1):
+    for attempt in range(1, tries + 1):
         try:
             if kind == "input":
                 return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
             return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
         except rtmidi.RtMidiError as err:
-            if attempt == CLIENT_TRIES:
-                raise BackendError(
-                    f"the {backend.name} MIDI backend refused a client {CLIENT_TRIES} times: {err}"
-                ) from err
+            if attempt >= tries:
+                times = "" if tries == 1 else f" {tries} times"
+                raise BackendError(f"the {backend.name} MIDI backend refused a client{times}: {err}") from err
             logger.warning("the %s MIDI backend refused a client (%s); asking again in %g s",
                            backend.name, err, CLIENT_RETRY_SECONDS)
             time.sleep(CLIENT_RETRY_SECONDS)

@@ -519,7 +519,8 @@ class PortSupervisor:
         try:
             lister = self._listers.get(key)
             if lister is None:
-                lister = self._listers[key] = new_client(backend, kind, f"{CLIENT_NAME}-watch")
+                # once: the supervisor's own passes are its retries (with backoff)
+                lister = self._listers[key] = new_client(backend, kind, f"{CLIENT_NAME}-watch", tries=1)
             return lister.get_ports()
         except (BackendError, rtmidi.RtMidiError) as err:
             logger.warning("cannot list %s MIDI %s ports: %s", backend.name, kind, err)

@@ -354,6 +354,10 @@ def test_a_client_refused_every_time_is_one_clear_error(unstarted_jack_server):
     with pytest.raises(BackendError, match=f"refused a client {backends.CLIENT_TRIES} times"):
         backends.new_client(Backend("jack", API_IDS["jack"]), "input", "nobody-home")
     assert time.perf_counter() - started >= (backends.CLIENT_TRIES - 1) * backends.CLIENT_RETRY_SECONDS
+    # the port supervisor asks once per pass: its passes, with their backoff, are its retries
+    started = time.perf_counter()
+    assert PortSupervisor()._names(Backend("jack", API_IDS["jack"]), "input") is None
+    assert time.perf_counter() - started < backends.CLIENT_RETRY_SECONDS
 
 
 def test_list_ports_text_numbers_inputs_and_outputs(monkeypatch):
