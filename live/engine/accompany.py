@@ -25,7 +25,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
-from live.engine.agent import AgentSpec, Sink, density_bias
+from live.engine.agent import AgentSpec, Sink
 from live.engine.call_response import StepAgent
 from live.engine.sampling import sample_class
 from live.engine.voices import StepInput
@@ -87,7 +87,7 @@ class Accompanist(StepAgent):
         self.feed(self.truth(step, got), step + 1)
         self.planned.pop(step, None)
         if self.plays(step + 1):
-            events = self.draw()
+            events = self.draw(step + 1)
             self.planned[step + 1] = events
             self.render(events, step + 1)
 
@@ -101,15 +101,16 @@ class Accompanist(StepAgent):
         for s in range(step - step % self.steps_per_bar, step):
             self.feed([self.rest], s + 1)
 
-    def draw(self) -> list[Hashable]:
-        """The next step's events, drawn from the stream's distribution (not fed yet)."""
+    def draw(self, step: int) -> list[Hashable]:
+        """Step ``step``'s events, drawn from the stream's distribution (not fed yet): temperature,
+        top-p, and the density and scale-lock biases (see ``sampling_bias``)."""
         p = self.params
         logits = self.stream.logits
         assert logits is not None
-        bias = density_bias(self.voice.quiet, self.model.num_classes, p.density)
+        bias = self.sampling_bias(step)
         if bias is not None:
             logits = logits + bias
-        label, _ = sample_class(logits, p.temperature, self.rng)
+        label, _ = sample_class(logits, p.temperature, self.rng, p.top_p)
         return [self.stream.encoder.label_to_event(label)]
 
     def stop(self, tick: int) -> None:

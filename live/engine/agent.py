@@ -23,12 +23,14 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
+from live.engine.key import Key
 from live.models.cells import State
 from live.models.model import Model
 
 log = logging.getLogger("live.engine")
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+MIN_TOP_P = 0.05
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class Params:
         loop: repeat the last answer until the player plays again.
         mutate: answer the last answer until the player plays again.
         velocity: velocity of the agent's notes where the model has none (1 to 127).
+        scale_lock: 0.0 (the model is free) to 1.0 (only pitches of the key in use, and in
+            improv the chord's tones, can be drawn); between, an out-of-scale pitch keeps
+            ``1 - scale_lock`` of its probability. Melody-family and polyphonic voices.
+        top_p: nucleus sampling, 0.05 to 1.0: only the likeliest classes whose probabilities add
+            up to ``top_p`` can be drawn (1.0: all of them).
     """
 
     temperature: float = 1.0
@@ -77,12 +84,20 @@ class Params:
     loop: bool = False
     mutate: bool = False
     velocity: int = 90
+    scale_lock: float = 0.0
+    top_p: float = 1.0
 
     def set_temperature(self, value: float) -> None:
         self.temperature = float(min(MAX_TEMPERATURE, max(MIN_TEMPERATURE, value)))
 
     def set_density(self, value: float) -> None:
         self.density = float(min(1.0, max(0.0, value)))
+
+    def set_scale_lock(self, value: float) -> None:
+        self.scale_lock = float(min(1.0, max(0.0, value)))
+
+    def set_top_p(self, value: float) -> None:
+        self.top_p = float(min(1.0, max(MIN_TOP_P, value)))
 
 
 DENSITY_BIAS_RANGE = 4.0
@@ -125,6 +140,7 @@ class AgentSpec:
         chord_channel: improv: only notes on this channel (1..16) make the chord.
         chord_below: improv: only notes below this MIDI pitch make the chord.
         pattern_file: drums: a MIDI file whose drum notes prime the model.
+        key: the player's key (``--key``); None: found from what the player plays (auto).
         params: the knob-controlled parameters.
     """
 
@@ -143,6 +159,7 @@ class AgentSpec:
     chord_channel: int | None = None
     chord_below: int | None = None
     pattern_file: str | None = None
+    key: Key | None = None
     params: Params = field(default_factory=Params)
 
 

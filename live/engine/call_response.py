@@ -29,8 +29,10 @@ import mido
 import numpy as np
 
 from live.engine.agent import QUANTIZE, Agent, AgentSpec, Sink, answer_span, density_bias, ticks_per_step
+from live.engine.key import Key, Tonality
 from live.engine.stream import Stream
 from live.engine.voices import StepInput, StepVoice, voice_for
+from live.models.configs import IMPROV, MELODY, get_config
 from live.models.model import Model
 
 
@@ -48,6 +50,11 @@ class StepAgent(Agent):
         self.inputs: dict[int, StepInput] = {}  # step -> what the player did in it
         self.held: set[int] = set()  # pitches the player holds (after the last processed step)
         self.processed = -1  # the last step whose input was fed
+        config = get_config(model.config_id)
+        transposed = config.family in (MELODY, IMPROV) and config.transpose_to_key is not None
+        self.tonality = Tonality(spec.key, config.transpose_to_key if transposed else None, config.min_note, config.max_note)
+        self.retunes = 0  # how often a new key or register re-primed the stream
+        self._struck: dict[int, int] = {}  # pitch -> tick of the player's note-on (for the key's weights)
 
     # -- the player's side -------------------------------------------------------------------
 
@@ -59,6 +66,16 @@ class StepAgent(Agent):
     def note(self, tick: int, msg: mido.Message) -> None:
         velocity = msg.velocity if msg.type == "note_on" else 0
         self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))
+        if velocity:
+            self.tonality.observe(msg.note)
+            self._struck[msg.note] = tick
+        elif msg.note in self._struck:
+            self.tonality.sustain(msg.note, (tick - self._struck.pop(msg.note)) / self.ticks_per_beat)
+
+    @property
+    def key(self) -> Key | None:
+        """The player's key in use (``--key`` or the running estimate), or None while unknown."""
+        return self.tonality.key
 
     def take_input(self, step: int) -> StepInput:
         """The player's input of ``step`` (and of any earlier step not yet taken), with ``held`` updated."""
@@ -100,12 +117,26 @@ class StepAgent(Agent):
         for i, event in enumerate(events):
             self.stream.feed(event, self.control(next_step) if i == len(events) - 1 else self.control(next_step - 1))
 
+    def allowed_pitch_classes(self, step: int) -> frozenset[int] | None:
+        """The pitch classes the scale lock lets step ``step`` draw, as the model sees them (the
+        key's scale at the voice's offset); None while the key is unknown."""
+        return self.tonality.model_scale(self.voice.offset)
+
+    def sampling_bias(self, step: int) -> np.ndarray | None:
+        """The logit bias for drawing step ``step``: density and scale lock (None: neither)."""
+        p = self.params
+        bias = density_bias(self.voice.quiet, self.model.num_classes, p.density)
+        lock = self.voice.scale_bias(self.stream, self.allowed_pitch_classes(step), p.scale_lock) if p.scale_lock > 0 else None
+        if lock is None:
+            return bias
+        return lock if bias is None else bias + lock
+
     def sample_step(self, step: int, must_sound: bool = False) -> list[Hashable]:
         """Sample step ``step``'s events (the stream is primed with everything before it);
         ``must_sound``: the step starts a note."""
         p = self.params
-        bias = density_bias(self.voice.quiet, self.model.num_classes, p.density)
-        return self.voice.sample(self.stream, self.rng, p.temperature, bias, self.control(step + 1), must_sound)
+        bias = self.sampling_bias(step)
+        return self.voice.sample(self.stream, self.rng, p.temperature, bias, self.control(step + 1), must_sound, p.top_p)
 
     def render(self, events: list[Hashable], step: int) -> None:
         self.voice.render(events, step * self.step_ticks, self.params.velocity, self.play)
@@ -143,6 +174,7 @@ class CallResponse(StepAgent):
         self.end_call_asked = False
         self.calls_ignored = 0
         self.answers = 0
+        self.call_log: list[tuple[int, StepInput, frozenset[int]]] = []  # the call's steps: (step, input, held after)
 
     # -- player --------------------------------------------------------------------------------
 
@@ -159,6 +191,7 @@ class CallResponse(StepAgent):
         self.state = "listening"
         self.call_start = self.step_of(tick)
         self.last_active = self.call_start
+        self.call_log.clear()
 
     def end_call(self, tick: int) -> None:
         if self.state == "listening":
@@ -174,13 +207,16 @@ class CallResponse(StepAgent):
             self.state = "listening"
             self.call_start = step
             self.last_active = step
+            self.call_log.clear()
         if self.state in ("listening", "waiting"):
             self.listen(step, got)
         elif self.state == "answering":
             self.answer_next(step)
 
     def listen(self, step: int, got: StepInput) -> None:
-        self.feed(self.voice.player_events(got, self.held), step + 1)
+        self.call_log.append((step, got, frozenset(self.held)))
+        if not self.retune():
+            self.feed(self.voice.player_events(got, self.held), step + 1)
         if got.onsets:  # a new note: the call goes on (even while waiting for the answer)
             self.last_active = step
             self.state = "listening"
@@ -197,6 +233,22 @@ class CallResponse(StepAgent):
         if self.state == "waiting" and step + 1 == self.answer_start:
             self.state = "answering"
             self.answer_next(step)
+
+    def retune(self) -> bool:
+        """If the key or register in use moved the transposition, feed the call so far again at
+        the new one (the stream starts afresh from the call's first step) and return True.
+
+        A call of 128 steps costs 128 model steps: a few milliseconds, inside the half step of
+        look-ahead, so the answer still opens on its grid point."""
+        offset = self.tonality.offset()
+        if offset == self.voice.offset:
+            return False
+        self.voice.retune(offset)
+        self.stream.reset()
+        for s, got, held in self.call_log:
+            self.feed(self.voice.player_events(got, set(held)), s + 1)
+        self.retunes += 1
+        return True
 
     def call_ended(self, step: int) -> bool:
         return (
@@ -241,6 +293,7 @@ class CallResponse(StepAgent):
         elif self.params.mutate:
             self.replay = None
             self.call_start, self.last_active = self.answer_start, self.answer_end - 1
+            self.call_log.clear()  # the "call" is the model's own answer, already in its key
             self.schedule_answer(step, length)
             if step + 1 == self.answer_start:
                 self.state = "answering"

@@ -18,7 +18,10 @@ The chord of a step is the model's control for predicting that step (``control``
 are known a step late: step ``s + 1`` is planned at the middle of step ``s`` with the chord held
 then. Chords the model's encoding cannot take are refused up front for backing chords (a triad
 encoding has no sus chords); recognized chords are steered to ones it can take (Csus4 -> C).
-The melody is played in the model's own range (no transposition).
+The key: Improv RNN models learn lead sheets moved to C, chords and melody together, so the
+chords reach the model moved from the player's key (``--key``, or found from the notes of the
+backing chords or of the chords the player holds) to C, and the melody comes back moved by as
+much (at most half an octave either way; the melody keeps the model's own register).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from live.engine.chord_recognition import recognize_chord
 from live.engine.voices import StepInput
 from live.errors import ChordSymbolError, ConfigFileError, EncodingError
 from live.models.encodings.base import NO_CHORD, ConditionalEncoder
+from live.models.encodings.chords import parse_chord, transpose_chord_symbol
 from live.models.encodings.melody import MELODY_NO_EVENT
 from live.models.model import Model
 
@@ -71,6 +75,13 @@ class Improv(Accompanist):
         self.chord: str | None = None
         self.chords_now: str | None = None
         self.controls: dict[int, str] = {}
+        self._moved: dict[tuple[str, int], str] = {}  # (symbol, semitones) -> the symbol moved
+        self.tonality.follow_register = False  # the player's chords are low; the melody stays in the model's range
+        if self.backing and spec.key is None:
+            for symbol in self.backing:  # the progression names its key
+                for pc in parse_chord(symbol).pitches:
+                    self.tonality.observe(60 + pc)
+        self.voice.offset = self.tonality.offset()
         self.state = "idle" if self.backing else "listening"
         self.prime()
 
@@ -106,12 +117,32 @@ class Improv(Accompanist):
         return self.chord or NO_CHORD
 
     def control(self, step: int) -> str:
+        """The chord of ``step`` as the model hears it: moved into the model's key."""
         symbol = self.chord_at(step)
         self.controls[step] = symbol
         if len(self.controls) > CONTROL_LOG:
             for old in list(self.controls)[: CONTROL_LOG // 2]:
                 del self.controls[old]
-        return symbol
+        return self.moved(symbol, self.voice.offset)
+
+    def moved(self, symbol: str, semitones: int) -> str:
+        """``symbol`` transposed by ``semitones`` (cached: symbols repeat)."""
+        if semitones == 0:
+            return symbol
+        moved = self._moved.get((symbol, semitones))
+        if moved is None:
+            if len(self._moved) > CONTROL_LOG:
+                self._moved.clear()
+            moved = self._moved[(symbol, semitones)] = transpose_chord_symbol(symbol, semitones)
+        return moved
+
+    def allowed_pitch_classes(self, step: int) -> frozenset[int] | None:
+        """The key's scale and the chord's tones (scale lock), as the model sees them."""
+        scale = super().allowed_pitch_classes(step)
+        tones = frozenset((pc + self.voice.offset) % 12 for pc in parse_chord(self.chord_at(step)).pitches)
+        if scale is None:
+            return tones or None
+        return scale | tones
 
     def is_chord_note(self, msg: mido.Message) -> bool:
         """True if the player's ``msg`` takes part in the chord (channel and register filters)."""
@@ -127,6 +158,7 @@ class Improv(Accompanist):
             super().note(tick, msg)
 
     def heard(self, step: int, got: StepInput) -> None:
+        self.voice.offset = self.tonality.offset()  # from the next step on, in the key in use
         if self.backing is None and self.held:
             symbol = recognize_chord(self.held, accept=self.fits)
             if symbol != NO_CHORD:

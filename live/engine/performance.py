@@ -301,7 +301,7 @@ class PerformanceAgent(Agent):
 
     def next_event(self) -> PerfEvent:
         """Draw the next event (appending it to the stream)."""
-        event, _ = self.stream.sample(self.rng, self.params.temperature, self.control(), self.bias())
+        event, _ = self.stream.sample(self.rng, self.params.temperature, self.control(), self.bias(), self.params.top_p)
         self._track(event)
         return event
 

@@ -54,11 +54,11 @@ from collections.abc import Callable, Hashable, Iterable
 import mido
 import numpy as np
 
-from live.engine.agent import AgentSpec, Sink, density_bias
+from live.engine.agent import AgentSpec, Sink
 from live.engine.call_response import StepAgent
 from live.engine.sampling import sample_class
 from live.engine.stream import Stream
-from live.engine.voices import Play, StepInput, StepVoice
+from live.engine.voices import Play, StepInput, StepVoice, out_of_scale, scale_penalty
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,
@@ -107,6 +107,7 @@ class PolyVoice(StepVoice):
         self.started = False  # START has been handed out (the stream's first event)
         self._new: set[int] = set()  # struck in the step being rendered
         self._kept: set[int] = set()  # continued in the step being rendered
+        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
 
     @staticmethod
     def is_quiet(event: Hashable) -> bool:
@@ -136,9 +137,23 @@ class PolyVoice(StepVoice):
 
     def sample(
         self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: object,
-        must_sound: bool = False,
+        must_sound: bool = False, top_p: float = 1.0,
     ) -> list[Hashable]:
-        return self.sample_step(stream, rng, temperature, bias, min_notes=int(must_sound))  # type: ignore[return-value]
+        return self.sample_step(stream, rng, temperature, bias, min_notes=int(must_sound), top_p=top_p)  # type: ignore[return-value]
+
+    def scale_bias(self, stream: Stream, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
+        """New notes out of ``allowed`` are penalised (notes already sounding may go on)."""
+        if allowed is None or lock <= 0.0:
+            return None
+        lock = round(lock, 3)
+        bias = self._scale_biases.get((allowed, lock))
+        if bias is None:
+            if len(self._scale_biases) > 64:
+                self._scale_biases.clear()
+            bias = np.zeros(NUM_POLY_CLASSES, np.float32)
+            bias[_NEW0 : _NEW0 + NUM_PITCHES] = out_of_scale(np.arange(NUM_PITCHES), allowed) * scale_penalty(lock)
+            self._scale_biases[(allowed, lock)] = bias
+        return bias
 
     def sample_step(
         self,
@@ -154,6 +169,7 @@ class PolyVoice(StepVoice):
         max_notes: int = MAX_NOTES_PER_STEP,
         before_end: Callable[[], None] | None = None,
         min_notes: int = 0,
+        top_p: float = 1.0,
     ) -> list[PolyEvent]:
         """Feed one whole step to ``stream``: the ``given`` note events merged with the model's.
 
@@ -170,6 +186,7 @@ class PolyVoice(StepVoice):
                 step that feeding costs need not delay the step's note-offs).
             min_notes: the model must put at least this many notes in the step (STEP_END is
                 masked until it has, as long as it has a note it may play).
+            top_p: nucleus sampling over the allowed classes (see ``sample_class``).
         Returns:
             The model's events of the step (not the given ones), then STEP_END; every event
             given or drawn has been fed, STEP_END last.
@@ -197,7 +214,7 @@ class PolyVoice(StepVoice):
             allowed[_CONT0 : _CONT0 + top] = cont[:top]
             if pending:  # the given note itself stands for "nothing more above it"
                 allowed[stream.encoder.event_to_label(pending[0])] = True
-            index, _ = sample_class(np.where(allowed, logits, -np.inf), temperature, rng)
+            index, _ = sample_class(np.where(allowed, logits, -np.inf), temperature, rng, top_p)
             event = stream.encoder.label_to_event(index)
             if event[0] == STEP_END or event.pitch <= floor:
                 if not pending:
@@ -336,7 +353,8 @@ class Harmonize(StepAgent):
     # -- steps -----------------------------------------------------------------------------------
 
     def bias(self) -> np.ndarray | None:
-        return density_bias(self.voice.quiet, self.model.num_classes, self.params.density)
+        """Density and scale lock (the key found from the melody), as ``sampling_bias``."""
+        return self.sampling_bias(self.processed + 1)
 
     def now_play(self, tick: int) -> Callable[[int, mido.Message], None]:
         return lambda _tick, msg: self.play(tick, msg, now=True)
@@ -385,7 +403,7 @@ class Harmonize(StepAgent):
         play = self.now_play(tick)
         velocity = self.params.velocity
         drawn = self.poly.sample_step(
-            self.stream, self.rng, self.params.temperature, self.bias(), given, below=top,
+            self.stream, self.rng, self.params.temperature, self.bias(), given, below=top, top_p=self.params.top_p,
             continuable=(self.poly.sounding if continuable is None else continuable) - set(self.open_struck),
             emit=lambda e: self.poly.strike(e, tick, velocity, play),
             before_end=lambda: self.poly.close(tick, play, release=not forced),
@@ -411,7 +429,8 @@ class Harmonize(StepAgent):
         player = self.poly.player_step(struck, self.held)
         continuable = self.poly.sounding if (self.held or struck) else set()
         drawn = self.poly.sample_step(
-            self.stream, self.rng, self.params.temperature, self.bias(), player, new_notes=False, continuable=continuable
+            self.stream, self.rng, self.params.temperature, self.bias(), player, new_notes=False, continuable=continuable,
+            top_p=self.params.top_p,
         )
         self.poly.render(drawn, tick, self.params.velocity, self.play)
         if self.held or self.poly.sounding or struck:

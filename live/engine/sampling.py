@@ -20,18 +20,28 @@ def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> tuple[int, float]:
+def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generator, top_p: float = 1.0) -> tuple[int, float]:
     """Draw one class from softmax(logits / temperature); temperature 0 takes the argmax.
 
-    logits: [C]. Returns (class index, its log-probability under that distribution; 0.0 for argmax).
+    top_p: nucleus sampling (Holtzman et al. 2019): only the most likely classes whose
+    probabilities add up to at least ``top_p`` (0 < top_p <= 1) can be drawn, renormalised;
+    1.0 draws from the whole distribution. logits: [C]. Returns (class index, its
+    log-probability under the distribution it was drawn from; 0.0 for argmax).
     """
     if temperature <= 0.0:
         return int(np.argmax(logits)), 0.0
     z = logits / temperature if temperature != 1.0 else logits
     p = np.exp(z - z.max())  # unnormalised probabilities [C]
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")  # most likely first [C]
+        kept = p[order].cumsum()
+        n = min(int(kept.searchsorted(top_p * float(kept[-1]), side="left")) + 1, len(p))
+        p[order[n:]] = 0.0
     cdf = p.cumsum()
     total = float(cdf[-1])
     index = min(int(cdf.searchsorted(rng.random() * total, side="right")), len(p) - 1)
+    while p[index] == 0.0:  # a draw on the edge of a removed class: the nearest kept one below
+        index -= 1
     return index, math.log(float(p[index]) / total)
 
 

@@ -78,16 +78,18 @@ class Stream:
         temperature: float = 1.0,
         control: Any = None,
         bias: np.ndarray | None = None,
+        top_p: float = 1.0,
     ) -> tuple[Hashable, float]:
         """Draw the next event, append it and step the model. Returns (event, its log-probability).
 
         temperature: 0 takes the most likely class. bias: optional [num_classes] added to the
-        logits before sampling (density steering). control: as in ``feed``.
+        logits before sampling (density steering, scale lock). control: as in ``feed``.
+        top_p: nucleus sampling (see ``sample_class``).
         """
         if self.logits is None:
             raise RuntimeError("the stream is not primed: feed at least one event first")
         logits = self.logits if bias is None else self.logits + bias
-        index, logp = sample_class(logits, temperature, rng)
+        index, logp = sample_class(logits, temperature, rng, top_p)
         event = self.encoder.label_to_event(index)
         self.encoder.append(event)
         self.encoder.encode_input(self._x[0], control)

@@ -11,6 +11,7 @@ stream; a voice owns the family's vocabulary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
@@ -67,7 +68,14 @@ def _one_hot(model: Model):
 
 
 class StepVoice:
-    """Base of the step-grid voices. Subclasses define the family's events."""
+    """Base of the step-grid voices. Subclasses define the family's events.
+
+    Attributes:
+        offset: semitones from the player's pitches to the model's (melody voices transpose;
+            the key-free families keep 0).
+    """
+
+    offset = 0
 
     def __init__(self, model: Model, channel: int) -> None:
         self.model = model
@@ -84,17 +92,29 @@ class StepVoice:
         """The events that encode the player's step (``held``: pitches held after it)."""
         raise NotImplementedError
 
+    def retune(self, offset: int) -> None:
+        """Hear the player ``offset`` semitones moved from now on (the caller feeds the stream
+        again); only transposing voices are ever retuned."""
+        raise NotImplementedError(f"{type(self).__name__} does not transpose")
+
     def sample(
         self, stream: Stream, rng: np.random.Generator, temperature: float, bias: np.ndarray | None, control: Any,
-        must_sound: bool = False,
+        must_sound: bool = False, top_p: float = 1.0,
     ) -> list[Hashable]:
         """Sample one step of events from the primed ``stream`` (appending them).
 
-        ``must_sound``: the step starts a note (an answer's first step: on its grid point)."""
+        ``must_sound``: the step starts a note (an answer's first step: on its grid point).
+        ``top_p``: nucleus sampling (see ``sample_class``)."""
         if must_sound:
             bias = self.sounding_mask if bias is None else bias + self.sounding_mask
-        event, _ = stream.sample(rng, temperature, control, bias)
+        event, _ = stream.sample(rng, temperature, control, bias, top_p)
         return [event]
+
+    def scale_bias(self, stream: Stream, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
+        """Logit bias [num_classes] for the scale lock: the classes that would start a pitch whose
+        pitch class (as the model sees it) is not in ``allowed`` get ``log(1 - lock)`` (at lock 1:
+        masked). None when nothing is locked (families without pitches, no key yet, lock 0)."""
+        return None
 
     def render(self, events: list[Hashable], tick: int, velocity: int, play: Play) -> None:
         """Play one step's ``events`` at ``tick``."""
@@ -121,8 +141,12 @@ class MelodyVoice(StepVoice):
         super().__init__(model, channel)
         spec = get_config(model.config_id)
         self.low, self.high = spec.min_note, spec.max_note  # high is exclusive
-        self.sounding: int | None = None  # the pitch this voice plays
-        self.heard: int | None = None  # the player's pitch the model last heard
+        self.sounding: int | None = None  # the pitch this voice plays (the player's side)
+        self.heard: int | None = None  # the player's pitch the model last heard (the model's side)
+        self.offset = 0  # semitones from the player's pitches to the model's (Tonality.offset)
+        one_hot = _one_hot(model)
+        self._pitch_of_label = np.array([one_hot.decode_event(i) for i in range(one_hot.num_classes)])  # [n]
+        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
 
     @staticmethod
     def is_quiet(event: Hashable) -> bool:
@@ -136,9 +160,15 @@ class MelodyVoice(StepVoice):
             pitch -= 12
         return pitch
 
+    def retune(self, offset: int) -> None:
+        """Hear the player ``offset`` semitones moved from now on (forgetting what was heard:
+        the caller feeds the stream again)."""
+        self.offset = offset
+        self.heard = None
+
     def player_events(self, step: StepInput, held: set[int]) -> list[Hashable]:
         if step.onsets:
-            self.heard = self.fold(step.onsets[-1][0])
+            self.heard = self.fold(step.onsets[-1][0] + self.offset)
             return [self.heard]
         if self.heard is not None and not held:
             self.heard = None
@@ -151,8 +181,32 @@ class MelodyVoice(StepVoice):
                 continue
             self.release(tick, play)
             if event != MELODY_NOTE_OFF:
-                play(tick, mido.Message("note_on", channel=self.channel, note=int(event), velocity=velocity))
-                self.sounding = int(event)
+                pitch = to_midi_range(int(event) - self.offset)
+                play(tick, mido.Message("note_on", channel=self.channel, note=pitch, velocity=velocity))
+                self.sounding = pitch
+
+    def scale_bias(self, stream: Stream, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
+        if allowed is None or lock <= 0.0:
+            return None
+        lock = round(lock, 3)
+        base = self._scale_biases.get((allowed, lock))
+        if base is None:
+            if len(self._scale_biases) > 64:
+                self._scale_biases.clear()
+            base = np.zeros(self.model.num_classes, np.float32)
+            base[:len(self._pitch_of_label)] = out_of_scale(self._pitch_of_label, allowed) * scale_penalty(lock)
+            self._scale_biases[(allowed, lock)] = base
+        n = len(self._pitch_of_label)
+        if self.model.num_classes == n:
+            return base
+        # lookback "repeat" labels: the event they stand for depends on the history
+        encoder = stream.encoder
+        repeats = [encoder.label_to_event(label) for label in range(n, self.model.num_classes)]
+        if not any(out_of_scale(np.array([e]), allowed)[0] for e in repeats):
+            return base
+        bias = base.copy()
+        bias[n:] = out_of_scale(np.array(repeats), allowed) * scale_penalty(lock)
+        return bias
 
     def release(self, tick: int, play: Play) -> None:
         if self.sounding is not None:
@@ -161,6 +215,26 @@ class MelodyVoice(StepVoice):
 
     def forget(self) -> None:
         self.sounding = None
+
+
+def to_midi_range(pitch: int) -> int:
+    """``pitch`` moved by octaves into MIDI's 0..127."""
+    while pitch < 0:
+        pitch += 12
+    while pitch > 127:
+        pitch -= 12
+    return pitch
+
+
+def out_of_scale(pitches: np.ndarray, allowed: frozenset[int]) -> np.ndarray:
+    """1.0 where an event is a pitch (>= 0) whose pitch class is not in ``allowed``, else 0.0."""
+    inside = np.isin(pitches % 12, list(allowed))
+    return ((pitches >= 0) & ~inside).astype(np.float32)
+
+
+def scale_penalty(lock: float) -> float:
+    """The logit bias of an out-of-scale pitch at scale lock ``lock`` (0 < lock <= 1)."""
+    return MASKED if lock >= 1.0 else math.log(1.0 - lock)
 
 
 def voice_for(model: Model, channel: int) -> StepVoice:

@@ -1,0 +1,260 @@
+"""Musical quality of the answers: do they stay in the player's key, how busy and how high are they.
+
+    .venv/bin/python -m benchmarks.musical_quality            # prints the section
+    .venv/bin/python -m benchmarks.musical_quality --quick    # fewer keys and seeds
+
+A call is a two-bar phrase played into a call-and-response agent (the same ``Session`` the
+daemon and offline mode run, on a simulated clock); the answer is what the agent plays after
+it. The calls are written here (four phrases, two major and two natural minor, in steps of the
+scale), so no model trained on them; each of the 24 major and minor keys gets 4 seeds, the
+seed picking the phrase of the key's mode and the agent's random generator. Measured per model:
+
+- in-scale ratio: the share of the answer's notes whose pitch class is in the call's key
+  (major, or natural minor), worst key and all keys together (a random pitch: 7/12 = 0.58);
+- notes per bar of the answer against the call's (density 0.5, the model left alone);
+- the answer's range, and how far its median pitch lies from the call's (semitones);
+- the same with ``--key C`` (no transposition: the daemon before it followed the key) and
+  with ``--scale-lock 1``.
+
+Improv: the improv agent plays 4 bars over I-vi-IV-V in each major key (and i-VI-iv-v in
+each minor one); the in-scale ratio counts its melody notes in the key or the chord of the
+moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from live.engine.agent import AgentSpec, Out, Params
+from live.engine.key import KEYS, Key
+from live.engine.session import Session
+from live.models.encodings.chords import parse_chord, transpose_chord_symbol
+from live.models.model import Model
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "magenta_bundles"
+FIXTURE_MELODY = ("attention_rnn_64x2.mag", "lookback_rnn_256x2.mag")
+
+TICKS_PER_EIGHTH = 12
+TICKS_PER_BAR = 96
+# (semitones above the tonic, length in eighths): two bars each
+MAJOR_CALLS = (
+    ((0, 1), (2, 1), (4, 1), (5, 1), (7, 2), (4, 2), (5, 1), (4, 1), (2, 1), (-1, 1), (0, 4)),
+    ((7, 2), (9, 1), (7, 1), (5, 2), (4, 2), (2, 1), (4, 1), (5, 1), (2, 1), (0, 4)),
+)
+MINOR_CALLS = (
+    ((0, 1), (3, 1), (7, 1), (3, 1), (2, 2), (-2, 2), (0, 1), (2, 1), (3, 1), (5, 1), (7, 4)),
+    ((7, 2), (8, 1), (7, 1), (5, 1), (3, 1), (2, 2), (3, 1), (5, 1), (3, 1), (2, 1), (0, 4)),
+)
+MAJOR_PROGRESSION = ("C", "Am", "F", "G")
+MINOR_PROGRESSION = ("Am", "F", "Dm", "Em")  # as in A minor; moved to each key
+SEEDS = 4
+
+
+class _Collect:
+    """A sink that keeps the note-ons (tick, pitch) each agent plays."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[int, int]] = []
+
+    def play(self, agent: object, out: Out) -> None:
+        if out.msg.type == "note_on" and out.msg.velocity:
+            self.notes.append((out.tick, out.msg.note))
+
+    def cancel(self, agent: object, tick: int) -> None:
+        pass
+
+
+def call_notes(key: Key, phrase: int) -> list[tuple[int, int, int]]:
+    """The call: (start tick, end tick, pitch), two bars, tonic in octave 4 (C4..B4)."""
+    calls = MINOR_CALLS if key.minor else MAJOR_CALLS
+    notes, tick = [], 0
+    for semitones, eighths in calls[phrase % len(calls)]:
+        length = eighths * TICKS_PER_EIGHTH
+        notes.append((tick, tick + length - 1, 60 + key.tonic + semitones))
+        tick += length
+    return notes
+
+
+@dataclass
+class Answer:
+    """One answer: its pitches and its length in bars."""
+
+    pitches: list[int]
+    bars: float
+
+
+def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Params) -> Answer:
+    """Play a call in ``key`` into a call-response agent and return its answer."""
+    sink = _Collect()
+    spec = AgentSpec(name="a", mode="call-response", key=fixed, params=replace(params), response_quantize="bar")
+    session = Session([spec], sink, seed=seed, models={0: model})
+    call = call_notes(key, seed)
+    events = sorted([(s, 1, p) for s, _, p in call] + [(e, 0, p) for _, e, p in call])
+    end = 6 * TICKS_PER_BAR
+    i = 0
+    for tick in range(end):
+        while i < len(events) and events[i][0] <= tick:
+            t, on, pitch = events[i]
+            session.player(t, mido.Message("note_on" if on else "note_off", note=pitch, velocity=90 if on else 0))
+            i += 1
+        session.tick(tick)
+    agent = session.agents[0]
+    answer_bars = (agent.answer_end - agent.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.answers else 0.0
+    return Answer([p for t, p in sink.notes if t >= call[-1][1]], answer_bars)
+
+
+def improv_notes(model: Model, key: Key, seed: int, params: Params) -> tuple[list[int], list[frozenset[int]]]:
+    """The improv agent over four bars of the key's progression: its pitches, and for each the
+    pitch classes of the chord it sounded over."""
+    base = MINOR_PROGRESSION if key.minor else MAJOR_PROGRESSION
+    shift = (key.tonic - (9 if key.minor else 0)) % 12
+    chords = [transpose_chord_symbol(c, shift) for c in base]
+    sink = _Collect()
+    spec = AgentSpec(name="a", mode="improv", backing_chords=chords, steps_per_chord=16, params=replace(params))
+    session = Session([spec], sink, seed=seed, models={0: model})
+    for tick in range(4 * TICKS_PER_BAR):
+        session.tick(tick)
+    tones = [frozenset(parse_chord(chords[(t // TICKS_PER_BAR) % 4]).pitches) for t, _ in sink.notes]
+    return [p for _, p in sink.notes], tones
+
+
+@dataclass
+class Row:
+    name: str
+    worst: float
+    overall: float
+    worst_key: str
+    answer_per_bar: float
+    call_per_bar: float
+    low: int
+    high: int
+    median_gap: float
+
+
+def measure(name: str, model: Model, keys: tuple[Key, ...], seeds: int, fixed: Key | None, params: Params) -> Row:
+    per_key: dict[str, tuple[int, int]] = {}
+    per_bar, gaps, pitches = [], [], []
+    call_per_bar = []
+    for key in keys:
+        inside = total = 0
+        for seed in range(seeds):
+            answer = answer_to(model, key, seed, fixed, params)
+            call = [p for _, _, p in call_notes(key, seed)]
+            call_per_bar.append(len(call) / 2.0)
+            inside += sum(1 for p in answer.pitches if p % 12 in key.scale)
+            total += len(answer.pitches)
+            if answer.bars:
+                per_bar.append(len(answer.pitches) / answer.bars)
+            if answer.pitches:
+                gaps.append(statistics.median(answer.pitches) - statistics.median(call))
+            pitches += answer.pitches
+        per_key[key.name] = (inside, total)
+    ratios = {k: i / t if t else 0.0 for k, (i, t) in per_key.items()}
+    worst_key = min(ratios, key=ratios.get)
+    inside = sum(i for i, _ in per_key.values())
+    total = sum(t for _, t in per_key.values())
+    return Row(
+        name, ratios[worst_key], inside / max(total, 1), worst_key,
+        statistics.mean(per_bar) if per_bar else 0.0, statistics.mean(call_per_bar),
+        min(pitches, default=0), max(pitches, default=0), statistics.median(gaps) if gaps else 0.0,
+    )
+
+
+def measure_improv(model: Model, keys: tuple[Key, ...], seeds: int, params: Params) -> tuple[float, float, str, float]:
+    """(worst key's ratio in key or chord, overall, worst key, notes per bar)."""
+    ratios, inside_all, total_all = {}, 0, 0
+    for key in keys:
+        inside = total = 0
+        for seed in range(seeds):
+            pitches, tones = improv_notes(model, key, seed, params)
+            inside += sum(1 for p, t in zip(pitches, tones) if p % 12 in key.scale or p % 12 in t)
+            total += len(pitches)
+        ratios[key.name] = inside / total if total else 0.0
+        inside_all += inside
+        total_all += total
+    worst = min(ratios, key=ratios.get)
+    return ratios[worst], inside_all / max(total_all, 1), worst, total_all / (4.0 * seeds * len(keys))
+
+
+def melody_models(log=print) -> list[tuple[str, Model]]:
+    """The bundled melody default and the fixture melody bundles (these only with TensorFlow)."""
+    import live.models
+    from live.models.bundled import resolve_model
+
+    models = [("melody (bundled)", live.models.load(resolve_model("melody", "call-response")))]
+    for name in FIXTURE_MELODY:
+        path = FIXTURES / name
+        if not path.exists():
+            log(f"  {name}: not found in {FIXTURES}, skipped")
+            continue
+        try:
+            models.append((name, live.models.load(path)))
+        except ImportError as err:  # .mag needs TensorFlow
+            log(f"  {name}: {err}, skipped")
+    return models
+
+
+def run(quick: bool = False, log=print) -> str:
+    """The report section (markdown)."""
+    import live.models
+    from live.models.bundled import resolve_model
+
+    keys = KEYS[::6] if quick else KEYS  # quick: C, F#, Cm, F#m
+    seeds = 2 if quick else SEEDS
+    lines = [
+        "## Musical quality: answers in the player's key",
+        "",
+        f"Calls: two-bar phrases in {len(keys)} keys x {seeds} seeds (`benchmarks/musical_quality.py`); answers of",
+        "a call-response agent at density 0.5, temperature 1.0. In-scale: the share of the answer's notes in the",
+        "call's key (natural minor for minor keys); a random pitch scores 0.58. Gap: median answer pitch minus",
+        "median call pitch (semitones).",
+        "",
+        "| model | setting | in-scale, worst key | in-scale, all keys | notes/bar answer (call) | range | median gap |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    settings = [
+        ("--key auto (default)", None, Params()),
+        ("--key C (not transposed)", Key(0), Params()),
+        ("--scale-lock 1", None, Params(scale_lock=1.0)),
+    ]
+    for name, model in melody_models(log):
+        for label, fixed, params in settings:
+            log(f"  {name}, {label}")
+            r = measure(name, model, keys, seeds, fixed, params)
+            lines.append(
+                f"| {name} | {label} | {r.worst:.2f} ({r.worst_key}) | {r.overall:.2f} | "
+                f"{r.answer_per_bar:.1f} ({r.call_per_bar:.1f}) | {r.low}-{r.high} | {r.median_gap:+.1f} |"
+            )
+    improv = live.models.load(resolve_model("improv", "improv"))
+    lines += [
+        "",
+        "Improv (bundled `improv`) over I-vi-IV-V (major keys) or i-VI-iv-v (minor keys), 4 bars: the share of",
+        "its notes in the key's scale or the chord of the moment.",
+        "",
+        "| setting | in key or chord, worst key | all keys | notes/bar |",
+        "|---|---|---|---|",
+    ]
+    for label, params in (("--key auto", Params()), ("--scale-lock 1", Params(scale_lock=1.0))):
+        log(f"  improv, {label}")
+        worst, overall, worst_key, per_bar = measure_improv(improv, keys, seeds, params)
+        lines.append(f"| {label} | {worst:.2f} ({worst_key}) | {overall:.2f} | {per_bar:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4 keys, 2 seeds")
+    args = parser.parse_args(argv)
+    np.seterr(all="ignore")
+    print(run(args.quick, log=lambda m: print(m, flush=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
