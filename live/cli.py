@@ -97,6 +97,15 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the channel the agent plays on (default 1; drums 10)")
     g.add_argument("--temperature", type=float, help="sampling temperature 0.1-2.0 (default 1.0)")
     g.add_argument("--density", type=float, help="0 sparse .. 1 busy (default 0.5: as the model plays)")
+    g.add_argument("--key", metavar="C|Am|auto",
+                   help="the player's key (F#, Bb, C#m...); melody and improv models hear the player moved into "
+                        "their key and answer back in it; default auto: found from what the player plays")
+    g.add_argument("--scale-lock", type=float, metavar="0-1",
+                   help="0 (default): the model picks any pitch; 1: only pitches of the key (and in improv the "
+                        "chord's tones); between: out-of-key pitches less likely")
+    g.add_argument("--top-p", type=float, metavar="0.05-1",
+                   help="nucleus sampling: draw only among the likeliest choices that add up to this "
+                        "probability (default 1: all)")
     g.add_argument("--silence", metavar="STEPS|Nbeat",
                    help="call-response: silence that ends a call, in 16th steps (4) or beats (1beat; the default)")
     g.add_argument("--response-quantize", choices=["step", "beat", "bar"],
@@ -128,7 +137,7 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
 
 AGENT_OPTIONS = {
     "mode": "mode", "model": "model", "output_channel": "channel", "temperature": "temperature",
-    "density": "density", "silence": "silence", "response_quantize": "response_quantize",
+    "density": "density", "key": "key", "scale_lock": "scale_lock", "top_p": "top_p", "silence": "silence", "response_quantize": "response_quantize",
     "response_bars": "response_bars", "loop": "loop", "mutate": "mutate", "backing_chords": "backing_chords",
     "steps_per_chord": "steps_per_chord", "chord_channel": "chord_channel", "chord_below": "chord_below",
     "pattern_file": "pattern_file", "input_channel": "input_channels",

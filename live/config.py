@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from live.engine.agent import AgentSpec, Params
+from live.engine.agent import MIN_TOP_P, AgentSpec, Params
+from live.engine.key import parse_key
 from live.engine.session import MODES, Command
 from live.errors import ConfigFileError
 
@@ -34,6 +35,8 @@ CONTINUOUS = {
     "density": (0.0, 1.0),
     "answer_bars": (0.0, 8.0),  # 0: as long as the call
     "tempo": (40.0, 240.0),
+    "scale_lock": (0.0, 1.0),
+    "top_p": (MIN_TOP_P, 1.0),
 }
 SWITCHES = ("loop", "mutate")  # value >= 64 on, < 64 off
 BUTTONS = ("mode", "model", "end_call", "panic", "start_stop", "record")  # acts when pressed (value >= 64)
@@ -52,9 +55,12 @@ DEFAULT_CONTROLS = {
     "panic": 30,
     "start_stop": 31,
     "record": 32,
+    "scale_lock": 33,
+    "top_p": 34,
 }
 """The CC number of each parameter unless ``[controls]`` says otherwise (any channel). CC 21-28
-are the eight knobs of many controllers' first bank; 29-32 suit pads or buttons."""
+are the eight knobs of many controllers' first bank; 29-32 suit pads or buttons; 33-34 (scale
+lock, top-p) are the second bank's first two knobs."""
 
 
 @dataclass
@@ -122,7 +128,7 @@ AGENT_KEYS = {
     "name", "mode", "model", "channel", "output_channel", "input_channel", "input_channels", "output_port",
     "silence", "min_call", "max_call", "response_quantize", "response_bars", "backing_chords",
     "steps_per_chord", "chord_channel", "chord_below", "pattern_file", "temperature", "density", "loop", "mutate",
-    "velocity",
+    "velocity", "key", "scale_lock", "top_p",
 }
 DAEMON_KEYS = {
     "backend", "input_port", "output_port", "passthrough", "clock", "clock_port", "clock_out", "bpm",
@@ -176,6 +182,17 @@ def _channels(value: Any) -> list[int] | None:
     return list(values)
 
 
+def _in_range(option: str, value: Any, low: float, high: float, accepted: str) -> float:
+    """``value`` as a float in [low, high]; ConfigFileError naming the accepted values if not."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigFileError(f"{option}: {value!r} is not a number; accepted: {accepted}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ConfigFileError(f"{option}: {value!r} is out of range; accepted: {accepted}")
+    return number
+
+
 def agent_spec(settings: dict[str, Any], index: int = 0) -> AgentSpec:
     """An AgentSpec from agent keys (TOML names; unknown keys are an error)."""
     unknown = set(settings) - AGENT_KEYS
@@ -193,6 +210,10 @@ def agent_spec(settings: dict[str, Any], index: int = 0) -> AgentSpec:
         params.set_temperature(float(settings["temperature"]))
     if settings.get("density") is not None:
         params.set_density(float(settings["density"]))
+    if settings.get("scale_lock") is not None:
+        params.scale_lock = _in_range("--scale-lock", settings["scale_lock"], 0.0, 1.0, "0 (free) to 1 (only the key's pitches)")
+    if settings.get("top_p") is not None:
+        params.top_p = _in_range("--top-p", settings["top_p"], MIN_TOP_P, 1.0, f"{MIN_TOP_P} to 1 (1: sample from everything)")
     if settings.get("response_bars") is not None:
         params.answer_bars = float(settings["response_bars"]) or None
     params.loop = bool(settings.get("loop", False))
@@ -221,6 +242,7 @@ def agent_spec(settings: dict[str, Any], index: int = 0) -> AgentSpec:
         chord_channel=settings.get("chord_channel"),
         chord_below=settings.get("chord_below"),
         pattern_file=settings.get("pattern_file"),
+        key=parse_key(str(settings.get("key") or "auto")),
         params=params,
     )
 

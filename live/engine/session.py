@@ -8,6 +8,8 @@ panel act through :class:`Command` objects (``Session.command``); the panel read
 
 from __future__ import annotations
 
+import math
+
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -79,9 +81,10 @@ class Command:
     """Something a knob, a key or the panel asks for.
 
     Attributes:
-        name: temperature | density | answer_bars | loop | mutate | end_call | mode | model |
-            tempo | panic | start_stop | record.
-        value: an absolute value (temperature 0.1-2.0, density 0-1, answer bars, BPM; for loop
+        name: temperature | density | scale_lock | top_p | answer_bars | loop | mutate | end_call |
+            mode | model | tempo | panic | start_stop | record.
+        value: an absolute value (temperature 0.1-2.0, density 0-1, scale lock 0-1, top-p
+            0.05-1, answer bars, BPM; out-of-range values are clamped; for loop
             and mutate 1/0; for mode and model a name), or None.
         delta: a relative change instead of ``value`` (keys: t/T, d/D), or None; for mode and
             model any delta means "the next one".
@@ -110,6 +113,10 @@ class AgentView:
     answer_bars: float | None
     notes_played: int
     step_ms: float
+    key: str = ""  # the key in use ("F#m"), "" while unknown or for key-free models
+    key_fixed: bool = False  # True: given with --key; False: found from the player
+    scale_lock: float = 0.0
+    top_p: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,10 @@ class Session:
                 p.set_temperature(_apply(p.temperature, cmd))
             elif cmd.name == "density":
                 p.set_density(_apply(p.density, cmd))
+            elif cmd.name == "scale_lock":
+                p.set_scale_lock(_apply(p.scale_lock, cmd))
+            elif cmd.name == "top_p":
+                p.set_top_p(_apply(p.top_p, cmd))
             elif cmd.name == "answer_bars":
                 value = _apply(p.answer_bars or 0.0, cmd)
                 p.answer_bars = None if value <= 0 else float(value)
@@ -304,7 +315,7 @@ class Session:
                 self._swap(i, model=None if cmd.value is None else str(cmd.value), next_model=cmd.value is None)
             else:
                 raise ValueError(f"not a session command: {cmd.name!r}")
-        if cmd.name in ("temperature", "density", "answer_bars", "loop", "mutate"):
+        if cmd.name in ("temperature", "density", "scale_lock", "top_p", "answer_bars", "loop", "mutate"):
             a = self.agents[targets[0]].params
             self.say(f"{cmd.name}: {getattr(a, cmd.name)}")
 
@@ -361,24 +372,29 @@ class Session:
             self._open_notes.pop(key)[1] = tick
 
     def agent_views(self) -> tuple[AgentView, ...]:
-        return tuple(
-            AgentView(
+        views = []
+        for a in self.agents:
+            tonality = getattr(a, "tonality", None)  # step agents follow a key
+            key = tonality.key if tonality is not None else None
+            views.append(AgentView(
                 a.name, a.spec.mode, a.model.config_id, a.state, a.params.temperature, a.params.density,
                 a.channel + 1, a.params.loop, a.params.mutate, a.params.answer_bars, a.notes_played, a.step_seconds * 1e3,
-            )
-            for a in self.agents
-        )
+                key.name if key is not None else "", a.spec.key is not None, a.params.scale_lock, a.params.top_p,
+            ))
+        return tuple(views)
 
     def roll_view(self) -> tuple[RollNote, ...]:
         return tuple(RollNote(s, e, p, w) for s, e, p, w in self.roll)
 
 
 def _apply(current: float, cmd: Command) -> float:
-    if cmd.delta is not None:
-        return current + cmd.delta
-    if cmd.value is None:
+    """The new value a command asks for (the caller clamps it); a value that is not a finite
+    number (NaN from a bad sender) leaves ``current`` as it is."""
+    try:
+        value = current + float(cmd.delta) if cmd.delta is not None else current if cmd.value is None else float(cmd.value)
+    except (TypeError, ValueError):
         return current
-    return float(cmd.value)
+    return value if math.isfinite(value) else current
 
 
 def _next(items: tuple[str, ...] | list[str], current: str | None) -> str:

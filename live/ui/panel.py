@@ -53,6 +53,8 @@ FPS = 15.0  # redraws per second
 KNOB_FLASH_SECONDS = 0.6  # how long a knob that just moved stays highlighted
 TEMPERATURE_STEP = 0.1
 DENSITY_STEP = 0.1
+SCALE_LOCK_STEP = 0.1
+TOP_P_STEP = 0.05
 TEMPO_STEP = 1.0  # BPM
 
 
@@ -115,7 +117,7 @@ class Panel:
             return self.snap
         now = time.perf_counter()
         for i, agent in enumerate(snap.agents):
-            for name in ("temperature", "density"):
+            for name in ("temperature", "density", "scale_lock", "top_p"):
                 value = getattr(agent, name)
                 old = self._knobs.get((i, name))
                 if old is not None and old != value:
@@ -165,6 +167,10 @@ class Panel:
         command("T", "temperature", +TEMPERATURE_STEP)
         command("d", "density", -DENSITY_STEP)
         command("D", "density", +DENSITY_STEP)
+        command("s", "scale_lock", -SCALE_LOCK_STEP)
+        command("S", "scale_lock", +SCALE_LOCK_STEP)
+        command("o", "top_p", -TOP_P_STEP)
+        command("O", "top_p", +TOP_P_STEP)
         command("m", "mode")
         command("n", "model")
         command("l", "loop")

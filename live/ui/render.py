@@ -24,6 +24,8 @@ Fragments = list[tuple[str, str]]
 TICKS_PER_BAR = 96  # 4/4 at 24 ticks per quarter
 TEMPERATURE_RANGE = (0.1, 2.0)
 DENSITY_RANGE = (0.0, 1.0)
+SCALE_LOCK_RANGE = (0.0, 1.0)
+TOP_P_RANGE = (0.0, 1.0)
 KNOB_WIDTH = 8  # characters per knob bar
 KNOB_EIGHTHS = " ▏▎▍▌▋▊▉"  # a character filled to 0/8 .. 7/8
 KNOB_EMPTY = "·"
@@ -65,6 +67,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("space", "start / stop the transport"),
     ("t / T", "temperature down / up (0.1 a press)"),
     ("d / D", "density down / up (0.1 a press)"),
+    ("s / S", "scale lock down / up (0.1 a press)"),
+    ("o / O", "top-p down / up (0.05 a press)"),
     ("m", "next mode"),
     ("n", "next model"),
     ("l", "loop on / off"),
@@ -142,10 +146,12 @@ def header(snap: Snapshot, learn_choice: int | None = None) -> Fragments:
 def agent_rows(
     snap: Snapshot, selected: int | None = None, changed: frozenset[tuple[int, str]] = frozenset()
 ) -> Fragments:
-    """Two lines per agent: who and what it is doing; then its knobs as bars.
+    """Three lines per agent: who and what it is doing; then its knobs as bars (temperature,
+    density, switches; scale lock, top-p and the key in use).
 
     ``selected`` is the agent the knob keys act on (None: all of them, every row marked);
-    ``changed`` holds (agent index, "temperature" | "density") for knobs that just moved."""
+    ``changed`` holds (agent index, "temperature" | "density" | "scale_lock" | "top_p") for knobs
+    that just moved."""
     if not snap.agents:
         return [("class:label", "  no agents")]
     f: Fragments = []
@@ -177,6 +183,12 @@ def _agent_row(i: int, a: AgentView, selected: bool, changed: frozenset[tuple[in
           ("", "  "), ("class:label", "mutate "), ("class:on", "on ") if a.mutate else ("class:off", "off")]
     if a.answer_bars:
         f += [("", "  "), ("class:label", "answer "), ("class:value", f"{a.answer_bars:g}"), ("class:label", " bars")]
+    f += [("", "\n"), ("", "   ")]
+    f += _knob("lock", a.scale_lock, SCALE_LOCK_RANGE, (i, "scale_lock") in changed)
+    f.append(("", "  "))
+    f += _knob("top-p", a.top_p, TOP_P_RANGE, (i, "top_p") in changed)
+    f += [("", "  "), ("class:label", "key "), ("class:value", a.key or "?"),
+          ("class:label", " (fixed)" if a.key_fixed else " (auto)")]
     return f
 
 

@@ -32,18 +32,22 @@ def test_header_shows_a_followed_clock_locking_and_the_learn_prompt():
 
 def test_agent_rows_show_each_agent_and_its_knobs():
     snap = snapshot(agents=(
-        agent("melody", state="answering", temperature=2.0, density=0.0, loop=True, answer_bars=2.0, notes_played=42),
-        agent("drums", mode="drums", model="drum_kit_rnn", state="playing", channel=10, temperature=0.1, density=1.0),
+        agent("melody", state="answering", temperature=2.0, density=0.0, loop=True, answer_bars=2.0, notes_played=42,
+              scale_lock=0.5, top_p=0.9, key="F#m"),
+        agent("drums", mode="drums", model="drum_kit_rnn", state="playing", channel=10, temperature=0.1, density=1.0,
+              key="Bb", key_fixed=True),
     ))
     lines = plain(render.agent_rows(snap, selected=1)).split("\n")
-    assert len(lines) == 4
+    assert len(lines) == 6
     assert lines[0].startswith(" 1 melody") and "answering" in lines[0] and "ch 1 " in lines[0] and "notes 42" in lines[0]
     assert "temp ████████ 2.00" in lines[1] and "dens ········ 0.00" in lines[1]
     assert "loop on" in lines[1] and "mutate off" in lines[1] and "answer 2 bars" in lines[1]
-    assert lines[2].startswith("▸2 drums") and "drums" in lines[2] and "drum_kit_rnn" in lines[2] and "ch 10" in lines[2]
-    assert "temp ········ 0.10" in lines[3] and "dens ████████ 1.00" in lines[3]
+    assert "lock ████···· 0.50" in lines[2] and "top-p ███████▎ 0.90" in lines[2] and "key F#m (auto)" in lines[2]
+    assert lines[3].startswith("▸2 drums") and "drums" in lines[3] and "drum_kit_rnn" in lines[3] and "ch 10" in lines[3]
+    assert "temp ········ 0.10" in lines[4] and "dens ████████ 1.00" in lines[4]
+    assert "lock ········ 0.00" in lines[5] and "top-p ████████ 1.00" in lines[5] and "key Bb (fixed)" in lines[5]
     everyone = plain(render.agent_rows(snap, selected=None)).split("\n")
-    assert everyone[0].startswith("▸1") and everyone[2].startswith("▸2")
+    assert everyone[0].startswith("▸1") and everyone[3].startswith("▸2")
 
 
 def test_long_names_are_cut_with_an_ellipsis_and_a_row_fits_80_columns():
@@ -61,7 +65,7 @@ def test_a_changed_knob_is_highlighted():
     assert highlighted == ["████"]  # agent 2's density, 0.5 of 8 characters
 
 
-@pytest.mark.parametrize("low, high", [(0.1, 2.0), (0.0, 1.0)])
+@pytest.mark.parametrize("low, high", [(0.1, 2.0), (0.0, 1.0)])  # temperature; density, scale lock, top-p
 def test_every_knob_step_of_a_tenth_moves_the_bar(low, high):
     values = [low + k * 0.1 for k in range(round((high - low) / 0.1) + 1)]
     bars = [render.knob_bar(v, low, high) for v in values]
