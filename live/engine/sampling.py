@@ -34,8 +34,9 @@ def sample_class(logits: np.ndarray, temperature: float, rng: np.random.Generato
     p = np.exp(z - z.max())  # unnormalised probabilities [C]
     if top_p < 1.0:
         order = np.argsort(-p, kind="stable")  # most likely first [C]
-        kept = p[order].cumsum()
-        n = min(int(kept.searchsorted(top_p * float(kept[-1]), side="left")) + 1, len(p))
+        kept = p[order].cumsum(dtype=np.float64)
+        # the smallest head that reaches top_p (a head within rounding of it reaches it)
+        n = min(int(kept.searchsorted(top_p * float(kept[-1]) * (1.0 - 1e-6), side="left")) + 1, len(p))
         p[order[n:]] = 0.0
     cdf = p.cumsum()
     total = float(cdf[-1])
