@@ -16,7 +16,7 @@ from typing import Any
 from training.errors import TrainingError
 
 
-def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[str, Any] | None = None) -> str:
+def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[str, Any] | None = None, float16: bool = False) -> str:
     """Write the live model file of ``run_dir``'s latest checkpoint to ``output``; return its path.
 
     Raises TrainingError when ``run_dir`` is not a run or has no checkpoint, and
@@ -41,7 +41,7 @@ def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[s
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise TrainingError(f"cannot write {output}: directory {directory} does not exist")
-    live.save(output)
+    live.save(output, float16)
     return output
 
 
@@ -55,11 +55,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True, help="a directory trained by `magenta-live-train train`")
     p.add_argument("--output", required=True, help="model file to write, e.g. model.npz")
     p.add_argument("--trained-on", default="", help="what the model was trained on (recorded in the file)")
+    p.add_argument("--float16", action="store_true",
+                   help="store the weights at half precision: half the file; the engine computes in float32")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export(args.run_dir, args.output, args.trained_on)
+    out = export(args.run_dir, args.output, args.trained_on, float16=args.float16)
     from live.models.modelfile import load
 
     model = load(out)

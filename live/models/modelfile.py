@@ -1,4 +1,8 @@
-"""The project's own model file: an ``.npz`` of float32 weights plus a JSON config.
+"""The project's own model file: an ``.npz`` of float32 (or float16) weights plus a JSON config.
+
+Weights may be stored as float16 to halve the file (the bundled models are): they are turned
+into float32 when the file loads and the engine computes in float32 throughout
+(tests/models/test_modelfile_float16.py measures what the rounding costs).
 
 Layout: one array per weight under its canonical name (``lstm_0/kernel``, ``output/bias``,
 ``attention/...``; see ``live.models.model``) and ``__config__``, a uint8 array holding UTF-8
@@ -20,14 +24,21 @@ from live.models.model import Model, ModelConfig
 CONFIG_KEY = "__config__"
 
 
-def save(model: Model, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` (an uncompressed ``.npz``: float32 weights barely compress, and
-    an uncompressed file loads at disk speed), atomically."""
+def save(model: Model, path: str | os.PathLike, float16: bool = False) -> None:
+    """Write ``model`` to ``path`` (an uncompressed ``.npz``: weights barely compress, and an
+    uncompressed file loads at disk speed), atomically. ``float16``: store the weights rounded to
+    half precision (ModelFileError if one does not fit: float16 ends at 65504)."""
     path = os.fspath(path)
     blob = np.frombuffer(json.dumps(model.config.to_json_dict(), sort_keys=True).encode(), np.uint8)
+    weights = model.weights
+    if float16:
+        weights = {name: w.astype(np.float16) for name, w in weights.items()}
+        bad = [name for name, w in weights.items() if not np.isfinite(w).all()]
+        if bad:
+            raise ModelFileError(f"{path}: weights {', '.join(bad)} do not fit in float16; save them as float32")
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        np.savez(f, **{CONFIG_KEY: blob}, **model.weights)
+        np.savez(f, **{CONFIG_KEY: blob}, **weights)
     os.replace(tmp, path)
 
 

@@ -89,6 +89,7 @@ class Recipe:
     limit: int | None = None
     dataset_args: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    float16: bool = False  # export the weights at half precision (the engine computes in float32)
 
     def build(self, sequences: Path, fresh: bool = False, steps: int | None = None) -> dict:
         """dataset -> baseline -> train -> eval -> export; returns (and writes) the report."""
@@ -139,7 +140,8 @@ class Recipe:
         report["date"] = time.strftime("%Y-%m-%d")
         BUNDLED.mkdir(parents=True, exist_ok=True)
         out = BUNDLED / f"{self.name}.npz"
-        sh(tool("export", "--run-dir", str(run_dir), "--output", str(out), "--trained-on", self.trained_on), log)
+        export = ["export", "--run-dir", str(run_dir), "--output", str(out), "--trained-on", self.trained_on]
+        sh(tool(*export, *(["--float16"] if self.float16 else [])), log)
         report["size_bytes"] = out.stat().st_size
         (work / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         print(json.dumps({k: report[k] for k in ("name", "baseline", "eval", "train_seconds", "size_bytes")}, indent=2))
