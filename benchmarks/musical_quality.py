@@ -19,6 +19,14 @@ seed picking the phrase of the key's mode and the agent's random generator. Meas
 Improv: the improv agent plays 4 bars over I-vi-IV-V in each major key (and i-VI-iv-v in
 each minor one); the in-scale ratio counts its melody notes in the key or the chord of the
 moment.
+
+Harmonize: the calls, played twice in a row, under which the bundled polyphony model adds
+voices; per melody onset, the share of the voices sent with it that are consonant with the
+melody note (unison, thirds, fourth, fifth, sixths, octaves), the voices per onset, and their
+share in the key.
+
+Drums: the bundled drums model alone for 8 bars, per seed: hits per bar, the share of bass-drum
+hits on a beat, and the share of snare hits on the backbeat (beats 2 and 4).
 """
 
 from __future__ import annotations
@@ -182,6 +190,59 @@ def measure_improv(model: Model, keys: tuple[Key, ...], seeds: int, params: Para
     return ratios[worst], inside_all / max(total_all, 1), worst, total_all / (4.0 * seeds * len(keys))
 
 
+CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})  # interval classes below a melody note
+
+
+def measure_harmonize(model: Model, keys: tuple[Key, ...], seeds: int, params: Params) -> tuple[float, float, float]:
+    """(consonant share, voices per onset, in-key share) of the harmony under the calls."""
+    consonant = voices = inside = onsets = 0
+    for key in keys:
+        for seed in range(seeds):
+            sink = _Collect()
+            spec = AgentSpec(name="a", mode="harmonize", params=replace(params))
+            session = Session([spec], sink, seed=seed, models={0: model})
+            call = call_notes(key, seed)
+            call = call + [(s + 2 * TICKS_PER_BAR, e + 2 * TICKS_PER_BAR, p) for s, e, p in call]
+            events = sorted([(s, 1, p) for s, _, p in call] + [(e, 0, p) for _, e, p in call])
+            i = 0
+            for tick in range(5 * TICKS_PER_BAR):
+                while i < len(events) and events[i][0] <= tick:
+                    t, on, pitch = events[i]
+                    session.player(t, mido.Message("note_on" if on else "note_off", note=pitch, velocity=90 if on else 0))
+                    i += 1
+                session.tick(tick)
+            melody = {s: p for s, _, p in call}
+            for tick, pitch in sink.notes:
+                if tick in melody:
+                    voices += 1
+                    consonant += (melody[tick] - pitch) % 12 in CONSONANT
+                    inside += pitch % 12 in key.scale
+            onsets += len(melody)
+    return consonant / max(voices, 1), voices / max(onsets, 1), inside / max(voices, 1)
+
+
+KICKS, SNARES = frozenset({35, 36}), frozenset({38, 40})
+
+
+def measure_drums(model: Model, seeds: int, bars: int = 8) -> tuple[float, float, float]:
+    """(hits per bar, bass drum on a beat, snare on the backbeat) of the drums agent alone."""
+    hits = kicks = kicks_on = snares = snares_on = 0
+    for seed in range(seeds):
+        sink = _Collect()
+        session = Session([AgentSpec(name="a", mode="drums", channel=10)], sink, seed=seed, models={0: model})
+        for tick in range(bars * TICKS_PER_BAR):
+            session.tick(tick)
+        for tick, pitch in sink.notes:
+            hits += 1
+            if pitch in KICKS:
+                kicks += 1
+                kicks_on += tick % 24 == 0
+            elif pitch in SNARES:
+                snares += 1
+                snares_on += tick % TICKS_PER_BAR in (24, 72)
+    return hits / (bars * seeds), kicks_on / max(kicks, 1), snares_on / max(snares, 1)
+
+
 def melody_models(log=print) -> list[tuple[str, Model]]:
     """The bundled melody default and the fixture melody bundles (these only with TensorFlow)."""
     import live.models
@@ -244,6 +305,26 @@ def run(quick: bool = False, log=print) -> str:
         log(f"  improv, {label}")
         worst, overall, worst_key, per_bar = measure_improv(improv, keys, seeds, params)
         lines.append(f"| {label} | {worst:.2f} ({worst_key}) | {overall:.2f} | {per_bar:.1f} |")
+    poly = live.models.load(resolve_model("polyphony", "harmonize"))
+    lines += [
+        "",
+        "Harmonize (bundled `polyphony`) under the calls, played twice: the voices sent with each melody onset.",
+        "",
+        "| setting | consonant with the melody note | voices per onset | in the key |",
+        "|---|---|---|---|",
+    ]
+    for label, params in (("free", Params()), ("--scale-lock 1", Params(scale_lock=1.0))):
+        log(f"  harmonize, {label}")
+        consonant, per_onset, in_key = measure_harmonize(poly, keys, seeds, params)
+        lines.append(f"| {label} | {consonant:.2f} | {per_onset:.2f} | {in_key:.2f} |")
+    drums = live.models.load(resolve_model("drums", "drums"))
+    log("  drums")
+    per_bar, kick_on_beat, snare_backbeat = measure_drums(drums, 4 * seeds)
+    lines += [
+        "",
+        f"Drums (bundled `drums`), 8 bars alone, {4 * seeds} seeds: {per_bar:.1f} hits per bar; "
+        f"{kick_on_beat:.2f} of the bass-drum hits on a beat; {snare_backbeat:.2f} of the snare hits on beats 2 and 4.",
+    ]
     return "\n".join(lines) + "\n"
 
 
