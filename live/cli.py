@@ -8,6 +8,7 @@ import sys
 
 from live import __version__
 from live.errors import LiveError
+from live.protocol import MODES
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -86,7 +87,7 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
                         "limit; with a realtime JACK server this keeps scheduling error under 0.1 ms under load)")
 
     g = parser.add_argument_group("the agent (or every agent of a --config file with [[agent]] tables)")
-    g.add_argument("--mode", choices=["call-response", "continue", "improv", "harmonize", "drums", "duet"],
+    g.add_argument("--mode", choices=MODES,
                    help="call-response (default): answer each phrase; continue: play on from the player's phrase; "
                         "improv: melody over chords; harmonize: voices under the player's melody; drums: a kit "
                         "part on channel 10; duet: expressive piano alongside the player")
@@ -251,8 +252,8 @@ def _learn_from_stdin(daemon) -> None:
     """Headless MIDI learn: after a control moves, a line on stdin names its parameter."""
     import threading
 
-    from live.config import PARAMETERS
-    from live.engine.session import Command
+    from live.protocol import PARAMETERS
+    from live.protocol import Command
 
     print("MIDI learn: move a control, then type the parameter it steers: " + ", ".join(PARAMETERS), flush=True)
 

@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from live.engine.agent import MIN_TOP_P, AgentSpec, Params
+from live.engine.agent import AgentSpec, Params
 from live.engine.key import parse_key
-from live.engine.session import MODES, Command
+from live.protocol import CONTINUOUS, MIN_TOP_P, MODES, PARAMETERS, SWITCHES, Command
 from live.errors import ConfigFileError
 
 if sys.version_info >= (3, 11):
@@ -29,18 +29,6 @@ DEFAULT_MODE = "call-response"
 
 # -- the CC map ------------------------------------------------------------------------------
 
-CONTINUOUS = {
-    # parameter: (low, high) the CC's 0..127 is spread over
-    "temperature": (0.1, 2.0),
-    "density": (0.0, 1.0),
-    "answer_bars": (0.0, 8.0),  # 0: as long as the call
-    "tempo": (40.0, 240.0),
-    "scale_lock": (0.0, 1.0),
-    "top_p": (MIN_TOP_P, 1.0),
-}
-SWITCHES = ("loop", "mutate")  # value >= 64 on, < 64 off
-BUTTONS = ("mode", "model", "end_call", "panic", "start_stop", "record")  # acts when pressed (value >= 64)
-PARAMETERS = (*CONTINUOUS, *SWITCHES, *BUTTONS)
 
 DEFAULT_CONTROLS = {
     "temperature": 21,

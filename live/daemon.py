@@ -45,7 +45,8 @@ from live.recording import Recording
 if TYPE_CHECKING:  # the engine modules load when the daemon opens its agents
     from live.config import ControlMap
     from live.engine.agent import Agent, AgentSpec, Out
-    from live.engine.session import Command, Session, Snapshot
+    from live.engine.session import Session
+    from live.protocol import Command, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -559,7 +560,7 @@ class Daemon:
 
     def snapshot(self) -> Snapshot:
         """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""
-        from live.engine.session import Snapshot
+        from live.protocol import Snapshot
 
         self._snapshot_asked = time.perf_counter()
         if self._snapshot is None:
@@ -567,7 +568,7 @@ class Daemon:
         return self._snapshot or Snapshot()
 
     def _make_snapshot(self) -> Snapshot:
-        from live.engine.session import Snapshot
+        from live.protocol import Snapshot
 
         clock = self.clock
         tick = max(clock.tick, 0) if clock is not None else 0

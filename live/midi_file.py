@@ -9,6 +9,8 @@ out: a first track holding the tempo, then one track per (instrument, program, d
 drums go on channel 10, the other groups take channels 1, 2, ... in order (skipping 10).
 Times are rounded to the nearest tick at one fixed tempo. ``read_midi`` reads type-0 and
 type-1 files, following every tempo change, and reports the first tempo and time signature.
+``read_input_file`` reads a file's channel messages at the daemon's song positions (ticks), for
+offline mode and drum pattern files.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Iterable
 
 import mido
 
+from live.clock.base import TICKS_PER_QUARTER
 from live.errors import MidiFileError
 
 STANDARD_PPQ = 220  # ticks per quarter note, as note-seq writes
@@ -225,3 +228,45 @@ def read_midi(path: str | os.PathLike) -> MidiData:
         time_signature=signature or (4, 4),
         ticks_per_quarter=tpq,
     )
+
+
+@dataclass
+class InputFile:
+    """A MIDI file's channel messages at song positions (ticks) and its first tempo."""
+
+    messages: list[tuple[int, mido.Message]] = field(default_factory=list)
+    bpm: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+
+    @property
+    def end(self) -> int:
+        return self.messages[-1][0] if self.messages else 0
+
+
+def read_input_file(path: str | os.PathLike) -> InputFile:
+    """The channel messages of a MIDI file at song positions in ticks (its beats become ours).
+
+    Raises FileNotFoundError, or MidiFileError for a file that is not a readable MIDI file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such MIDI file: {path}")
+    try:
+        mid = mido.MidiFile(path)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
+    if mid.type == 2 or not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
+        raise MidiFileError(f"{path}: type-2 files and SMPTE time division are not supported")
+    result = InputFile()
+    pulse = 0
+    tempo_seen = signature_seen = False
+    for msg in mido.merge_tracks(mid.tracks):
+        pulse += msg.time
+        if msg.type == "set_tempo" and not tempo_seen:
+            result.bpm, tempo_seen = mido.tempo2bpm(msg.tempo), True
+        elif msg.type == "time_signature" and not signature_seen:
+            result.time_signature, signature_seen = (msg.numerator, msg.denominator), True
+        elif not msg.is_meta and hasattr(msg, "channel"):
+            tick = round(pulse * TICKS_PER_QUARTER / mid.ticks_per_beat)
+            result.messages.append((tick, msg.copy(time=0)))
+    return result

@@ -14,14 +14,13 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-from dataclasses import dataclass, field
 
 import mido
 
-from live.clock.base import TICKS_PER_QUARTER
+from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
-from live.errors import MidiFileError
+from live.midi_file import read_input_file
 from live.recording import Recording
 
 log = logging.getLogger("live.offline")
@@ -37,7 +36,7 @@ class OfflineSink:
 
     def __init__(self, recording: Recording, bpm: float) -> None:
         self.recording = recording
-        self.seconds_per_tick = 60.0 / (bpm * TICKS_PER_QUARTER)
+        self.seconds_per_tick = seconds_per_tick(bpm)
         self.now = 0
         self._heap: list[tuple[float, int, int, Agent, mido.Message]] = []
         self._seq = 0
@@ -86,48 +85,6 @@ class OfflineSink:
         self._heap.clear()
         for key, agent in list(self._sounding.items()):
             self._send(float(tick), agent, mido.Message("note_off", channel=key[0], note=key[1], velocity=0))
-
-
-@dataclass
-class InputFile:
-    """A MIDI file's channel messages at song positions (ticks) and its first tempo."""
-
-    messages: list[tuple[int, mido.Message]] = field(default_factory=list)
-    bpm: float = 120.0
-    time_signature: tuple[int, int] = (4, 4)
-
-    @property
-    def end(self) -> int:
-        return self.messages[-1][0] if self.messages else 0
-
-
-def read_input_file(path: str | os.PathLike) -> InputFile:
-    """The channel messages of a MIDI file at song positions in ticks (its beats become ours).
-
-    Raises FileNotFoundError, or MidiFileError for a file that is not a readable MIDI file.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such MIDI file: {path}")
-    try:
-        mid = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
-    if mid.type == 2 or not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
-        raise MidiFileError(f"{path}: type-2 files and SMPTE time division are not supported")
-    result = InputFile()
-    pulse = 0
-    tempo_seen = signature_seen = False
-    for msg in mido.merge_tracks(mid.tracks):
-        pulse += msg.time
-        if msg.type == "set_tempo" and not tempo_seen:
-            result.bpm, tempo_seen = mido.tempo2bpm(msg.tempo), True
-        elif msg.type == "time_signature" and not signature_seen:
-            result.time_signature, signature_seen = (msg.numerator, msg.denominator), True
-        elif not msg.is_meta and hasattr(msg, "channel"):
-            tick = round(pulse * TICKS_PER_QUARTER / mid.ticks_per_beat)
-            result.messages.append((tick, msg.copy(time=0)))
-    return result
 
 
 def run_offline(

@@ -6,7 +6,7 @@ import pytest
 
 from live.cli import build_parser, settings_from
 from live.config import DEFAULT_CONTROLS, ControlMap, parse_silence, read_toml
-from live.engine.session import Command
+from live.protocol import Command
 from live.errors import ConfigFileError
 from tests.conftest import FIXTURE_BUNDLES
 

@@ -13,7 +13,7 @@ import pytest
 
 from live.config import ControlMap, agent_spec
 from live.daemon import Daemon, DaemonOptions
-from live.engine.session import Command
+from live.protocol import Command
 from tests.jack import unique_client_name
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from live.cli import main
 from live.engine.agent import AgentSpec
-from live.offline import read_input_file, run_offline
+from live.midi_file import read_input_file
+from live.offline import run_offline
 from live.recording import PPQ
 
 

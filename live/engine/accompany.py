@@ -26,7 +26,7 @@ from collections.abc import Hashable
 import numpy as np
 
 from live.engine.agent import AgentSpec, Sink
-from live.engine.call_response import StepAgent
+from live.engine.step_agent import StepAgent
 from live.engine.sampling import sample_class
 from live.engine.voices import StepInput
 from live.models.model import Model

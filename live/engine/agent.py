@@ -22,15 +22,15 @@ from typing import Protocol
 import mido
 import numpy as np
 
-from live.clock.base import TICKS_PER_QUARTER
+from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.key import Key
+from live.protocol import MIN_TOP_P
 from live.models.cells import State
 from live.models.model import Model
 
 log = logging.getLogger("live.engine")
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
-MIN_TOP_P = 0.05
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class Agent:
         self.state = "idle"
         self.notes_played = 0
         self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
-        self.seconds_per_tick = 60.0 / (120.0 * TICKS_PER_QUARTER)  # kept current by Session.set_tempo
+        self.seconds_per_tick = seconds_per_tick(120.0)  # kept current by Session.set_tempo
         self._warm_state: State | None = None  # warm_up's throw-away state
         self._warm_input: np.ndarray | None = None
 

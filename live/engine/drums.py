@@ -31,56 +31,11 @@ import mido
 import numpy as np
 
 from live.engine.accompany import Accompanist
-from live.engine.agent import AgentSpec, Sink, ticks_per_step
-from live.engine.voices import Play, StepInput, StepVoice
+from live.engine.agent import AgentSpec, Sink
+from live.engine.voices import StepInput
+from live.engine.voices.drums import EMPTY, DrumVoice
+from live.midi_file import DRUM_CHANNEL, read_input_file
 from live.models.model import Model
-
-DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
-EMPTY: frozenset[int] = frozenset()
-
-
-class DrumVoice(StepVoice):
-    """Drum kits (drum_kit) and a single drum (one_drum): one frozenset of MIDI pitches per step.
-
-    Hits are played on the agent's channel (10 for a kit) at ``velocity``, each ended one step
-    later. The player's step is the set of drum pitches struck in it (the encoding maps them to
-    its drum classes; pitches in none are dropped).
-    """
-
-    def __init__(self, model: Model, channel: int) -> None:
-        super().__init__(model, channel)
-        self.step_ticks = ticks_per_step(model)
-        self.sounding: dict[int, int] = {}  # pitch -> tick of its planned note-off
-
-    @staticmethod
-    def is_quiet(event: Hashable) -> bool:
-        return not event
-
-    def player_events(self, step: StepInput, held: set[int]) -> list[Hashable]:
-        return [frozenset(pitch for pitch, _ in step.onsets)]
-
-    def render(self, events: list[Hashable], tick: int, velocity: int, play: Play) -> None:
-        end = tick + self.step_ticks
-        for event in events:
-            for pitch in sorted(event):  # type: ignore[union-attr]
-                if pitch in self.sounding and self.sounding[pitch] > tick:  # still sounding: end it first
-                    play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
-                play(tick, mido.Message("note_on", channel=self.channel, note=pitch, velocity=velocity))
-                play(end, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
-                self.sounding[pitch] = end
-        for pitch in [p for p, off in self.sounding.items() if off <= tick]:
-            del self.sounding[pitch]
-
-    def release(self, tick: int, play: Play) -> None:
-        # Every hit's note-off is already planned; end early the ones due after ``tick``.
-        for pitch, off in sorted(self.sounding.items()):
-            if off > tick:
-                play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
-        self.sounding.clear()
-
-    def forget(self) -> None:
-        self.sounding.clear()
-
 
 def read_pattern(path: str | os.PathLike, step_ticks: int, steps_per_bar: int) -> list[frozenset[int]]:
     """The drum notes (channel 10) of a MIDI file as steps of ``step_ticks`` ticks from its start,
@@ -89,8 +44,6 @@ def read_pattern(path: str | os.PathLike, step_ticks: int, steps_per_bar: int) -
     A note belongs to the nearest step start. Raises FileNotFoundError, or MidiFileError for a
     file that is not a readable MIDI file.
     """
-    from live.offline import read_input_file
-
     source = read_input_file(path)
     hits: dict[int, set[int]] = {}
     for tick, msg in source.messages:

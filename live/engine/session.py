@@ -8,154 +8,33 @@ panel act through :class:`Command` objects (``Session.command``); the panel read
 
 from __future__ import annotations
 
-import math
-
 import logging
+import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Callable
 
 import mido
 import numpy as np
 
+import live.models
+from live.clock.base import seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, Out, Sink
-from live.models.bundled import DEFAULT_FOR_MODE, resolve_model
+from live.engine.modes import agent_class
+from live.models.bundled import DEFAULT_FOR_MODE, bundled_models, resolve_model
+from live.models.configs import get_config
 from live.models.model import Model
+from live.protocol import AGENT_PARAMETERS, MODES, AgentView, Command, RollNote
 
 log = logging.getLogger("live.engine")
 
-MODES = ("call-response", "continue", "improv", "harmonize", "drums", "duet")
 ROLL_NOTES = 512  # notes kept for the panel's piano roll
-
-
-def agent_class(mode: str, family: str) -> type[Agent]:
-    """The agent class that plays ``mode`` with a model of ``family``; ValueError if none does."""
-    if mode == "call-response":
-        if family == "performance":
-            from live.engine.performance import PerformanceCallResponse
-
-            return PerformanceCallResponse
-        from live.engine.call_response import CallResponse
-
-        return CallResponse
-    if mode == "continue":
-        if family == "performance":
-            from live.engine.performance import PerformanceContinue
-
-            return PerformanceContinue
-        from live.engine.call_response import Continue
-
-        return Continue
-    needs = {"improv": ("improv",), "harmonize": ("polyphony",), "drums": ("drums",), "duet": ("performance",)}
-    if mode not in needs:
-        raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
-    if family not in needs[mode]:
-        raise ValueError(f"--mode {mode} needs a {' or '.join(needs[mode])} model, not a {family} model")
-    if mode == "improv":
-        from live.engine.improv import Improv
-
-        return Improv
-    if mode == "harmonize":
-        from live.engine.polyphony import Harmonize
-
-        return Harmonize
-    if mode == "drums":
-        from live.engine.drums import DrumsAgent
-
-        return DrumsAgent
-    from live.engine.performance import Duet
-
-    return Duet
 
 
 def load_model(spec: AgentSpec) -> Model:
     """The model ``spec`` names (or its mode's bundled default). Raises FileNotFoundError /
     ModelFileError with a message that says what is wrong."""
-    import live.models
-
     return live.models.load(resolve_model(spec.model, spec.mode))
-
-
-@dataclass(frozen=True)
-class Command:
-    """Something a knob, a key or the panel asks for.
-
-    Attributes:
-        name: temperature | density | scale_lock | top_p | answer_bars | loop | mutate | end_call |
-            mode | model | tempo | panic | start_stop | record.
-        value: an absolute value (temperature 0.1-2.0, density 0-1, scale lock 0-1, top-p
-            0.05-1, answer bars, BPM; out-of-range values are clamped; for loop
-            and mutate 1/0; for mode and model a name), or None.
-        delta: a relative change instead of ``value`` (keys: t/T, d/D), or None; for mode and
-            model any delta means "the next one".
-        agent: the agent's index; None: every agent.
-    """
-
-    name: str
-    value: float | str | None = None
-    delta: float | None = None
-    agent: int | None = None
-
-
-@dataclass(frozen=True)
-class AgentView:
-    """One agent, as the panel shows it."""
-
-    name: str
-    mode: str
-    model: str
-    state: str
-    temperature: float
-    density: float
-    channel: int  # 1..16
-    loop: bool
-    mutate: bool
-    answer_bars: float | None
-    notes_played: int
-    step_ms: float
-    key: str = ""  # the key in use ("F#m"), "" while unknown or for key-free models
-    key_fixed: bool = False  # True: given with --key; False: found from the player
-    scale_lock: float = 0.0
-    top_p: float = 1.0
-
-
-@dataclass(frozen=True)
-class RollNote:
-    """A note for the piano roll: ticks, pitch, and who played it (-1: the player)."""
-
-    start: int
-    end: int | None  # None: still sounding
-    pitch: int
-    who: int
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The daemon's state at one moment, for the panel (immutable; safe to read from any thread)."""
-
-    tick: int = 0
-    bar: int = 0
-    beat: int = 0
-    step: int = 0
-    bpm: float = 120.0
-    running: bool = False
-    clock_source: str = "internal"
-    clock_locked: bool = True
-    backend: str = ""
-    inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    clock_port: str | None = None
-    recording: str | None = None
-    agents: tuple[AgentView, ...] = ()
-    roll: tuple[RollNote, ...] = ()
-    notes_in: int = 0
-    notes_out: int = 0
-    late: int = 0
-    worst_late_ms: float = 0.0
-    dropped: int = 0
-    step_ms: float = 0.0
-    log: tuple[str, ...] = ()
-    learning: str | None = None
 
 
 class _RollSink:
@@ -216,14 +95,12 @@ class Session:
     # -- agents --------------------------------------------------------------------------------
 
     def make_agent(self, index: int, spec: AgentSpec, model: Model | None = None) -> Agent:
-        from live.models.configs import get_config
-
         model = model or load_model(spec)
         cls = agent_class(spec.mode, get_config(model.config_id).family)
         seq = np.random.SeedSequence(None if self.seed is None else [self.seed, index])
         agent = cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
         if hasattr(self, "bpm"):
-            agent.seconds_per_tick = 60.0 / (self.bpm * 24)
+            agent.seconds_per_tick = seconds_per_tick(self.bpm)
         agent.warm_up()
         return agent
 
@@ -272,8 +149,6 @@ class Session:
     def set_tempo(self, bpm: float) -> None:
         """The clock's tempo (quarter notes per minute), for agents that think in seconds
         (Performance RNN's 10 ms steps)."""
-        from live.clock.base import seconds_per_tick
-
         self.bpm = float(bpm)
         for agent in self.agents:
             agent.seconds_per_tick = seconds_per_tick(self.bpm)
@@ -315,15 +190,11 @@ class Session:
                 self._swap(i, model=None if cmd.value is None else str(cmd.value), next_model=cmd.value is None)
             else:
                 raise ValueError(f"not a session command: {cmd.name!r}")
-        if cmd.name in ("temperature", "density", "scale_lock", "top_p", "answer_bars", "loop", "mutate"):
+        if cmd.name in AGENT_PARAMETERS:
             a = self.agents[targets[0]].params
             self.say(f"{cmd.name}: {getattr(a, cmd.name)}")
 
     def _swap(self, index: int, mode: str | None = None, model: str | None = None, next_model: bool = False) -> None:
-        from dataclasses import replace
-
-        from live.models.bundled import bundled_models
-
         spec = self.agents[index].spec
         if mode is not None and mode != spec.mode:
             # a mode change takes that mode's default model unless the current one can play it

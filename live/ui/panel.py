@@ -44,9 +44,7 @@ from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.output import Output
 from prompt_toolkit.widgets import Frame
 
-from live.clock.base import TICKS_PER_QUARTER
-from live.config import PARAMETERS
-from live.engine.session import Command, Snapshot
+from live.protocol import PARAMETERS, TICKS_PER_QUARTER, Command, Snapshot
 from live.ui import render
 
 FPS = 15.0  # redraws per second

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from prompt_toolkit.styles import Style
 
-from live.config import PARAMETERS
-from live.engine.session import AgentView, RollNote, Snapshot
+from live.protocol import PARAMETERS, AgentView, RollNote, Snapshot
 
 Fragments = list[tuple[str, str]]
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from live.engine.agent import AgentSpec, Out, Params
-from live.engine.session import Command, Session
+from live.engine.session import Session
+from live.protocol import Command
 from live.models.encodings.melody import MELODY_NO_EVENT
 from tests.engine.models import random_model
 

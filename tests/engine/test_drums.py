@@ -6,7 +6,8 @@ import mido
 import pytest
 
 from live.engine.agent import AgentSpec, Params
-from live.engine.drums import DrumsAgent, DrumVoice, read_pattern
+from live.engine.drums import DrumsAgent, read_pattern
+from live.engine.voices.drums import DrumVoice
 from live.engine.session import Session
 from live.offline import run_offline
 from tests.engine.listsink import ListSink, drive, pairing_errors

@@ -12,7 +12,8 @@ import pytest
 from live.engine.agent import AgentSpec, Params
 from live.engine.key import KEYS, MAJOR_SCALE, MINOR_SCALE, Key
 from live.engine.sampling import sample_class
-from live.engine.session import Command, Session
+from live.engine.session import Session
+from live.protocol import Command
 from live.engine.voices import MelodyVoice, StepInput
 from live.models.encodings.chords import QUALITY_MAJOR, QUALITY_MINOR, parse_chord
 from live.models.encodings.melody import MELODY_NO_EVENT, MELODY_NOTE_OFF

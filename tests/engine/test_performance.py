@@ -15,7 +15,8 @@ from live.engine.performance import (
     PerformanceCallResponse,
     PerformanceContinue,
 )
-from live.engine.session import Session, agent_class
+from live.engine.modes import agent_class
+from live.engine.session import Session
 from live.models.encodings.performance import (
     TIME_SHIFT,
     NoteDensityEncoder,

@@ -16,12 +16,8 @@ import numpy as np
 import pytest
 
 from live.engine.agent import AgentSpec, Out, Params
-from live.engine.polyphony import (
-    MAX_NOTES_PER_STEP,
-    MAX_PLAYER_NOTES_PER_STEP,
-    MAX_REOPENS,
-    PolyVoice,
-)
+from live.engine.polyphony import MAX_REOPENS
+from live.engine.voices.polyphony import MAX_NOTES_PER_STEP, MAX_PLAYER_NOTES_PER_STEP, PolyVoice
 from live.engine.session import Session
 from live.engine.voices import StepInput
 from live.models.encodings.polyphony import (

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from live.engine.session import AgentView, Command, RollNote, Snapshot
+from live.protocol import AgentView, Command, RollNote, Snapshot
 
 
 def agent(name: str = "melody", **kw) -> AgentView:

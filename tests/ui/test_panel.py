@@ -14,7 +14,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from live.engine.session import Command
+from live.protocol import Command
 from live.ui.panel import Panel, _log_to_pane, run_panel
 from tests.ui.fake import FakeDaemon, agent, snapshot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from live.engine.session import RollNote
+from live.protocol import RollNote
 from live.ui import render
 from live.ui.render import plain
 from tests.ui.fake import agent, snapshot
