@@ -18,7 +18,7 @@ import os
 import mido
 
 from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
-from live.engine.agent import Agent, AgentSpec, Out
+from live.engine.agent import Agent, AgentSpec, AgentState, Out
 from live.engine.session import Session
 from live.midi_file import read_input_file
 from live.recording import Recording
@@ -124,7 +124,7 @@ def run_offline(
             i += 1
         session.tick(tick)
         sink.flush(tick)
-        if i >= len(pending) and tick > source.end and all(a.state == "idle" for a in session.agents) and not sink.pending:
+        if i >= len(pending) and tick > source.end and all(a.state == AgentState.IDLE for a in session.agents) and not sink.pending:
             break
         tick += 1
     session.stop(tick)

@@ -25,7 +25,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
-from live.engine.agent import AgentSpec, Sink
+from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.step_agent import StepAgent
 from live.engine.sampling import sample_class
 from live.engine.voices import StepInput
@@ -97,7 +97,7 @@ class Accompanist(StepAgent):
     def start(self, step: int) -> None:
         """Begin with ``step``: rests from its bar line up to it, so the stream starts on a bar."""
         self.started_at = step
-        self.state = "playing"
+        self.state = AgentState.PLAYING
         for s in range(step - step % self.steps_per_bar, step):
             self.feed([self.rest], s + 1)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 import mido
@@ -31,6 +32,19 @@ from live.models.model import Model
 log = logging.getLogger("live.engine")
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+
+
+class AgentState(str, Enum):
+    """What an agent is doing. A str, so that it compares equal to (and prints as) its name."""
+
+    IDLE = "idle"  # nothing to do until the player plays
+    LISTENING = "listening"  # the player's call is coming in (improv: waiting for a chord)
+    WAITING = "waiting"  # the call has ended; the answer starts on the next grid point
+    ANSWERING = "answering"  # playing its answer
+    PLAYING = "playing"  # an accompanist playing along
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -170,7 +184,7 @@ class Agent:
         spec: the set-up; ``spec.params`` are the live knob values.
         model: the loaded Model.
         rng: the agent's own seeded generator (same seed, same performance).
-        state: "idle", "listening", "waiting", "answering" or "playing" (for the panel).
+        state: the agent's AgentState (shown in the panel).
         notes_played: note-ons this agent has played.
     """
 
@@ -186,7 +200,7 @@ class Agent:
         self.rng = rng
         self.ticks_per_bar = ticks_per_bar
         self.channel = spec.channel - 1
-        self.state = "idle"
+        self.state = AgentState.IDLE
         self.notes_played = 0
         self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
         self.seconds_per_tick = seconds_per_tick(120.0)  # kept current by Session.set_tempo
@@ -220,7 +234,7 @@ class Agent:
     def stop(self, tick: int) -> None:
         """Transport stopped or panic: silence, forget pending plans, go idle."""
         self.sink.cancel(self, tick)
-        self.state = "idle"
+        self.state = AgentState.IDLE
 
     def warm_up(self) -> None:
         """One throw-away model step on a state nobody reads (the agent's streams and random

@@ -27,7 +27,7 @@ from typing import Hashable
 import mido
 import numpy as np
 
-from live.engine.agent import QUANTIZE, AgentSpec, Sink, answer_span
+from live.engine.agent import QUANTIZE, AgentSpec, AgentState, Sink, answer_span
 from live.engine.step_agent import StepAgent
 from live.engine.voices import StepInput
 from live.models.model import Model
@@ -60,7 +60,7 @@ class CallResponse(StepAgent):
 
     def note(self, tick: int, msg: mido.Message) -> None:
         super().note(tick, msg)
-        if msg.type == "note_on" and msg.velocity > 0 and self.state == "answering":
+        if msg.type == "note_on" and msg.velocity > 0 and self.state == AgentState.ANSWERING:
             self.interrupt(tick)
 
     def interrupt(self, tick: int) -> None:
@@ -68,29 +68,29 @@ class CallResponse(StepAgent):
         self.sink.cancel(self, tick)
         self.voice.forget()
         self.replay = None
-        self.state = "listening"
+        self.state = AgentState.LISTENING
         self.call_start = self.step_of(tick)
         self.last_active = self.call_start
         self.call_log.clear()
 
     def end_call(self, tick: int) -> None:
-        if self.state == "listening":
+        if self.state == AgentState.LISTENING:
             self.end_call_asked = True
 
     # -- steps ---------------------------------------------------------------------------------
 
     def process(self, step: int) -> None:
         got = self.take_input(step)
-        if self.state == "idle":
+        if self.state == AgentState.IDLE:
             if not got.onsets:
                 return
-            self.state = "listening"
+            self.state = AgentState.LISTENING
             self.call_start = step
             self.last_active = step
             self.call_log.clear()
-        if self.state in ("listening", "waiting"):
+        if self.state in (AgentState.LISTENING, AgentState.WAITING):
             self.listen(step, got)
-        elif self.state == "answering":
+        elif self.state == AgentState.ANSWERING:
             self.answer_next(step)
 
     def listen(self, step: int, got: StepInput) -> None:
@@ -99,19 +99,19 @@ class CallResponse(StepAgent):
             self.feed(self.voice.player_events(got, self.held), step + 1)
         if got.onsets:  # a new note: the call goes on (even while waiting for the answer)
             self.last_active = step
-            self.state = "listening"
-        elif self.held and self.state == "listening":  # a held note keeps the call open
+            self.state = AgentState.LISTENING
+        elif self.held and self.state == AgentState.LISTENING:  # a held note keeps the call open
             self.last_active = step
-        if self.state == "listening" and self.call_ended(step):
+        if self.state == AgentState.LISTENING and self.call_ended(step):
             self.end_call_asked = False
             length = self.last_active + 1 - self.call_start
             if length < self.spec.min_call_steps:
                 self.calls_ignored += 1
-                self.state = "idle"
+                self.state = AgentState.IDLE
                 return
             self.schedule_answer(step, length)
-        if self.state == "waiting" and step + 1 == self.answer_start:
-            self.state = "answering"
+        if self.state == AgentState.WAITING and step + 1 == self.answer_start:
+            self.state = AgentState.ANSWERING
             self.answer_next(step)
 
     def retune(self) -> bool:
@@ -144,7 +144,7 @@ class CallResponse(StepAgent):
             step + 1, call_steps, grid[self.spec.response_quantize], self.steps_per_bar, self.params.answer_bars, self.endless
         )
         self.answer = []
-        self.state = "waiting"
+        self.state = AgentState.WAITING
 
     def answer_next(self, step: int) -> None:
         """Plan step ``step + 1`` of the answer (or end the answer there)."""
@@ -176,11 +176,11 @@ class CallResponse(StepAgent):
             self.call_log.clear()  # the "call" is the model's own answer, already in its key
             self.schedule_answer(step, length)
             if step + 1 == self.answer_start:
-                self.state = "answering"
+                self.state = AgentState.ANSWERING
                 self.answer_next(step)
         else:
             self.replay = None
-            self.state = "idle"
+            self.state = AgentState.IDLE
 
 
 class Continue(CallResponse):

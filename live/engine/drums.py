@@ -31,7 +31,7 @@ import mido
 import numpy as np
 
 from live.engine.accompany import Accompanist
-from live.engine.agent import AgentSpec, Sink
+from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.voices import StepInput
 from live.engine.voices.drums import EMPTY, DrumVoice
 from live.midi_file import DRUM_CHANNEL, read_input_file
@@ -95,7 +95,7 @@ class DrumsAgent(Accompanist):
 
     def note(self, tick: int, msg: mido.Message) -> None:
         super().note(tick, msg)
-        if msg.type == "note_on" and msg.velocity > 0 and self.state == "playing":
+        if msg.type == "note_on" and msg.velocity > 0 and self.state == AgentState.PLAYING:
             self.take_over(tick)
 
     def take_over(self, tick: int) -> None:
@@ -104,7 +104,7 @@ class DrumsAgent(Accompanist):
         self.sink.cancel(self, tick)
         self.voice.forget()
         self.planned.clear()
-        self.state = "listening"
+        self.state = AgentState.LISTENING
         self.last_tap = self.step_of(tick)
 
     # -- steps -----------------------------------------------------------------------------------
@@ -112,19 +112,19 @@ class DrumsAgent(Accompanist):
     def heard(self, step: int, got: StepInput) -> None:
         if got.onsets:
             self.last_tap = step
-            if self.state != "listening":
+            if self.state != AgentState.LISTENING:
                 self.take_over(step * self.step_ticks + self.step_ticks // 2)
-        elif self.state == "listening" and self.last_tap is not None and step - self.last_tap >= self.spec.silence_steps:
-            self.state = "playing"
+        elif self.state == AgentState.LISTENING and self.last_tap is not None and step - self.last_tap >= self.spec.silence_steps:
+            self.state = AgentState.PLAYING
 
     def start(self, step: int) -> None:
-        listening = self.state == "listening"
+        listening = self.state == AgentState.LISTENING
         super().start(step)
         if listening:
-            self.state = "listening"
+            self.state = AgentState.LISTENING
 
     def truth(self, step: int, got: StepInput) -> list[Hashable]:
-        if self.state == "listening":
+        if self.state == AgentState.LISTENING:
             events, who = self.voice.player_events(got, self.held), "player"
         else:
             events, who = self.planned.pop(step, [EMPTY]), "model"
@@ -135,5 +135,5 @@ class DrumsAgent(Accompanist):
         return events
 
     def plays(self, step: int) -> bool:
-        return self.state == "playing"
+        return self.state == AgentState.PLAYING
 

@@ -30,7 +30,7 @@ import mido
 import numpy as np
 
 from live.engine.accompany import Accompanist
-from live.engine.agent import AgentSpec, Sink
+from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.chord_recognition import recognize_chord
 from live.engine.voices import StepInput
 from live.errors import ChordSymbolError, ConfigFileError, EncodingError
@@ -82,7 +82,7 @@ class Improv(Accompanist):
                 for pc in parse_chord(symbol).pitches:
                     self.tonality.observe(60 + pc)
         self.voice.offset = self.tonality.offset()
-        self.state = "idle" if self.backing else "listening"
+        self.state = AgentState.IDLE if self.backing else AgentState.LISTENING
         self.prime()
 
     # -- chords ----------------------------------------------------------------------------------
@@ -171,4 +171,4 @@ class Improv(Accompanist):
     def stop(self, tick: int) -> None:
         super().stop(tick)
         if self.backing is None:
-            self.state = "listening"
+            self.state = AgentState.LISTENING

@@ -70,7 +70,7 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
-from live.engine.agent import QUANTIZE, Agent, AgentSpec, Sink, answer_span, density_bias
+from live.engine.agent import QUANTIZE, Agent, AgentSpec, AgentState, Sink, answer_span, density_bias
 from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
@@ -405,20 +405,20 @@ class PerformanceCallResponse(PerformanceAgent):
     def note(self, tick: int, msg: mido.Message) -> None:
         onset = msg.type == "note_on" and msg.velocity > 0
         self.hear(tick, msg)
-        if onset and self.state == "answering":
+        if onset and self.state == AgentState.ANSWERING:
             self.interrupt(tick)
         if onset:
             self.held.add(msg.note)
-            if self.state == "idle":
-                self.state = "listening"
+            if self.state == AgentState.IDLE:
+                self.state = AgentState.LISTENING
                 self.call_start = tick
-            elif self.state == "waiting":
-                self.state = "listening"
+            elif self.state == AgentState.WAITING:
+                self.state = AgentState.LISTENING
         elif msg.note in self.held:
             self.held.discard(msg.note)
             if not self.held:
                 self.last_release = tick
-        if self.state == "listening":
+        if self.state == AgentState.LISTENING:
             self.feed_player(tick, msg)
 
     def interrupt(self, tick: int) -> None:
@@ -430,22 +430,22 @@ class PerformanceCallResponse(PerformanceAgent):
         self.replay = None
         self.gen_end = math.inf
         self.pos = float(tick)  # the stream ran ahead of the cut; the call is timed from here
-        self.state = "listening"
+        self.state = AgentState.LISTENING
         self.call_start = tick
 
     def end_call(self, tick: int) -> None:
-        if self.state == "listening":
+        if self.state == AgentState.LISTENING:
             self.end_call_asked = True
 
     # -- ticks ------------------------------------------------------------------------------------
 
     def tick(self, tick: int) -> None:
         started = time.perf_counter()
-        if self.state == "listening":
+        if self.state == AgentState.LISTENING:
             self.listen(tick)
-        if self.state == "waiting" and tick + self.lookahead_ticks() >= self.answer_start:
+        if self.state == AgentState.WAITING and tick + self.lookahead_ticks() >= self.answer_start:
             self.start_answer()
-        if self.state == "answering":
+        if self.state == AgentState.ANSWERING:
             self.answer_tick(tick)
         self.step_seconds = time.perf_counter() - started
 
@@ -458,7 +458,7 @@ class PerformanceCallResponse(PerformanceAgent):
         length = (tick if self.held else self.last_release) - self.call_start
         if length < self.spec.min_call_steps * STEP_TICKS:
             self.calls_ignored += 1
-            self.state = "idle"
+            self.state = AgentState.IDLE
             return
         self.schedule_answer(tick, max(length, 1))
 
@@ -469,7 +469,7 @@ class PerformanceCallResponse(PerformanceAgent):
             tick + LEAD_TICKS, call_ticks, unit, self.ticks_per_bar, self.params.answer_bars, self.endless
         )
         self.answer = []
-        self.state = "waiting"
+        self.state = AgentState.WAITING
 
     def start_answer(self) -> None:
         """Bring the stream's clock to the answer's start and begin answering."""
@@ -478,7 +478,7 @@ class PerformanceCallResponse(PerformanceAgent):
         self.gen_end = float(self.answer_end)
         self.need_note = self.replay is None
         self.replay_index = 0
-        self.state = "answering"
+        self.state = AgentState.ANSWERING
 
     def next_event(self) -> PerfEvent:
         if self.replay is not None and self.replay_index < len(self.replay):
@@ -517,7 +517,7 @@ class PerformanceCallResponse(PerformanceAgent):
         else:
             self.replay = None
             self.gen_end = math.inf
-            self.state = "idle"
+            self.state = AgentState.IDLE
 
     def stop(self, tick: int) -> None:
         super().stop(tick)
@@ -546,7 +546,7 @@ class Duet(PerformanceAgent):
 
     def tick(self, tick: int) -> None:
         started = time.perf_counter()
-        self.state = "playing"
+        self.state = AgentState.PLAYING
         if self.pos <= tick:  # the start, or fell behind: the clock skips to just after now
             self.pos = tick + RESTART_LEAD_SECONDS / self.seconds_per_tick
         self.generate(tick + self.lookahead_ticks())

@@ -54,7 +54,7 @@ from collections.abc import Callable
 import mido
 import numpy as np
 
-from live.engine.agent import AgentSpec, Sink
+from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.step_agent import StepAgent
 from live.engine.stream import Stream
 from live.engine.voices.polyphony import PolyVoice
@@ -151,9 +151,9 @@ class Harmonize(StepAgent):
 
     def open_step(self, step: int, tick: int, pitch: int) -> None:
         """A note-on of ``pitch`` opens ``step``: feed the player's events and send the harmony."""
-        if self.state == "idle":
+        if self.state == AgentState.IDLE:
             self.take_input(step - 1)
-            self.state = "playing"
+            self.state = AgentState.PLAYING
             if not self.poly.started:
                 self.stream.feed(POLY_START)
                 self.poly.started = True
@@ -212,7 +212,7 @@ class Harmonize(StepAgent):
         """Step ``step`` had no melody onset of its own: the player's held notes continue, the
         harmony may only continue or end (note-offs at this tick, the step's mid-point)."""
         msgs = self.take_input(step)
-        if self.state == "idle":
+        if self.state == AgentState.IDLE:
             return
         tick = step * self.step_ticks + self.step_ticks // 2
         struck = [p for p, _ in msgs.onsets]  # note-ons that came after their step had closed
@@ -228,7 +228,7 @@ class Harmonize(StepAgent):
         else:
             self.quiet_steps += 1
             if self.quiet_steps >= self.spec.silence_steps:
-                self.state = "idle"
+                self.state = AgentState.IDLE
 
     def stop(self, tick: int) -> None:
         super().stop(tick)

@@ -248,7 +248,7 @@ class Session:
             tonality = getattr(a, "tonality", None)  # step agents follow a key
             key = tonality.key if tonality is not None else None
             views.append(AgentView(
-                a.name, a.spec.mode, a.model.config_id, a.state, a.params.temperature, a.params.density,
+                a.name, a.spec.mode, a.model.config_id, str(a.state), a.params.temperature, a.params.density,
                 a.channel + 1, a.params.loop, a.params.mutate, a.params.answer_bars, a.notes_played, a.step_seconds * 1e3,
                 key.name if key is not None else "", a.spec.key is not None, a.params.scale_lock, a.params.top_p,
             ))
