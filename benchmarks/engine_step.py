@@ -255,7 +255,7 @@ def time_load(model: Model, reps: int, directory: str) -> tuple[Timing, int]:
     Returns (one timing per load, file size in bytes).
     """
     path = os.path.join(directory, f"{model.config_id}.npz")
-    model.save(path)
+    live.models.save(model, path)
     out = []
     for _ in range(reps):
         t0 = _clock()

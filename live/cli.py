@@ -13,10 +13,11 @@ from live.protocol import MODES
 
 def _cmd_import(args: argparse.Namespace) -> int:
     """Convert a .mag bundle once into the project's model file (the only step that needs TensorFlow)."""
+    from live.models import save
     from live.models.mag import load_mag
 
     model = load_mag(args.bundle)
-    model.save(args.output)
+    save(model, args.output)
     cfg = model.config
     attn = f", attention {cfg.attention_scope} layer(s), length {cfg.attn_length}" if cfg.attn_length else ""
     print(f"{args.bundle}: {cfg.config_id}, layers {cfg.layer_sizes}{attn} -> {args.output}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import live.models
 from tests.jack import JackServer, start_jack_server, stop_jack_server
 
 
@@ -50,7 +51,7 @@ def melody_model_file(tmp_path_factory) -> Path:
     from live.models.mag import load_mag
 
     path = tmp_path_factory.mktemp("models") / "attention_rnn.npz"
-    load_mag(FIXTURE_BUNDLES / "attention_rnn_64x2.mag").save(str(path))
+    live.models.save(load_mag(FIXTURE_BUNDLES / "attention_rnn_64x2.mag"), path)
     return path
 
 

@@ -22,6 +22,7 @@ def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[s
     Raises TrainingError when ``run_dir`` is not a run or has no checkpoint, and
     CheckpointMismatchError when the checkpoint does not fit the run's configuration.
     """
+    from live.models import save
     from training.train import build, read_run_info, restore
 
     info = read_run_info(run_dir)
@@ -41,7 +42,7 @@ def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[s
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise TrainingError(f"cannot write {output}: directory {directory} does not exist")
-    live.save(output, float16)
+    save(live, output, float16)
     return output
 
 

@@ -6,6 +6,7 @@
 ('lookback_rnn', 121, 40)
 >>> state = model.initial_state(batch_size=1)
 >>> probs, state = model.step(x, state)               # x float32 [1, 121] -> [1, 40]
+>>> live.models.save(model, "lookback.npz")          # the project's model file (float16=True: half the size)
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 import os
 
 from live.errors import ModelFileError
+from live.models.bundled import resolve_model
 from live.models.configs import CONFIGS, ConfigSpec, get_config
 from live.models.model import Model, ModelConfig
+from live.models.modelfile import load as load_npz
+from live.models.modelfile import save
 
-__all__ = ["CONFIGS", "ConfigSpec", "Model", "ModelConfig", "get_config", "load"]
+__all__ = ["CONFIGS", "ConfigSpec", "Model", "ModelConfig", "get_config", "load", "save"]
 
 
 def load(path: str | os.PathLike) -> Model:
@@ -26,14 +30,10 @@ def load(path: str | os.PathLike) -> Model:
     Raises FileNotFoundError for a missing file and ModelFileError for one that is not a
     model, saying what is wrong with it.
     """
-    from live.models.bundled import resolve_model
-
     path = os.fspath(resolve_model(path))
     with open(path, "rb") as f:
         head = f.read(4)
     if head.startswith(b"PK"):
-        from live.models.modelfile import load as load_npz
-
         return load_npz(path)
     if path.endswith(".mag") or head[:1] == b"\x0a":
         from live.models.mag import load_mag

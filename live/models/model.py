@@ -201,10 +201,3 @@ class Model:
         """One step. x float32 [B, input_size] -> (softmax of logits / temperature [B, num_classes], new state)."""
         logits, state = self.logits(np.asarray(x, np.float32), state)
         return cells.softmax(logits, temperature), state
-
-    def save(self, path: str, float16: bool = False) -> None:
-        """Write the project's model file (``.npz``; ``float16``: weights at half precision, computed
-        in float32 when loaded); see ``live.models.modelfile``."""
-        from live.models.modelfile import save
-
-        save(self, path, float16)

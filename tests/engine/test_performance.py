@@ -8,6 +8,7 @@ import mido
 import numpy as np
 import pytest
 
+import live.models
 from live.engine.agent import AgentSpec, Params
 from live.engine.performance import (
     RESTART_LEAD_SECONDS,
@@ -257,8 +258,8 @@ def test_same_seed_same_file_byte_for_byte(tmp_path):
         last = tick
     mid.tracks.append(track)
     mid.save(call)
-    random_model(DYNAMICS).save(str(tmp_path / "perf.npz"))
-    random_model(MULTI).save(str(tmp_path / "multi.npz"))
+    live.models.save(random_model(DYNAMICS), tmp_path / "perf.npz")
+    live.models.save(random_model(MULTI), tmp_path / "multi.npz")
     specs = [
         spec(params=Params(answer_bars=2), model=str(tmp_path / "perf.npz")),
         replace(spec("duet", model=str(tmp_path / "multi.npz")), name="duet", channel=2),

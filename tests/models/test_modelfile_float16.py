@@ -17,7 +17,7 @@ def test_float16_weights_load_as_float32_and_change_the_music_by_nothing_audible
     full = live.models.load(resolve_model(name, mode))
     full = Model(full.config, {k: v.astype(np.float32) for k, v in full.weights.items()}, where="float32")
     path = tmp_path / "half.npz"
-    full.save(str(path), float16=True)
+    live.models.save(full, path, float16=True)
     half = live.models.load(path)
     assert all(w.dtype == np.float32 for w in half.weights.values())  # the engine computes in float32
     with np.load(path) as data:
@@ -49,5 +49,5 @@ def test_a_weight_too_large_for_float16_is_refused(tmp_path):
     weights = {k: v.copy() for k, v in model.weights.items()}
     weights["output/bias"][0] = 1e6
     with pytest.raises(ModelFileError, match="output/bias do not fit in float16"):
-        Model(model.config, weights, where="big").save(str(tmp_path / "big.npz"), float16=True)
+        live.models.save(Model(model.config, weights, where="big"), tmp_path / "big.npz", float16=True)
     assert not (tmp_path / "big.npz").exists()
