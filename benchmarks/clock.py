@@ -4,11 +4,11 @@ well MIDI clock in follows steady, jittery, ramping and jumping incoming clocks.
     .venv/bin/python -m benchmarks.clock [--quick]      # prints the Markdown section
 
 ``run(quick)`` returns the section. Everything real-time runs through a private JACK server
-(``benchmarks/jackd.py``: dummy driver, 48 kHz, 64-frame periods, ``--no-realtime``) and in
+(``harness/jackd.py``: dummy driver, 48 kHz, 64-frame periods, ``--no-realtime``) and in
 separate processes, each a JACK client of its own:
 
 - **Clock out.** A child process runs ``InternalClock`` + ``MidiClockOut`` at 120 BPM into a
-  python-rtmidi JACK output connected to a listener child (``benchmarks.jackd.jack_input``), which
+  python-rtmidi JACK output connected to a listener child (``harness.jackd.jack_input``), which
   stamps each pulse in ``time.perf_counter`` seconds (CLOCK_MONOTONIC, the same clock in every
   process) from JACK's clock for the cycle that delivered it. Each arrival is
   compared with its tick's absolute deadline ``t0 + n * 60 / (bpm * 24)`` from the master. Run
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
+from harness.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond one JACK period allowed at the 99th percentile
 LOCK_TARGET = 24  # pulses: one beat

@@ -1,7 +1,7 @@
 """How promptly the daemon's agents play, through real JACK ports.
 
 For each family's bundled default model, a Daemon runs in this process on a private dummy-driver
-JACK server (``benchmarks/jackd.py``), with its agent in a mode that family plays, and a JACK
+JACK server (``harness/jackd.py``), with its agent in a mode that family plays, and a JACK
 client (python-rtmidi) plays phrases into "magenta-live in". Measured inside the daemon:
 
 - *grid error*: for every note-on an agent schedules, the time it left the port (right after
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks import update_report
-from benchmarks.jackd import JackdError, jack_output, start_jackd
+from harness.jackd import JackdError, jack_output, start_jackd
 
 BPM = 120.0
 SECONDS_PER_TICK = 60.0 / (BPM * 24)

@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 import live.models  # noqa: E402
 from benchmarks.engine_step import Timing, controls_for, primed_stream  # noqa: E402
 from live.models.configs import get_config  # noqa: E402
-from tests.models.metagraph import MetagraphRunner  # noqa: E402
+from harness.metagraph import MetagraphRunner  # noqa: E402
 
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -41,9 +41,9 @@ _clock = time.perf_counter_ns
 
 
 def synthetic_available() -> bool:
-    """True when tests/models/synthetic_bundles.py (Magenta-format bundle builder) is importable."""
+    """True when harness/synthetic_bundles.py (Magenta-format bundle builder) is importable."""
     try:
-        import tests.models.synthetic_bundles  # noqa: F401
+        import harness.synthetic_bundles  # noqa: F401
     except ImportError:
         return False
     return True
@@ -51,7 +51,7 @@ def synthetic_available() -> bool:
 
 def build_default_bundle(config_id: str, directory: str, batch_size: int = 1) -> str:
     """A Magenta-format bundle (metagraph + V1 checkpoint, random weights) at default sizes."""
-    from tests.models.synthetic_bundles import BundleSpec, build_bundle
+    from harness.synthetic_bundles import BundleSpec, build_bundle
 
     spec = get_config(config_id)
     encoder = spec.make_encoder()

@@ -3,13 +3,13 @@
     .venv/bin/python -m benchmarks.midi_scheduling [--quick]   # prints the Markdown section
 
 ``run(quick)`` returns the section. Everything goes through a private JACK server
-(``benchmarks/jackd.py``: dummy driver, 48 kHz, 64-frame periods) and separate processes, each a
+(``harness/jackd.py``: dummy driver, 48 kHz, 64-frame periods) and separate processes, each a
 JACK client of its own, so no measuring callback competes for the measured process's GIL:
 
 - **Scheduling.** A child process opens a python-rtmidi JACK output connected to a listener
   child and hands an ``OutputScheduler`` (with its ``NoteLedger``) a run of notes at absolute
   deadlines: a note-on every 20 ms, its note-off 10 ms later (one message every 10 ms), all
-  scheduled up front. The listener (the daemon's own input class, ``benchmarks.jackd.jack_input``)
+  scheduled up front. The listener (the daemon's own input class, ``harness.jackd.jack_input``)
   stamps every arrival in ``time.perf_counter`` seconds (CLOCK_MONOTONIC, the same clock in
   every process) from JACK's clock for the cycle that delivered it. Conditions: idle;
   one busy-looping process per CPU beside it; a thread of the scheduler's own process computing
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
+from harness.jackd import Jackd, collect, each_server, jack_input, jack_output, spin_load
 
 TARGET_EXTRA = 0.001  # seconds beyond JACK's period quantization allowed at the 99th percentile
 SPACING = 0.020  # seconds between note-ons; each note-off comes half-way
@@ -195,7 +195,7 @@ def _wait_for_port(name: str, kind: str, timeout: float = 10.0) -> str:
 
 def _stop(procs: list[subprocess.Popen]) -> None:
     """SIGTERM, then SIGKILL only if a child won't go: a JACK client killed while open stalls the
-    server for ten times its client timeout (benchmarks/jackd.py), and the next measurement with it."""
+    server for ten times its client timeout (harness/jackd.py), and the next measurement with it."""
     for p in procs:
         if p.poll() is None:
             p.terminate()

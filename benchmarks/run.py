@@ -300,7 +300,7 @@ def render(results: dict[str, Any]) -> str:
     lat = ", ".join(f"{cid} {_us(x)} µs" for cid, x in v["latency"].items())
     out.append(f"- under {TARGET_US:.0f} µs: **{'met' if v['latency_ok'] else 'NOT met'}** ({lat})")
     if v["ratio_ok"] is None:
-        why = tf.get("skipped") or ("tests/models/synthetic_bundles.py missing: no default-size bundles"
+        why = tf.get("skipped") or ("harness/synthetic_bundles.py missing: no default-size bundles"
                                      if not tf.get("synthetic") else "not every 2x128 melody model was run")
         out.append(f"- vs. metagraph: **not measured** ({why})")
     else:
@@ -348,7 +348,7 @@ def render(results: dict[str, Any]) -> str:
                    "does; only the `session.run` call (with its feed dict) is timed, Magenta's encoding and sampling "
                    "would come on top. Ratio = metagraph median / engine median.")
         if not tf["synthetic"]:
-            out += ["", "tests/models/synthetic_bundles.py was not available: only the fixture bundles were run, "
+            out += ["", "harness/synthetic_bundles.py was not available: only the fixture bundles were run, "
                     "not the default sizes."]
         out += ["", "A metagraph's batch size is baked into its `inputs` placeholder; bundles with batch > 1 compute "
                 "that many rows per step (Magenta does the same with them), the engine one."]

@@ -1,7 +1,7 @@
 """A private JACK server for integration tests, and small JACK MIDI clients to play and listen.
 
 The server runs the dummy driver (no sound card needed): ``jackd --no-realtime -S -p 128 -n NAME
--d dummy -r 48000 -p 64`` (started by benchmarks/jackd.py), under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
+-d dummy -r 48000 -p 64`` (started by harness/jackd.py), under a name unique to this test run, and ``JACK_DEFAULT_SERVER`` points
 every JACK client of this process and its children at it. In CI (``CI`` set) a missing jackd
 is a failure; elsewhere the integration tests are skipped with the reason.
 """
@@ -19,13 +19,13 @@ import mido
 import pytest
 import rtmidi
 
-from benchmarks.jackd import PERIOD, SAMPLE_RATE, Jackd, JackdError, jack_input, start_jackd
+from harness.jackd import PERIOD, SAMPLE_RATE, Jackd, JackdError, jack_input, start_jackd
 
 JackServer = Jackd
 
 
 def start_jack_server() -> Jackd:
-    """Start the private dummy-driver JACK server (benchmarks/jackd.py) and wait until it runs.
+    """Start the private dummy-driver JACK server (harness/jackd.py) and wait until it runs.
 
     A missing or failing jackd fails the test in CI and skips it elsewhere."""
     try:

@@ -312,7 +312,7 @@ def test_probing_for_jack_never_starts_a_server(monkeypatch):
 @pytest.fixture
 def unstarted_jack_server(monkeypatch):
     """The name of a JACK server that is not running yet (this process's clients will ask it)."""
-    from benchmarks.jackd import missing
+    from harness.jackd import missing
 
     if "jack" not in backends.compiled_backends() or missing():
         if os.environ.get("CI"):

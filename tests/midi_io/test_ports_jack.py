@@ -24,7 +24,7 @@ from live.midi_io.ports import (
     list_ports_text,
     match_port,
 )
-from benchmarks.jackd import jack_input
+from harness.jackd import jack_input
 from tests.jack import listen, player, port_names, unique_client_name
 
 SETTLE = 0.05  # JACK needs a moment after a connection before the first message

@@ -13,7 +13,7 @@ import live.models
 from live.errors import LiveError, ModelFileError
 from live.models.model import FORMAT_VERSION, Model, ModelConfig, expected_shapes
 from live.models.modelfile import CONFIG_KEY, save
-from tests.models.synthetic_bundles import (
+from harness.synthetic_bundles import (
     BundleSpec,
     build_bundle,
     build_checkpoint_bundle,

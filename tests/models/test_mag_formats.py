@@ -1,6 +1,6 @@
 """.mag import on bundles we have never seen: synthetic Magenta bundles of every family and layout.
 
-Each bundle is built by TensorFlow (``tests.models.synthetic_bundles``) with its own shapes,
+Each bundle is built by TensorFlow (``harness.synthetic_bundles``) with its own shapes,
 batch size, attention layout and variable-name generation; the reference is the bundle's own
 metagraph run with tf.compat.v1, fed the inputs of our encoders for several distinct streams.
 """
@@ -20,8 +20,8 @@ import pytest
 import live.models
 from live.models.model import Model
 from live.models.modelfile import save
-from tests.models.metagraph import MetagraphRunner
-from tests.models.synthetic_bundles import NAMINGS, BundleSpec, build_bundle, checkpoint_variable_names
+from harness.metagraph import MetagraphRunner
+from harness.synthetic_bundles import NAMINGS, BundleSpec, build_bundle, checkpoint_variable_names
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-5

@@ -10,7 +10,7 @@ import pytest
 
 import live.models
 from tests.corpus import bach_chorales, chorale_voice, quantized
-from tests.models.metagraph import MetagraphRunner
+from harness.metagraph import MetagraphRunner
 
 BUNDLES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "magenta_bundles"
 MELODY_BUNDLES = ["attention_rnn_64x2.mag", "lookback_rnn_256x2.mag"]

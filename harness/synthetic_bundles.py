@@ -8,7 +8,7 @@ attention wrapper around layer 0 ("first", Magenta since 2017) or around the who
 ("stack", older bundles), a linear
 output layer ``fully_connected/weights|biases``, and ``softmax(logits / temperature)``. The
 collections ``inputs``, ``temperature``, ``softmax``, ``initial_state`` and ``final_state`` are
-filled as Magenta fills them, so ``tests.models.metagraph.MetagraphRunner`` can run the result.
+filled as Magenta fills them, so ``harness.metagraph.MetagraphRunner`` can run the result.
 
 TensorFlow 2.21 no longer ships contrib's ``AttentionCellWrapper``; ``AttentionCellWrapper``
 below is a small ``RNNCell`` with the same math and the same variable names (see Magenta's
