@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,7 @@ class Daemon:
         self.clock_output: MidiOutput | None = None
         self.supervisor: PortSupervisor | None = None
         self.session: Session | None = None
+        self._loader: ThreadPoolExecutor | None = None  # loads the models a knob or key swaps in
         self.recording: Recording | None = None
         self.recording_path: str | None = options.record
         self.controls = options.controls
@@ -253,9 +255,10 @@ class Daemon:
         self.controls = self.controls or ControlMap()
         o = self.options
         ticks_per_beat = 24
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
         self.session = Session(
             o.agents, _LiveSink(self), seed=o.seed, ticks_per_bar=o.beats_per_bar * ticks_per_beat,
-            ticks_per_beat=ticks_per_beat, bpm=o.bpm,
+            ticks_per_beat=ticks_per_beat, bpm=o.bpm, loader=self._loader.submit,
         )
         for agent in self.session.agents:
             logger.info("agent %s: %s with %s on channel %d", agent.name, agent.spec.mode, agent.model.config_id, agent.channel + 1)
@@ -626,6 +629,8 @@ class Daemon:
             self.clock.close()
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self._loader is not None:
+            self._loader.shutdown(wait=False, cancel_futures=True)
         for scheduler in self.schedulers:
             try:
                 scheduler.stop(release=True)

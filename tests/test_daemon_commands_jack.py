@@ -62,7 +62,7 @@ def test_a_model_swaps_while_the_clock_runs(daemon, melody_model_file, tmp_path)
     before = daemon.clock.tick
     daemon.send_command(Command("model", value=str(melody_model_file)))
     daemon.send_command(Command("model", value=str(tmp_path / "missing.npz")))
-    run(daemon, 0.3)
+    run(daemon, 0.6)  # loaded on the loader thread, swapped in on the next sixteenth
     assert daemon.clock.tick > before and daemon.clock.running
     log = daemon.snapshot().log
     assert any("call-response with attention_rnn" in line for line in log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 from collections import deque
 from dataclasses import replace
 from typing import Callable
@@ -18,17 +19,19 @@ import mido
 import numpy as np
 
 import live.models
-from live.clock.base import seconds_per_tick
+from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, Out, Sink
 from live.engine.modes import agent_class
 from live.models.bundled import DEFAULT_FOR_MODE, bundled_models, resolve_model
 from live.models.configs import get_config
+from live.errors import ModelFileError
 from live.models.model import Model
 from live.protocol import AGENT_PARAMETERS, MODES, AgentView, Command, RollNote
 
 log = logging.getLogger("live.engine")
 
 ROLL_NOTES = 512  # notes kept for the panel's piano roll
+SWAP_GRID_TICKS = TICKS_PER_QUARTER // 4  # a loaded agent is swapped in on a sixteenth's first tick
 
 
 def load_model(spec: AgentSpec) -> Model:
@@ -63,6 +66,8 @@ class Session:
         ticks_per_bar, ticks_per_beat: the time signature in ticks.
         models: already loaded models, by agent index (others are loaded from their spec).
         bpm: the starting tempo (see ``set_tempo``).
+        loader: runs a job on another thread (the daemon's model loader); None: model and mode
+            swaps load at once, on the caller's thread (offline mode, tests). See ``swap``.
     """
 
     def __init__(
@@ -74,9 +79,13 @@ class Session:
         ticks_per_beat: int = 24,
         models: dict[int, Model] | None = None,
         bpm: float = 120.0,
+        loader: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         if not specs:
             raise ValueError("a session needs at least one agent")
+        self.loader = loader
+        self.loading = 0  # swaps handed to the loader and not yet installed
+        self._ready: queue.SimpleQueue[tuple[int, Agent | str]] = queue.SimpleQueue()
         self.sink = sink
         self.seed = seed
         self.ticks_per_bar = ticks_per_bar
@@ -112,12 +121,56 @@ class Session:
 
     def replace_agent(self, index: int, spec: AgentSpec, model: Model | None = None) -> None:
         """Swap agent ``index`` for a new one (another model or mode) without stopping the clock:
-        the old one's notes end now, the new one starts idle."""
-        new = self.make_agent(index, spec, model)
+        the old one's notes end now, the new one starts idle. Loads at once (see ``swap`` for the
+        live way, off the clock's thread)."""
+        self._install(index, self.make_agent(index, spec, model), max(self.tick_now, 0))
+
+    def _install(self, index: int, new: Agent, tick: int) -> None:
         old = self.agents[index]
-        old.stop(max(self.tick_now, 0))
+        old.stop(tick)
         self.agents[index] = new
-        self.say(f"{spec.name}: {spec.mode} with {new.model.config_id}")
+        self.say(f"{new.spec.name}: {new.spec.mode} with {new.model.config_id}")
+
+    def swap(self, index: int, candidates: list[tuple[AgentSpec, Model | None]], none_fits: str) -> None:
+        """Replace agent ``index`` by the first of ``candidates`` (spec, model or None: load the
+        spec's) that builds; ``none_fits`` is said if none does (every one's error is a ValueError:
+        the model cannot play the mode; a model that cannot be loaded is said at once).
+
+        With a ``loader`` the models load and the agent is built on the loader's thread; the
+        agent is swapped in by ``tick`` on the first tick of a step (a sixteenth), so the clock's
+        thread never waits for a disk or TensorFlow. Without one, all of it happens now."""
+
+        def build() -> Agent | str:
+            for spec, model in candidates:
+                try:
+                    return self.make_agent(index, spec, model)
+                except (ModelFileError, LookupError, OSError) as err:  # no such file, not a model
+                    return f"{spec.name}: {err}"
+                except ValueError as err:  # this model cannot play this mode: try the next
+                    if len(candidates) == 1:
+                        return f"{spec.name}: {err}"
+            return none_fits
+
+        if self.loader is None:
+            self._installed(index, build(), max(self.tick_now, 0))
+            return
+        self.loading += 1
+        self.loader(lambda: self._ready.put((index, build())))
+
+    def _installed(self, index: int, built: Agent | str, tick: int) -> None:
+        if isinstance(built, str):
+            self.say(built)  # nothing changes: the old agent plays on
+        else:
+            self._install(index, built, tick)
+
+    def install_ready(self, tick: int) -> None:
+        """Swap in the agents the loader has built, on the first tick of a step."""
+        if self.loading == 0 or tick % SWAP_GRID_TICKS:
+            return
+        while not self._ready.empty():
+            index, built = self._ready.get()
+            self.loading -= 1
+            self._installed(index, built, tick)
 
     # -- the player and the clock --------------------------------------------------------------
 
@@ -133,6 +186,8 @@ class Session:
     def tick(self, tick: int) -> None:
         """Song position ``tick`` is reached: every agent gets its turn."""
         self.tick_now = tick
+        if self.loading:
+            self.install_ready(tick)
         for agent in self.agents:
             try:
                 agent.tick(tick)
@@ -199,24 +254,19 @@ class Session:
         if mode is not None and mode != spec.mode:
             # a mode change takes that mode's default model unless the current one can play it
             candidate = replace(spec, mode=mode)
-            try:
-                self.replace_agent(index, candidate, self.agents[index].model)
-            except ValueError:
-                self.replace_agent(index, replace(candidate, model=DEFAULT_FOR_MODE[mode]))
+            self.swap(index, [(candidate, self.agents[index].model), (replace(candidate, model=DEFAULT_FOR_MODE[mode]), None)],
+                      f"no bundled model plays {mode}")
             return
         if next_model:
             names = [m.name for m in bundled_models()]
             current = spec.model or DEFAULT_FOR_MODE.get(spec.mode)
+            candidates = []
             for _ in names:
                 current = _next(names, current)
-                try:
-                    self.replace_agent(index, replace(spec, model=current))
-                    return
-                except ValueError:
-                    continue  # that model cannot play this mode
-            self.say("no other bundled model plays this mode")
+                candidates.append((replace(spec, model=current), None))
+            self.swap(index, candidates, "no other bundled model plays this mode")
             return
-        self.replace_agent(index, replace(spec, model=model))
+        self.swap(index, [(replace(spec, model=model), None)], "")
 
     # -- the panel's view --------------------------------------------------------------------------
 
