@@ -1,4 +1,11 @@
-"""Shared fixtures: the private JACK server for integration tests."""
+"""Shared fixtures: the private JACK server for integration tests; the suite's markers.
+
+Markers, set here from what a test uses (see pyproject.toml; the README names the fast subset):
+
+- ``jack``: it starts or uses a JACK server (the ``jack_server`` fixture, or a ``*_jack.py`` file);
+- ``tf``: it needs the training extras (TensorFlow, note-seq or music21, or a ``.mag`` bundle);
+- ``slow``: it runs the benchmarks' quick modes (tens of seconds).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +47,28 @@ def pytest_runtest_makereport(item, call):
 
 
 _JACKD_MARK = pytest.StashKey[int]()
+
+_TF_WORDS = ("tensorflow", "note_seq", "music21", "load_mag", "harness.synthetic_bundles", "harness.metagraph",
+             "from training", "import training", "melody_model_file")
+_JACK_FILES = ("test_jack_harness.py", "test_panel_tmux.py")
+_SLOW_FILES = ("test_benchmarks_smoke.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test ``jack``, ``tf`` and ``slow`` from what it uses (its fixtures, its file)."""
+    sources: dict[Path, str] = {}
+    for item in items:
+        path = Path(str(item.fspath))
+        if path not in sources:
+            sources[path] = path.read_text()
+        source = sources[path]
+        fixtures = getattr(item, "fixturenames", ())
+        if "jack_server" in fixtures or path.name.endswith("_jack.py") or path.name in _JACK_FILES:
+            item.add_marker(pytest.mark.jack)
+        if any(word in source for word in _TF_WORDS) or path.parent.name == "training":
+            item.add_marker(pytest.mark.tf)
+        if path.name in _SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
 
 FIXTURE_BUNDLES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "magenta_bundles"
