@@ -67,7 +67,7 @@ def _quote(text: str) -> str:
 
 
 def knob(screen: str, label: str, agent: int = 0) -> float | None:
-    """The value after the knob bar ``label`` ("temp" or "dens") on the agent's row (None: not shown)."""
+    """The value after the knob bar ``label`` ("temp", "dens", "lock", "top-p") on the agent's row (None: not shown)."""
     values = re.findall(rf"{label} [█▏▎▍▌▋▊▉·]+ +(\d+\.\d\d)", screen)
     return float(values[agent]) if len(values) > agent else None
 
@@ -115,6 +115,12 @@ def test_the_panel_shows_the_daemon_and_keys_act(tmux_available, jack_server, me
         term.wait_for(lambda s: knob(s, "temp") == pytest.approx(1.1), "the temperature raised to 1.10")
         term.keys("d")
         term.wait_for(lambda s: knob(s, "dens") == pytest.approx(0.4), "the density lowered to 0.40")
+        # S raises the scale lock, o lowers top-p; no key is known before the player plays
+        assert knob(screen, "lock") == 0.0 and knob(screen, "top-p") == 1.0 and "key ? (auto)" in screen, screen
+        term.keys("S")
+        term.wait_for(lambda s: knob(s, "lock") == pytest.approx(0.1), "the scale lock raised to 0.10")
+        term.keys("o")
+        term.wait_for(lambda s: knob(s, "top-p") == pytest.approx(0.95), "top-p lowered to 0.95")
         term.keys("?")
         term.wait_for(lambda s: "recording on / off" in s, "the help")
         term.keys("Escape")
@@ -123,11 +129,12 @@ def test_the_panel_shows_the_daemon_and_keys_act(tmux_available, jack_server, me
         # the player's notes: counted, and drawn in the player's lane
         hand = player(wait_for_port("magenta-live in", "input"))
         time.sleep(0.1)
-        for pitch in (60, 64, 67):
+        for pitch in (66, 70, 73, 71, 66):  # F#, A#, C#, B, F#: F# major
             hand.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(0.15)
             hand.send(mido.Message("note_off", note=pitch))
-        term.wait_for(lambda s: re.search(r"notes in 6\b", s) and player_lane_has_notes(s), "the player's notes")
+        term.wait_for(lambda s: re.search(r"notes in 10\b", s) and player_lane_has_notes(s), "the player's notes")
+        term.wait_for(lambda s: "key F# (auto)" in s, "the key found from the player's notes")
 
         # space stops the transport
         term.keys("Space")
