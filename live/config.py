@@ -282,3 +282,25 @@ def merge(file_settings: dict[str, Any], cli_settings: dict[str, Any]) -> tuple[
 def spec_fields() -> list[str]:
     """AgentSpec's field names (for docs and the panel)."""
     return [f.name for f in fields(AgentSpec)]
+
+
+def save_controls(path: str | os.PathLike, controls: ControlMap) -> None:
+    """Write ``controls`` as the ``[controls]`` table of the TOML file ``path``, keeping its
+    other lines (a file that does not exist is created), atomically."""
+    path = os.fspath(path)
+    lines: list[str] = []
+    if os.path.exists(path):
+        with open(path) as f:
+            skipping = False
+            for line in f:
+                stripped = line.strip()
+                if stripped.startswith("["):
+                    skipping = stripped == "[controls]"
+                if not skipping:
+                    lines.append(line if line.endswith("\n") else line + "\n")
+    text = "".join(lines).rstrip("\n")
+    text = (text + "\n\n" if text else "") + controls.to_toml()
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

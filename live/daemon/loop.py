@@ -1,4 +1,5 @@
-"""The daemon: ports, clock, output scheduler, note ledger and the agents wired together.
+"""The daemon's life cycle and its loop: ports, clock, output scheduler, note ledger and the
+agents wired together.
 
 One thread (the one that calls ``run``) does all the musical work: it reads the input ports'
 stamped queues and the clock's ticks (the clock's listener only queues them and wakes it), hands
@@ -39,9 +40,11 @@ from live.midi_io.ports import (
     MidiOutput,
     PortSupervisor,
 )
+from live.daemon import commands
+from live.daemon.recorder import Recorder
+from live.daemon.snapshot import make_snapshot
 from live.midi_io.polling import POLL_SECONDS
 from live.midi_io.scheduler import OutputScheduler
-from live.recording import Recording
 
 if TYPE_CHECKING:  # the engine modules load when the daemon opens its agents
     from live.config import ControlMap
@@ -182,8 +185,7 @@ class Daemon:
         self.supervisor: PortSupervisor | None = None
         self.session: Session | None = None
         self._loader: ThreadPoolExecutor | None = None  # loads the models a knob or key swaps in
-        self.recording: Recording | None = None
-        self.recording_path: str | None = options.record
+        self.recorder = Recorder(options.record, options.beats_per_bar, self.say)
         self.controls = options.controls
         self.learning: int | None = None  # learn mode: the CC waiting for its parameter
         self._stop = threading.Event()
@@ -229,8 +231,8 @@ class Daemon:
             for port in [*self.inputs, *self.outputs]:
                 if not port.virtual:
                     self.supervisor.watch(port)
-            if self.recording_path:
-                self._start_recording()
+            if self.recorder.path:
+                self.recorder.start(o.bpm, self.agent_names())
             self._open_clock()
             for scheduler in self.schedulers:
                 scheduler.start()
@@ -243,7 +245,7 @@ class Daemon:
         for port in self.outputs:
             logger.info("playing to %s", port.name)
         if o.learn:
-            self._say("MIDI learn: move a control, then pick the parameter it steers")
+            self.say("MIDI learn: move a control, then pick the parameter it steers")
         return self
 
     def _open_session(self) -> None:
@@ -342,7 +344,7 @@ class Daemon:
                 self.session.keep_warm()
             if now >= self._next_snapshot and now - self._snapshot_asked < 1.0:  # someone is watching
                 self._next_snapshot = now + SNAPSHOT_SECONDS
-                self._snapshot = self._make_snapshot()
+                self._snapshot = make_snapshot(self)
             if now >= self._next_report:
                 self._next_report = now + REPORT_SECONDS
                 self._report()
@@ -363,7 +365,7 @@ class Daemon:
         if not hasattr(msg, "channel"):
             self.counters.ignored_system += 1  # sysex, active sensing, tune request...
             return
-        if msg.type == "control_change" and self.controls is not None and self._control(msg):
+        if msg.type == "control_change" and self.controls is not None and commands.control(self, msg):
             return
         if self._channels is not None and msg.channel not in self._channels:
             self.counters.ignored_channel += 1
@@ -372,8 +374,7 @@ class Daemon:
             self.counters.notes_in += 1
             if self.session is not None and self.clock is not None:
                 tick = self.clock.tick_at(stamp)
-                if self.recording is not None:
-                    self.recording.add("player", max(tick, 0.0), msg)
+                self.recorder.add("player", tick, msg)
                 self.session.player(max(0, round(tick)), msg)
         if self.options.passthrough and msg.type in PLAYED_TYPES:
             self.counters.passed_through += 1
@@ -388,14 +389,14 @@ class Daemon:
                 self.session.tick(tick)
             elif kind == "stop":
                 self.session.stop(tick)
-                self._say("transport stopped")
+                self.say("transport stopped")
             elif kind in ("start", "position"):  # the song position jumps: start afresh
                 self.session.stop(tick)
-                self._say(f"transport {kind} at tick {tick}")
+                self.say(f"transport {kind} at tick {tick}")
             elif kind == "continue":
-                self._say("transport continue")
-        if self.recording is not None and isinstance(self.clock, MidiClockIn) and self.clock.locked:
-            self.recording.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
+                self.say("transport continue")
+        if self.recorder.on and isinstance(self.clock, MidiClockIn) and self.clock.locked:
+            self.recorder.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
 
     def _report(self) -> None:
         """One log line per kind of unusual input seen since the last report."""
@@ -410,7 +411,7 @@ class Daemon:
             if new > 0 and "dropped" in what:
                 logger.warning("input: %d %s", new, what)
                 if self.session is not None:
-                    self.session.messages.append(f"input: {new} {what}")
+                    self.session.messages.append(f"input: {new} {what}")  # logged as a warning just above
             elif new > 0:
                 logger.info("input: %d %s", new, what)
             self._reported[what] = count
@@ -422,19 +423,6 @@ class Daemon:
         self._commands.put(cmd)
         self._wake.set()
 
-    def _control(self, msg: mido.Message) -> bool:
-        """A CC from the player: learn it, or turn it into a command. True if it was used."""
-        if self.options.learn or self.learning is not None:
-            if self.controls.parameter(msg.control) is None and msg.value > 0:
-                self.learning = msg.control
-                return True
-        cmd = self.controls.command(msg.channel, msg.control, msg.value)
-        if cmd is None:
-            return self.controls.parameter(msg.control) is not None
-        self.counters.controls += 1
-        self.send_command(cmd)
-        return True
-
     def _drain_commands(self) -> None:
         while True:
             try:
@@ -442,120 +430,23 @@ class Daemon:
             except queue.Empty:
                 return
             try:
-                self.apply(cmd)
+                commands.apply(self, cmd)
             except (LookupError, ValueError, OSError) as err:  # a bad model name, a file that won't load...
-                self._say(f"{cmd.name}: {err}")
-
-    def apply(self, cmd: Command) -> None:
-        """Carry out one command (on the daemon's loop thread)."""
-        tick = max(self.clock.tick, 0) if self.clock is not None else 0
-        if cmd.name == "panic":
-            self.panic()
-            self._say("panic: all notes off")
-        elif cmd.name == "start_stop":
-            self._start_stop(tick)
-        elif cmd.name == "tempo":
-            if not isinstance(self.clock, InternalClock):
-                self._say("tempo follows the MIDI clock")
-                return
-            bpm = cmd.value if cmd.delta is None else self.clock.bpm + cmd.delta
-            self.clock.set_bpm(max(20.0, min(300.0, float(bpm))))
-            if self.session is not None:
-                self.session.set_tempo(self.clock.bpm)
-            if self.recording is not None:
-                self.recording.set_tempo(tick, self.clock.bpm)
-        elif cmd.name == "record":
-            self._toggle_recording()
-        elif cmd.name == "quit":
-            self.stop()
-        elif cmd.name == "learn":
-            self._learn(str(cmd.value))
-        elif self.session is not None:
-            self.session.command(cmd)
-
-    def _start_stop(self, tick: int) -> None:
-        if not isinstance(self.clock, InternalClock):
-            self._say("start/stop comes from the MIDI clock's master")
-            return
-        if self.clock.running:
-            self.clock.stop()
-            if self.session is not None:
-                self.session.stop(tick)
-            self._say("stopped")
-        else:
-            self.clock.resume()
-            self._say("started")
-
-    def _learn(self, parameter: str) -> None:
-        if self.learning is None:
-            self._say("learn: move a control first")
-            return
-        self.controls.learn(parameter, self.learning)
-        self._say(f"learned: CC {self.learning} steers {parameter}")
-        self.learning = None
-        if self.options.learn_file:
-            self._save_controls(self.options.learn_file)
-
-    def _save_controls(self, path: str) -> None:
-        """Write the CC map as a ``[controls]`` table into ``path`` (other lines are kept)."""
-        import os
-
-        lines: list[str] = []
-        if os.path.exists(path):
-            with open(path) as f:
-                skipping = False
-                for line in f:
-                    stripped = line.strip()
-                    if stripped.startswith("["):
-                        skipping = stripped == "[controls]"
-                    if not skipping:
-                        lines.append(line if line.endswith("\n") else line + "\n")
-        text = "".join(lines).rstrip("\n")
-        text = (text + "\n\n" if text else "") + self.controls.to_toml()
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-
-    # -- recording ------------------------------------------------------------------------------
-
-    def _start_recording(self) -> None:
-        bpm = self.clock.bpm if self.clock is not None else self.options.bpm
-        self.recording = Recording(bpm, (self.options.beats_per_bar, 4))
-        self.recording.add_track("player")
-        for agent in self.session.agents if self.session is not None else []:
-            self.recording.add_track(agent.name)
-        self._say(f"recording to {self.recording_path}")
-
-    def _toggle_recording(self) -> None:
-        if self.recording is None:
-            if not self.recording_path:
-                self.recording_path = time.strftime("magenta-live-%Y%m%d-%H%M%S.mid")
-            self._start_recording()
-        else:
-            self._write_recording()
-            self.recording = None
-
-    def _write_recording(self) -> None:
-        if self.recording is None or not self.recording_path:
-            return
-        try:
-            self.recording.write(self.recording_path)
-            self._say(f"recording written to {self.recording_path}")
-        except OSError as err:
-            logger.error("could not write the recording %s: %s", self.recording_path, err)
-
-    def _sent(self, msg: mido.Message, owner: Any) -> None:
-        """The ledger's observer: record what an agent's notes really did (output thread)."""
-        recording = self.recording
-        if recording is None or owner is None or owner == "player" or self.clock is None:
-            return
-        name = getattr(owner, "name", str(owner))
-        recording.add(name, max(self.clock.tick_at(time.perf_counter()), 0.0), msg)
+                self.say(f"{cmd.name}: {err}")
 
     # -- the panel's view ------------------------------------------------------------------------
 
-    def _say(self, text: str) -> None:
+    def agent_names(self) -> list[str]:
+        """The agents' names (the recording's tracks)."""
+        return [agent.name for agent in self.session.agents] if self.session is not None else []
+
+    def _sent(self, msg: mido.Message, owner: Any) -> None:
+        """The ledger's observer (an output thread): what an agent's notes really did, recorded."""
+        if self.recorder.on and self.clock is not None:
+            self.recorder.sent(msg, owner, self.clock.tick_at(time.perf_counter()))
+
+    def say(self, text: str) -> None:
+        """A line for the panel's log pane (and the log)."""
         if self.session is not None:
             self.session.say(text)
         else:
@@ -569,45 +460,6 @@ class Daemon:
         if self._snapshot is None:
             self._wake.set()  # the first one: have the loop make it now
         return self._snapshot or Snapshot()
-
-    def _make_snapshot(self) -> Snapshot:
-        from live.protocol import Snapshot
-
-        clock = self.clock
-        tick = max(clock.tick, 0) if clock is not None else 0
-        position = clock.position(tick) if clock is not None else (0, 0, 0)
-        stats = [s.stats() for s in self.schedulers]
-        session = self.session
-        learning = None
-        if self.learning is not None:
-            learning = f"CC {self.learning}: pick the parameter it steers"
-        elif self.options.learn:
-            learning = "move a control to learn it"
-        return Snapshot(
-            tick=tick,
-            bar=position[0] + 1,
-            beat=position[1] + 1,
-            step=position[2] + 1,
-            bpm=float(clock.bpm or 0.0) if clock is not None else self.options.bpm,
-            running=bool(clock is not None and clock.running),
-            clock_source=self.options.clock,
-            clock_locked=bool(clock is not None and clock.locked),
-            backend=self.backend.name if self.backend is not None else "",
-            inputs=tuple(p.name for p in self.inputs),
-            outputs=tuple(p.name for p in self.outputs),
-            clock_port=self.options.clock_port,
-            recording=self.recording_path if self.recording is not None else None,
-            agents=session.agent_views() if session is not None else (),
-            roll=session.roll_view() if session is not None else (),
-            notes_in=self.counters.notes_in,
-            notes_out=sum(s.ledger.notes_on for s in self.schedulers),
-            late=sum(st.late for st in stats),
-            worst_late_ms=max((st.worst_lateness for st in stats), default=0.0) * 1e3,
-            dropped=sum(p.dropped for p in self.inputs),
-            step_ms=max((a.step_seconds for a in session.agents), default=0.0) * 1e3 if session is not None else 0.0,
-            log=tuple(session.messages) if session is not None else (),
-            learning=learning,
-        )
 
     # -- endings --------------------------------------------------------------------------------
 
@@ -637,7 +489,7 @@ class Daemon:
             except Exception:  # noqa: BLE001 - every output must still get its note-offs
                 logger.exception("stopping the output scheduler failed")
                 scheduler.ledger.release_all()
-        self._write_recording()
+        self.recorder.write()
         # Every note is off and the recording is written. Should a MIDI driver hang while its
         # clients close (seen with JACK on an overloaded machine), a watchdog thread that needs
         # no GIL ends the process after PORT_CLOSE_SECONDS, with the stacks on stderr.

@@ -1,0 +1,110 @@
+"""Commands on the daemon's loop thread: a CC the player turns, a key, the panel.
+
+A CC becomes a :class:`~live.protocol.Command` through the CC map (``control``); ``apply``
+carries one out. The daemon's own commands (transport, tempo, panic, recording, MIDI learn,
+quit) are handled here, one function each; the agents' parameters, modes and models go to the
+session (``Session.command``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import mido
+
+from live.clock.internal import InternalClock
+from live.config import save_controls
+
+if TYPE_CHECKING:
+    from live.daemon.loop import Daemon
+    from live.protocol import Command
+
+MIN_BPM, MAX_BPM = 20.0, 300.0
+
+
+def control(daemon: Daemon, msg: mido.Message) -> bool:
+    """A CC from the player: learn it, or turn it into a command. True if it was used."""
+    controls = daemon.controls
+    if daemon.options.learn or daemon.learning is not None:
+        if controls.parameter(msg.control) is None and msg.value > 0:
+            daemon.learning = msg.control
+            return True
+    cmd = controls.command(msg.channel, msg.control, msg.value)
+    if cmd is None:
+        return controls.parameter(msg.control) is not None
+    daemon.counters.controls += 1
+    daemon.send_command(cmd)
+    return True
+
+
+def apply(daemon: Daemon, cmd: Command) -> None:
+    """Carry out one command (on the daemon's loop thread)."""
+    own = DAEMON_COMMANDS.get(cmd.name)
+    if own is not None:
+        own(daemon, cmd)
+    elif daemon.session is not None:
+        daemon.session.command(cmd)
+
+
+def _tick(daemon: Daemon) -> int:
+    return max(daemon.clock.tick, 0) if daemon.clock is not None else 0
+
+
+def panic(daemon: Daemon, cmd: Command) -> None:
+    daemon.panic()
+    daemon.say("panic: all notes off")
+
+
+def start_stop(daemon: Daemon, cmd: Command) -> None:
+    clock = daemon.clock
+    if not isinstance(clock, InternalClock):
+        daemon.say("start/stop comes from the MIDI clock's master")
+        return
+    if clock.running:
+        clock.stop()
+        if daemon.session is not None:
+            daemon.session.stop(_tick(daemon))
+        daemon.say("stopped")
+    else:
+        clock.resume()
+        daemon.say("started")
+
+
+def tempo(daemon: Daemon, cmd: Command) -> None:
+    clock = daemon.clock
+    if not isinstance(clock, InternalClock):
+        daemon.say("tempo follows the MIDI clock")
+        return
+    bpm = cmd.value if cmd.delta is None else clock.bpm + cmd.delta
+    clock.set_bpm(max(MIN_BPM, min(MAX_BPM, float(bpm))))
+    if daemon.session is not None:
+        daemon.session.set_tempo(clock.bpm)
+    daemon.recorder.set_tempo(_tick(daemon), clock.bpm)
+
+
+def record(daemon: Daemon, cmd: Command) -> None:
+    daemon.recorder.toggle(daemon.clock.bpm if daemon.clock is not None else daemon.options.bpm, daemon.agent_names())
+
+
+def quit_(daemon: Daemon, cmd: Command) -> None:
+    daemon.stop()
+
+
+def learn(daemon: Daemon, cmd: Command) -> None:
+    """Map the control just moved to the parameter ``cmd.value``, and save the map."""
+    parameter = str(cmd.value)
+    if daemon.learning is None:
+        daemon.say("learn: move a control first")
+        return
+    daemon.controls.learn(parameter, daemon.learning)
+    daemon.say(f"learned: CC {daemon.learning} steers {parameter}")
+    daemon.learning = None
+    if daemon.options.learn_file:
+        save_controls(daemon.options.learn_file, daemon.controls)
+
+
+DAEMON_COMMANDS: dict[str, Callable[[Daemon, Command], None]] = {
+    "panic": panic, "start_stop": start_stop, "tempo": tempo, "record": record, "quit": quit_, "learn": learn,
+}
+"""The daemon's own commands; every other command is the session's."""
