@@ -50,7 +50,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_ports(args: argparse.Namespace) -> int:
     """List the MIDI inputs and outputs of the chosen backend."""
-    from live.midi_io.ports import list_ports_text
+    from live.midi_io.names import list_ports_text
 
     print(list_ports_text(args.backend or "auto"))
     return 0

@@ -32,14 +32,9 @@ from live.clock.midi_in import MidiClockIn
 from live.clock.midi_out import MidiClockOut
 from live.midi_io.backends import Backend, resolve_backend
 from live.midi_io.ledger import NoteLedger
-from live.midi_io.ports import (
-    CLIENT_NAME,
-    INPUT_PORT_NAME,
-    OUTPUT_PORT_NAME,
-    MidiInput,
-    MidiOutput,
-    PortSupervisor,
-)
+from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
+from live.midi_io.ports import MidiInput, MidiOutput
+from live.midi_io.supervisor import PortSupervisor
 from live.daemon import commands
 from live.daemon.recorder import Recorder
 from live.daemon.snapshot import make_snapshot

@@ -1,14 +1,15 @@
 """MIDI ports over python-rtmidi, wrapped in mido's port classes.
 
-- ``match_port``: turn ``--input-port`` / ``--output-port`` text into one port name, or an error.
+- Names (``live.midi_io.names``): ``match_port`` turns ``--input-port`` / ``--output-port`` text
+  into one port name, or an error.
 - ``MidiInput``: the driver's callback only stamps each message with ``time.perf_counter()`` and
   puts (seconds, raw bytes) on a bounded queue; a full queue counts and drops, never blocks.
   Parsing into mido messages happens on the consumer's side. On JACK there is no Python
   callback: a pump thread, or the port's owner through ``pump()``, empties rtmidi's own queue
   into ours (``live.midi_io.polling`` says why).
 - ``MidiOutput``: sends raw bytes; drops (and counts) while its remote port is gone.
-- ``PortSupervisor``: notices a connected port whose remote vanished, and reopens it with
-  backoff when it comes back.
+- ``PortSupervisor`` (``live.midi_io.supervisor``): notices a connected port whose remote
+  vanished, and reopens it with backoff when it comes back.
 
 Ports are opened with python-rtmidi directly, not through mido's rtmidi backend: that backend
 names a connecting port after the remote one, and JACK refuses local port names with ':'.
@@ -17,131 +18,29 @@ names a connecting port after the remote one, and JACK refuses local port names 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 import mido
 import mido.ports
 import rtmidi
 
-from live.errors import BackendError, ConfigFileError, PortNotFoundError
+from live.errors import BackendError, ConfigFileError
 from live.midi_io.backends import (
     Backend,
-    list_ports,
     new_client,
     port_names,
     resolve_backend,
 )
+from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, KIND_WORDS, OUTPUT_PORT_NAME, find_again, match_port
 from live.midi_io.polling import InputPump
 
 logger = logging.getLogger("live.midi_io")
 
-CLIENT_NAME = "magenta-live"
-INPUT_PORT_NAME = "magenta-live in"
-OUTPUT_PORT_NAME = "magenta-live out"
 DEFAULT_CAPACITY = 4096  # messages waiting in one input's queue before new ones are dropped
 CONNECT_SETTLE_SECONDS = 0.05  # JACK may lose what is sent right after a connection is made
-
-_KIND_WORDS = {"input": "MIDI input port", "output": "MIDI output port"}
-
-
-# Matching port names.
-
-
-def _whole_word_at(name: str, query: str) -> bool:
-    """Whether ``query`` occurs in ``name`` not glued to letters or digits on either side.
-
-    Both are already case-folded. "port 1" is a whole word in "x:port 1 20:0", not in "x:port 10".
-    """
-    start = name.find(query)
-    while start >= 0:
-        end = start + len(query)
-        left_ok = start == 0 or not query[0].isalnum() or not name[start - 1].isalnum()
-        right_ok = end == len(name) or not query[-1].isalnum() or not name[end].isalnum()
-        if left_ok and right_ok:
-            return True
-        start = name.find(query, start + 1)
-    return False
-
-
-def _port_list(names: list[str]) -> str:
-    return "; ".join(f"{i}: {n}" for i, n in enumerate(names)) if names else "(none)"
-
-
-def _not_found(query: str, names: list[str], kind: str, candidates: list[str], why: str) -> PortNotFoundError:
-    error = PortNotFoundError(f"{why}; {kind} ports: {_port_list(names)}")
-    error.query, error.candidates, error.ports = query, candidates, list(names)
-    return error
-
-
-def match_port(query: str, names: list[str], kind: str) -> str:
-    """The one port name in ``names`` that ``query`` means, or PortNotFoundError.
-
-    In order: the exact name; the name equal to the query ignoring case; a unique
-    case-insensitive substring (if several names contain it, the unique one that contains it as
-    a whole word, so "Port 1" means "Port 1" and never "Port 10"); then an index into ``names``.
-    A query that is a number is taken as an index, or as a whole number inside a name, and is an
-    error if those disagree. ``kind`` ("input" or "output") only words the error messages, which
-    list the candidates or, when nothing matches, every port.
-    """
-    what = _KIND_WORDS.get(kind, f"MIDI {kind} port")
-    if query in names:
-        return query
-    folded = query.strip().casefold()
-    if not folded:
-        raise _not_found(query, names, kind, [], f"an empty name matches no {what}")
-    same = [n for n in names if n.casefold() == folded]
-    if len(same) == 1:
-        return same[0]
-    contains = same or [n for n in names if folded in n.casefold()]
-    words = [n for n in contains if _whole_word_at(n.casefold(), folded)]
-    if folded.isdigit():
-        index = int(folded)
-        candidates = list(words)
-        if index < len(names) and names[index] not in candidates:
-            candidates.append(names[index])
-        if len(candidates) == 1:
-            return candidates[0]
-        if candidates:
-            raise _not_found(
-                query, names, kind, candidates,
-                f"{query!r} is ambiguous: as an index and as part of a name it means {len(candidates)} {what}s: "
-                + ", ".join(candidates),
-            )
-        raise _not_found(query, names, kind, [], f"no {what} has index or name {query!r}")
-    if len(contains) == 1:
-        return contains[0]
-    if len(words) == 1:
-        return words[0]
-    if contains:
-        raise _not_found(
-            query, names, kind, contains,
-            f"{query!r} matches {len(contains)} {what}s: {', '.join(contains)}; give more of the name, "
-            "the full name or its index",
-        )
-    raise _not_found(query, names, kind, [], f"no {what} matches {query!r}")
-
-
-_ALSA_ADDRESS = re.compile(r" \d+:\d+$")
-
-
-def stable_port_name(name: str, backend: Backend) -> str:
-    """A port name without what changes when a device is plugged in again (ALSA's "20:0")."""
-    return _ALSA_ADDRESS.sub("", name) if backend.name == "alsa" else name
-
-
-def _find_again(remote: str, names: list[str], backend: Backend) -> str | None:
-    """The current name of port ``remote`` in ``names`` (it may have a new ALSA address)."""
-    if remote in names:
-        return remote
-    stable = stable_port_name(remote, backend)
-    same = [n for n in names if stable_port_name(n, backend) == stable]
-    return same[0] if len(same) == 1 else None
-
 
 # The ports.
 
@@ -227,7 +126,7 @@ class _RtPort:
                 return False
             try:
                 names = self._rt.get_ports()
-                target = _find_again(self.remote, names, self.backend)
+                target = find_again(self.remote, names, self.backend)
                 if target is None:
                     return False
                 if self._rt.is_port_open():
@@ -235,7 +134,7 @@ class _RtPort:
                 self._prepare(self._rt)
                 self._rt.open_port(names.index(target), self.port_name)
             except rtmidi.RtMidiError as err:
-                logger.debug("reopening %s %r failed: %s", _KIND_WORDS[self.kind], self.remote, err)
+                logger.debug("reopening %s %r failed: %s", KIND_WORDS[self.kind], self.remote, err)
                 return False
             self.remote = self.name = target
         self._after_reopen()
@@ -469,149 +368,3 @@ def channel_filter(channels: Iterable[int] | None) -> Callable[[mido.Message], b
     return lambda message: not hasattr(message, "channel") or message.channel in wanted
 
 
-# Supervision.
-
-
-@dataclass
-class _Watch:
-    backoff: float
-    due: float = 0.0
-
-
-class PortSupervisor:
-    """Watches connected ports from its own thread; reopens those whose remote went away.
-
-    Every ``interval`` seconds it lists the ports; a connected port whose remote is missing is
-    closed and logged ("... vanished"); it is tried again after ``min_backoff`` seconds, the wait
-    doubling up to ``max_backoff``, and logged again when it is back. Virtual ports are left
-    alone. A remote that goes and comes back within one interval is not noticed.
-    """
-
-    def __init__(
-        self,
-        ports: Iterable[MidiInput | MidiOutput] = (),
-        *,
-        interval: float = 0.5,
-        min_backoff: float = 0.25,
-        max_backoff: float = 5.0,
-    ) -> None:
-        self.interval = interval
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self._watched: dict[MidiInput | MidiOutput, _Watch] = {}
-        self._listers: dict[tuple[str, str], object] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        for port in ports:
-            self.watch(port)
-
-    def watch(self, port: MidiInput | MidiOutput) -> None:
-        with self._lock:
-            self._watched[port] = _Watch(self.min_backoff)
-
-    def unwatch(self, port: MidiInput | MidiOutput) -> None:
-        with self._lock:
-            self._watched.pop(port, None)
-
-    def _names(self, backend: Backend, kind: str) -> list[str] | None:
-        key = (backend.name, kind)
-        try:
-            lister = self._listers.get(key)
-            if lister is None:
-                # once: the supervisor's own passes are its retries (with backoff)
-                lister = self._listers[key] = new_client(backend, kind, f"{CLIENT_NAME}-watch", tries=1)
-            return lister.get_ports()
-        except (BackendError, rtmidi.RtMidiError) as err:
-            logger.warning("cannot list %s MIDI %s ports: %s", backend.name, kind, err)
-            return None
-
-    def check(self, now: float | None = None) -> float:
-        """One pass over the watched ports; returns seconds until the next pass is due."""
-        now = time.perf_counter() if now is None else now
-        with self._lock:
-            watched = list(self._watched.items())
-        listed: dict[tuple[str, str], list[str] | None] = {}
-        next_due = now + self.interval
-        for port, watch in watched:
-            if port.closed:
-                self.unwatch(port)
-                continue
-            if port.virtual:
-                continue
-            what = _KIND_WORDS[port.kind]
-            if port.up:
-                key = (port.backend.name, port.kind)
-                if key not in listed:
-                    listed[key] = self._names(port.backend, port.kind)
-                names = listed[key]
-                if names is not None and _find_again(port.remote, names, port.backend) is None:
-                    port._go_down()
-                    logger.warning("%s %r vanished; will reopen it when it comes back", what, port.remote)
-                    watch.backoff = self.min_backoff
-                    watch.due = now + watch.backoff
-            elif now >= watch.due:
-                if port._reopen():
-                    logger.info("%s %r is back", what, port.remote)
-                    watch.backoff = self.min_backoff
-                else:
-                    watch.backoff = min(watch.backoff * 2, self.max_backoff)
-                    watch.due = now + watch.backoff
-            if not port.up:
-                next_due = min(next_due, watch.due)
-        return max(0.0, next_due - now)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                delay = self.check()
-            except Exception:  # the daemon keeps running; say what went wrong
-                logger.exception("MIDI port supervisor pass failed")
-                delay = self.interval
-            self._stop.wait(delay)
-
-    def start(self) -> PortSupervisor:
-        """Start the watching thread (a daemon thread)."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="midi-port-supervisor", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread and drop the listing clients."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        for lister in self._listers.values():
-            lister.delete()
-        self._listers.clear()
-
-    def __enter__(self) -> PortSupervisor:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-# The `ports` command.
-
-
-def list_ports_text(backend_choice: Backend | str = "auto") -> str:
-    """What ``magenta-live ports`` prints: the backend, then numbered inputs and outputs."""
-    backend = resolve_backend(backend_choice)
-    inputs, outputs = list_ports(backend)
-    lines = [f"MIDI backend: {backend.name}", "", "Inputs (ports to read from: --input-port, --clock-port):"]
-    lines += [f"  {i}: {name}" for i, name in enumerate(inputs)] or ["  (none)"]
-    lines += ["", "Outputs (ports to write to: --output-port, --clock-out):"]
-    lines += [f"  {i}: {name}" for i, name in enumerate(outputs)] or ["  (none)"]
-    lines.append("")
-    if backend.virtual_ports:
-        lines.append(
-            f"Without --input-port / --output-port, magenta-live opens its own ports "
-            f"{INPUT_PORT_NAME!r} and {OUTPUT_PORT_NAME!r} (client {CLIENT_NAME!r})."
-        )
-    else:
-        lines.append("This backend has no virtual ports: pick ports above with --input-port / --output-port.")
-    return "\n".join(lines) + "\n"

@@ -14,9 +14,11 @@ import mido
 import pytest
 
 from live.errors import BackendError, ConfigFileError, LiveError, PortNotFoundError
-from live.midi_io import backends, ports
+from live.midi_io import backends, names, ports
 from live.midi_io.backends import API_IDS, Backend, resolve_backend
-from live.midi_io.ports import PortSupervisor, channel_filter, match_port
+from live.midi_io.names import match_port
+from live.midi_io.ports import channel_filter
+from live.midi_io.supervisor import PortSupervisor
 from live.midi_io.testing import MemoryInput, MemoryOutput
 
 # match_port
@@ -361,9 +363,9 @@ def test_a_client_refused_every_time_is_one_clear_error(unstarted_jack_server):
 
 
 def test_list_ports_text_numbers_inputs_and_outputs(monkeypatch):
-    monkeypatch.setattr(ports, "resolve_backend", lambda choice: Backend("jack", API_IDS["jack"]))
-    monkeypatch.setattr(ports, "list_ports", lambda backend: (["a:out", "b:out"], []))
-    text = ports.list_ports_text("jack")
+    monkeypatch.setattr(names, "resolve_backend", lambda choice: Backend("jack", API_IDS["jack"]))
+    monkeypatch.setattr(names, "list_ports", lambda backend: (["a:out", "b:out"], []))
+    text = names.list_ports_text("jack")
     assert "MIDI backend: jack" in text
     assert "  0: a:out\n  1: b:out" in text
     outputs = text.split("Outputs")[1]

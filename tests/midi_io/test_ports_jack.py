@@ -17,13 +17,9 @@ from live.midi_io.backends import (
     list_ports,
     resolve_backend,
 )
-from live.midi_io.ports import (
-    MidiInput,
-    MidiOutput,
-    PortSupervisor,
-    list_ports_text,
-    match_port,
-)
+from live.midi_io.names import list_ports_text, match_port
+from live.midi_io.ports import MidiInput, MidiOutput
+from live.midi_io.supervisor import PortSupervisor
 from harness.jackd import jack_input
 from tests.jack import listen, player, port_names, unique_client_name
 

@@ -1,0 +1,142 @@
+"""Watching connected ports: a port whose remote vanished is closed, said, and reopened with
+backoff when it comes back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import rtmidi
+
+from live.errors import BackendError
+from live.midi_io.backends import Backend, new_client
+from live.midi_io.names import CLIENT_NAME, KIND_WORDS, find_again
+from live.midi_io.ports import MidiInput, MidiOutput
+
+logger = logging.getLogger("live.midi_io")
+
+
+@dataclass
+class _Watch:
+    backoff: float
+    due: float = 0.0
+
+
+class PortSupervisor:
+    """Watches connected ports from its own thread; reopens those whose remote went away.
+
+    Every ``interval`` seconds it lists the ports; a connected port whose remote is missing is
+    closed and logged ("... vanished"); it is tried again after ``min_backoff`` seconds, the wait
+    doubling up to ``max_backoff``, and logged again when it is back. Virtual ports are left
+    alone. A remote that goes and comes back within one interval is not noticed.
+    """
+
+    def __init__(
+        self,
+        ports: Iterable[MidiInput | MidiOutput] = (),
+        *,
+        interval: float = 0.5,
+        min_backoff: float = 0.25,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.interval = interval
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self._watched: dict[MidiInput | MidiOutput, _Watch] = {}
+        self._listers: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for port in ports:
+            self.watch(port)
+
+    def watch(self, port: MidiInput | MidiOutput) -> None:
+        with self._lock:
+            self._watched[port] = _Watch(self.min_backoff)
+
+    def unwatch(self, port: MidiInput | MidiOutput) -> None:
+        with self._lock:
+            self._watched.pop(port, None)
+
+    def _names(self, backend: Backend, kind: str) -> list[str] | None:
+        key = (backend.name, kind)
+        try:
+            lister = self._listers.get(key)
+            if lister is None:
+                # once: the supervisor's own passes are its retries (with backoff)
+                lister = self._listers[key] = new_client(backend, kind, f"{CLIENT_NAME}-watch", tries=1)
+            return lister.get_ports()
+        except (BackendError, rtmidi.RtMidiError) as err:
+            logger.warning("cannot list %s MIDI %s ports: %s", backend.name, kind, err)
+            return None
+
+    def check(self, now: float | None = None) -> float:
+        """One pass over the watched ports; returns seconds until the next pass is due."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            watched = list(self._watched.items())
+        listed: dict[tuple[str, str], list[str] | None] = {}
+        next_due = now + self.interval
+        for port, watch in watched:
+            if port.closed:
+                self.unwatch(port)
+                continue
+            if port.virtual:
+                continue
+            what = KIND_WORDS[port.kind]
+            if port.up:
+                key = (port.backend.name, port.kind)
+                if key not in listed:
+                    listed[key] = self._names(port.backend, port.kind)
+                names = listed[key]
+                if names is not None and find_again(port.remote, names, port.backend) is None:
+                    port._go_down()
+                    logger.warning("%s %r vanished; will reopen it when it comes back", what, port.remote)
+                    watch.backoff = self.min_backoff
+                    watch.due = now + watch.backoff
+            elif now >= watch.due:
+                if port._reopen():
+                    logger.info("%s %r is back", what, port.remote)
+                    watch.backoff = self.min_backoff
+                else:
+                    watch.backoff = min(watch.backoff * 2, self.max_backoff)
+                    watch.due = now + watch.backoff
+            if not port.up:
+                next_due = min(next_due, watch.due)
+        return max(0.0, next_due - now)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self.check()
+            except Exception:  # the daemon keeps running; say what went wrong
+                logger.exception("MIDI port supervisor pass failed")
+                delay = self.interval
+            self._stop.wait(delay)
+
+    def start(self) -> PortSupervisor:
+        """Start the watching thread (a daemon thread)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="midi-port-supervisor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread and drop the listing clients."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for lister in self._listers.values():
+            lister.delete()
+        self._listers.clear()
+
+    def __enter__(self) -> PortSupervisor:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
