@@ -3,9 +3,9 @@
 The same session logic as the live daemon, on a simulated clock, as fast as it runs: the input
 file's channel messages are delivered at their song positions (the file's beats become the
 daemon's beats: 24 ticks per quarter note), every tick is given to the session, and what the
-agents play is collected by an :class:`OfflineSink`, which does what the output scheduler and
-the note ledger do live (messages in deadline order, a cancel cuts sounding notes, a re-struck
-note is ended first, nothing is left sounding at the end). The output file has a track for the
+agents play is collected by an :class:`OfflineSink`, which orders messages by deadline as the
+output scheduler does live and sends them through the real note ledger (a cancel cuts sounding
+notes, a re-struck note is ended first, nothing is left sounding at the end). The output file has a track for the
 player and one per agent. Same seed and same input give the same file, byte for byte.
 """
 
@@ -21,6 +21,7 @@ from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, AgentState, Out
 from live.engine.session import Session
 from live.midi_file import read_input_file
+from live.midi_io.ledger import NoteLedger
 from live.recording import Recording
 
 log = logging.getLogger("live.offline")
@@ -29,9 +30,13 @@ DEFAULT_TAIL_BARS = 8
 
 
 class OfflineSink:
-    """Collects agents' messages like the live scheduler and ledger would send them.
+    """Sends agents' messages through the real note ledger on a simulated clock, into a recording.
 
-    ``flush(tick)`` "sends" everything due by ``tick`` into the recording, in deadline order.
+    Messages wait in deadline order (their tick plus offset, as positions in ticks);
+    ``flush(tick)`` sends everything due by ``tick`` through a :class:`NoteLedger`, whose observer
+    writes each message it really sent into the recording at its position: a re-struck note is
+    ended first, a cancel ends the agent's sounding notes, and ``finish`` releases every note, as
+    live.
     """
 
     def __init__(self, recording: Recording, bpm: float) -> None:
@@ -40,7 +45,9 @@ class OfflineSink:
         self.now = 0
         self._heap: list[tuple[float, int, int, Agent, mido.Message]] = []
         self._seq = 0
-        self._sounding: dict[tuple[int, int], Agent] = {}  # (channel, note) -> agent that sounds it
+        self._at = 0.0  # the song position (ticks) of what the ledger is sending
+        self.ledger = NoteLedger(_nowhere, None, now=lambda: self._at * self.seconds_per_tick)
+        self.ledger.observer = self._record
 
     @property
     def pending(self) -> int:
@@ -58,33 +65,30 @@ class OfflineSink:
     def cancel(self, agent: Agent, tick: int) -> None:
         self._heap = [item for item in self._heap if item[3] is not agent]
         heapq.heapify(self._heap)
-        for key, owner in list(self._sounding.items()):
-            if owner is agent:
-                self._send(float(tick), agent, mido.Message("note_off", channel=key[0], note=key[1], velocity=0))
+        self._at = float(tick)
+        self.ledger.release(owner=agent)
 
     def flush(self, tick: int) -> None:
         """Send everything due at or before ``tick`` (plus the fractional positions before ``tick + 1``)."""
         self.now = tick
         while self._heap and self._heap[0][0] < tick + 1:
             position, _, _, agent, msg = heapq.heappop(self._heap)
-            self._send(position, agent, msg)
+            self._at = position
+            self.ledger.send(msg, agent)
 
-    def _send(self, position: float, agent: Agent, msg: mido.Message) -> None:
-        if msg.type in ("note_on", "note_off"):
-            key = (msg.channel, msg.note)
-            if msg.type == "note_on" and msg.velocity > 0:
-                if key in self._sounding:  # re-struck: end it first, as the ledger does
-                    self.recording.add(self._sounding[key].name, position, mido.Message("note_off", channel=key[0], note=key[1]))
-                self._sounding[key] = agent
-            elif self._sounding.pop(key, None) is None:
-                return  # a note-off for a note that is not sounding
-        self.recording.add(agent.name, position, msg)
+    def _record(self, msg: mido.Message, owner: object) -> None:
+        if isinstance(owner, Agent):  # All Notes Off (no owner) is not an agent's note
+            self.recording.add(owner.name, self._at, msg)
 
     def finish(self, tick: int) -> None:
         """Drop what is still pending and end every sounding note at ``tick``."""
         self._heap.clear()
-        for key, agent in list(self._sounding.items()):
-            self._send(float(tick), agent, mido.Message("note_off", channel=key[0], note=key[1], velocity=0))
+        self._at = float(tick)
+        self.ledger.release_all()
+
+
+def _nowhere(msg: mido.Message) -> None:
+    """The offline "port": the recording is written by the ledger's observer."""
 
 
 def run_offline(
