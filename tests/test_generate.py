@@ -243,7 +243,7 @@ def test_improv_feeds_the_next_steps_chord_transposed_with_the_melody(models):
     args = make_args(primer_melody=str(primer), backing_chords="D A7", steps_per_chord=8)
     args.num_steps = None
     model = load(models["basic_improv"])
-    job = gen._MelodyJob(model, args, gen.build_primer(args, "improv", 0.125), improv=True)
+    job = gen.MelodyJob(model, args, gen.build_primer(args, "improv", 0.125), improv=True)
     assert job.amount % 12 == 10  # D -> C
     down = [transpose_chord_symbol(c, job.amount) for c in ["D"] * 8 + ["A7"] * 8]
     assert down[0] == "C" and down[8] == "G7"
@@ -273,11 +273,11 @@ def test_polyphony_injects_the_primer_after_itself_by_default(models, tmp_path):
 
 def test_polyphony_without_injection_or_with_conditioning(models, tmp_path):
     model = load(models["polyphony"])
-    plain = gen._PolyJob(model, make_args(primer_pitches="[60, 64, 67]", num_steps=32, no_inject_primer_during_generation=True),
+    plain = gen.PolyJob(model, make_args(primer_pitches="[60, 64, 67]", num_steps=32, no_inject_primer_during_generation=True),
                          gen.build_primer(make_args(primer_pitches="[60, 64, 67]"), "polyphony", 0.125))
     assert len(plain.start.stream) == 1, "not conditioned: only START is fed"
     assert plain.start.inject == [] and plain.start.total_steps == 32 - 5
-    cond = gen._PolyJob(model, make_args(primer_pitches="[60, 64, 67]", num_steps=32, condition_on_primer=True),
+    cond = gen.PolyJob(model, make_args(primer_pitches="[60, 64, 67]", num_steps=32, condition_on_primer=True),
                         gen.build_primer(make_args(primer_pitches="[60, 64, 67]"), "polyphony", 0.125))
     # START, 4 steps of the chord (3 notes + STEP_END each), an empty step, then step 0 injected.
     assert len(cond.start.stream) == 1 + 4 * 4 + 1 + 3
@@ -301,7 +301,7 @@ def test_polyphony_counts_steps_not_events(models):
     model = load(models["polyphony"])
     args = make_args(num_steps=40, seed=0)
     args.num_outputs = 1
-    job = gen._PolyJob(model, args, gen.build_primer(args, "polyphony", 0.125))
+    job = gen.PolyJob(model, args, gen.build_primer(args, "polyphony", 0.125))
     cand = gen.generate_from(job.start, np.random.default_rng(0), args)
     from live.models.encodings.polyphony import STEP_END
 
@@ -338,7 +338,7 @@ def test_drum_primer_is_kept(models, tmp_path):
 def test_performance_lasts_num_steps_times_10_ms(models, tmp_path, config_id):
     model = load(models[config_id])
     args = make_args(num_steps=400, primer_pitches="[60, 64, 67]")
-    job = gen._PerfJob(model, args, gen.build_primer(args, "performance", 0.125))
+    job = gen.PerfJob(model, args, gen.build_primer(args, "performance", 0.125))
     cand = gen.generate_from(job.start, np.random.default_rng(0), args)
     events = list(cand.stream.events)
     gen.set_performance_length(events, job.total, job.max_shift)
@@ -355,9 +355,9 @@ def test_performance_lasts_num_steps_times_10_ms(models, tmp_path, config_id):
 
 
 def test_conditioned_performance_takes_constant_controls(models):
-    def job(config_id: str, **flags) -> gen._PerfJob:
+    def job(config_id: str, **flags) -> gen.PerfJob:
         args = make_args(num_steps=300, **flags)
-        return gen._PerfJob(load(models[config_id]), args, gen.build_primer(args, "performance", 0.125))
+        return gen.PerfJob(load(models[config_id]), args, gen.build_primer(args, "performance", 0.125))
 
     histogram = [2, 0, 1, 0, 1, 1, 0, 2, 0, 1, 0, 1]
     assert job("density_conditioned_performance_with_dynamics", notes_per_second=4).start.control_at(10) == (4.0,)
@@ -415,11 +415,11 @@ def test_beam_search_runs_and_gives_the_right_length(models, name, steps, family
     model = load(models[name])
     primer = gen.build_primer(args, family, 0.125)
     job = {
-        "melody": lambda: gen._MelodyJob(model, args, primer, False),
-        "improv": lambda: gen._MelodyJob(model, args, primer, True),
-        "polyphony": lambda: gen._PolyJob(model, args, primer),
-        "drums": lambda: gen._DrumsJob(model, args, primer),
-        "performance": lambda: gen._PerfJob(model, args, primer),
+        "melody": lambda: gen.MelodyJob(model, args, primer, False),
+        "improv": lambda: gen.MelodyJob(model, args, primer, True),
+        "polyphony": lambda: gen.PolyJob(model, args, primer),
+        "drums": lambda: gen.DrumsJob(model, args, primer),
+        "performance": lambda: gen.PerfJob(model, args, primer),
     }[family]()
     best = gen.generate_from(job.start, np.random.default_rng(0), args)
     events = best.stream.events
@@ -439,7 +439,7 @@ def test_beam_search_finds_likelier_sequences_than_sampling(models):
     model = load(models["attention"])
     plain_args = make_args(num_steps=48)
     beam_args = make_args(num_steps=48, beam_size=4, branch_factor=2, steps_per_iteration=2)
-    job = gen._MelodyJob(model, plain_args, gen.build_primer(plain_args, "melody", 0.125), False)
+    job = gen.MelodyJob(model, plain_args, gen.build_primer(plain_args, "melody", 0.125), False)
     plain = [gen.generate_from(job.start, np.random.default_rng(s), plain_args).stream.log_likelihood for s in range(6)]
     beam = [gen.generate_from(job.start, np.random.default_rng(s), beam_args).stream.log_likelihood for s in range(6)]
     assert np.mean(beam) > np.mean(plain) + 5.0
@@ -622,7 +622,7 @@ def test_melody_extraction_and_rendering_match_note_seq():
             ref_copy = note_seq.Melody(list(ref))
             ref_copy.set_length(length)
             mine = list(events)
-            gen._set_melody_length(mine, length)
+            gen.set_melody_length(mine, length)
             assert mine == list(ref_copy)
         ref_ns = ref.to_sequence(qpm=120.0)
         mine_notes = gen.melody_to_notes(events, 0.125, start)
@@ -681,11 +681,11 @@ def test_generation_start_steps_follow_note_seq_quantization():
     quantize_to_step(total time, cutoff 0) (polyphony, performance)."""
     for steps in range(0, 40):
         seconds = steps * 0.125
-        assert gen._step_after(seconds, 8.0) == sequences_lib.quantize_to_step(seconds, 8.0, quantize_cutoff=0.0)
+        assert gen.step_after(seconds, 8.0) == sequences_lib.quantize_to_step(seconds, 8.0, quantize_cutoff=0.0)
         mag = sequences_lib.quantize_to_step(seconds + 0.125, 8.0, quantize_cutoff=0.0)
         assert int(np.floor(seconds * 8 + 1e-6)) + 2 == mag
     for hundredths in (0, 50, 123, 999):
-        assert gen._step_after(hundredths / 100, 100) == hundredths + 1
+        assert gen.step_after(hundredths / 100, 100) == hundredths + 1
 
 
 def test_performance_primer_melody_is_read_at_120_qpm():
@@ -694,3 +694,26 @@ def test_performance_primer_melody_is_read_at_120_qpm():
     assert [(n.pitch, n.start, n.end) for n in primer.notes] == [(60, 0.0, 0.25), (62, 0.25, 0.375)]
     poly = gen.build_primer(args, "polyphony", 0.25)
     assert [(n.pitch, n.start, n.end) for n in poly.notes] == [(60, 0.0, 0.5), (62, 0.5, 0.75)]
+
+
+@pytest.mark.parametrize("name, flags", [
+    ("melody", {"primer_melody": "[60, -2, 62, -2, 64]", "num_steps": 48}),
+    ("drums", {"primer_drums": "[(36, 42), (), (42,), ()]", "num_steps": 32}),
+    ("polyphony", {"primer_pitches": "[60, 64, 67]", "num_steps": 32}),
+])
+def test_the_library_function_gives_what_the_command_writes(tmp_path, name, flags):
+    options = gen.GenerateOptions(model=name, seed=5, num_outputs=2, **flags)
+    pieces = gen.generate(load(name), options)
+    library = [next(pieces) for _ in range(2)]
+    argv = [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]
+    files = run_cli(name, tmp_path, "--seed", "5", *argv, outputs=2)
+    for (notes, qpm), path in zip(library, files):
+        written = read_midi(path)
+        assert notes
+        assert sorted((round(n.start, 3), n.pitch) for n in written.notes) == sorted((round(n.start, 3), n.pitch) for n in notes)
+        assert written.qpm == qpm
+
+
+def test_bad_options_are_refused_before_the_first_piece():
+    with pytest.raises(ValueError, match="--beam-size must be at least 1"):
+        gen.generate(load("melody"), gen.GenerateOptions(model="melody", beam_size=0))
