@@ -22,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mido
 
@@ -30,22 +30,20 @@ from live.clock.base import ClockSource
 from live.clock.internal import InternalClock
 from live.clock.midi_in import MidiClockIn
 from live.clock.midi_out import MidiClockOut
-from live.midi_io.backends import Backend, resolve_backend
-from live.midi_io.ledger import NoteLedger
-from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
-from live.midi_io.ports import MidiInput, MidiOutput
-from live.midi_io.supervisor import PortSupervisor
+from live.config import ControlMap
 from live.daemon import commands
 from live.daemon.recorder import Recorder
 from live.daemon.snapshot import make_snapshot
+from live.engine.agent import Agent, AgentSpec, Out
+from live.engine.session import Session
+from live.midi_io.backends import Backend, resolve_backend
+from live.midi_io.ledger import NoteLedger
+from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
 from live.midi_io.polling import POLL_SECONDS
+from live.midi_io.ports import MidiInput, MidiOutput
 from live.midi_io.scheduler import OutputScheduler
-
-if TYPE_CHECKING:  # the engine modules load when the daemon opens its agents
-    from live.config import ControlMap
-    from live.engine.agent import Agent, AgentSpec, Out
-    from live.engine.session import Session
-    from live.protocol import Command, Snapshot
+from live.midi_io.supervisor import PortSupervisor
+from live.protocol import Command, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -246,9 +244,6 @@ class Daemon:
     def _open_session(self) -> None:
         if not self.options.agents:
             return
-        from live.config import ControlMap
-        from live.engine.session import Session
-
         self.controls = self.controls or ControlMap()
         o = self.options
         ticks_per_beat = 24
@@ -449,8 +444,6 @@ class Daemon:
 
     def snapshot(self) -> Snapshot:
         """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""
-        from live.protocol import Snapshot
-
         self._snapshot_asked = time.perf_counter()
         if self._snapshot is None:
             self._wake.set()  # the first one: have the loop make it now

@@ -27,6 +27,7 @@ from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.key import Key
 from live.protocol import MIN_TOP_P
 from live.models.cells import State
+from live.models.configs import get_config
 from live.models.model import Model
 
 log = logging.getLogger("live.engine")
@@ -278,7 +279,5 @@ def answer_span(due: int, call_length: int, unit: int, bar: int, answer_bars: fl
 
 def ticks_per_step(model: Model) -> int:
     """Ticks in one step of ``model``'s grid (6 for 4 steps per quarter note)."""
-    from live.models.configs import get_config
-
     spq = get_config(model.config_id).steps_per_quarter or 4
     return TICKS_PER_QUARTER // spq
