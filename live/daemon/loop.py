@@ -399,9 +399,7 @@ class Daemon:
         for what, count in now.items():
             new = count - self._reported.get(what, 0)
             if new > 0 and "dropped" in what:
-                logger.warning("input: %d %s", new, what)
-                if self.session is not None:
-                    self.session.messages.append(f"input: {new} {what}")  # logged as a warning just above
+                self.say(f"input: {new} {what}", logging.WARNING)
             elif new > 0:
                 logger.info("input: %d %s", new, what)
             self._reported[what] = count
@@ -435,12 +433,12 @@ class Daemon:
         if self.recorder.on and self.clock is not None:
             self.recorder.sent(msg, owner, self.clock.tick_at(time.perf_counter()))
 
-    def say(self, text: str) -> None:
-        """A line for the panel's log pane (and the log)."""
+    def say(self, text: str, level: int = logging.INFO) -> None:
+        """A line for the panel's log pane (and the log, at ``level``)."""
         if self.session is not None:
-            self.session.say(text)
+            self.session.say(text, level)
         else:
-            logger.info("%s", text)
+            logger.log(level, "%s", text)
 
     def snapshot(self) -> Snapshot:
         """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""

@@ -270,9 +270,9 @@ class Session:
 
     # -- the panel's view --------------------------------------------------------------------------
 
-    def say(self, text: str) -> None:
-        """A line for the panel's log pane (and the log)."""
-        log.info("%s", text)
+    def say(self, text: str, level: int = logging.INFO) -> None:
+        """A line for the panel's log pane (and the log, at ``level``)."""
+        log.log(level, "%s", text)
         self.messages.append(text)
 
     def note_played(self, agent: Agent | None, tick: int, msg: mido.Message) -> None:
