@@ -89,6 +89,18 @@ def call_notes(key: Key, phrase: int) -> list[tuple[int, int, int]]:
     return notes
 
 
+def play(session: Session, notes: list[tuple[int, int, int]], end: int) -> None:
+    """Run ``session`` for ticks 0..end-1 with the player playing ``notes`` (start, end tick, pitch)."""
+    events = sorted([(s, 1, p) for s, _, p in notes] + [(e, 0, p) for _, e, p in notes])
+    i = 0
+    for tick in range(end):
+        while i < len(events) and events[i][0] <= tick:
+            t, on, pitch = events[i]
+            session.player(t, mido.Message("note_on" if on else "note_off", note=pitch, velocity=90 if on else 0))
+            i += 1
+        session.tick(tick)
+
+
 @dataclass
 class Answer:
     """One answer: its pitches and its length in bars."""
@@ -103,15 +115,7 @@ def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Para
     spec = AgentSpec(name="a", mode="call-response", key=fixed, params=replace(params), response_quantize="bar")
     session = Session([spec], sink, seed=seed, models={0: model})
     call = call_notes(key, seed)
-    events = sorted([(s, 1, p) for s, _, p in call] + [(e, 0, p) for _, e, p in call])
-    end = 6 * TICKS_PER_BAR
-    i = 0
-    for tick in range(end):
-        while i < len(events) and events[i][0] <= tick:
-            t, on, pitch = events[i]
-            session.player(t, mido.Message("note_on" if on else "note_off", note=pitch, velocity=90 if on else 0))
-            i += 1
-        session.tick(tick)
+    play(session, call, 6 * TICKS_PER_BAR)
     agent = session.agents[0]
     answer_bars = (agent.answer_end - agent.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.answers else 0.0
     return Answer([p for t, p in sink.notes if t >= call[-1][1]], answer_bars)
@@ -203,14 +207,7 @@ def measure_harmonize(model: Model, keys: tuple[Key, ...], seeds: int, params: P
             session = Session([spec], sink, seed=seed, models={0: model})
             call = call_notes(key, seed)
             call = call + [(s + 2 * TICKS_PER_BAR, e + 2 * TICKS_PER_BAR, p) for s, e, p in call]
-            events = sorted([(s, 1, p) for s, _, p in call] + [(e, 0, p) for _, e, p in call])
-            i = 0
-            for tick in range(5 * TICKS_PER_BAR):
-                while i < len(events) and events[i][0] <= tick:
-                    t, on, pitch = events[i]
-                    session.player(t, mido.Message("note_on" if on else "note_off", note=pitch, velocity=90 if on else 0))
-                    i += 1
-                session.tick(tick)
+            play(session, call, 5 * TICKS_PER_BAR)
             melody = {s: p for s, _, p in call}
             for tick, pitch in sink.notes:
                 if tick in melody:

@@ -145,6 +145,22 @@ def write_midi(
     midi_file_object(notes, qpm, ticks_per_quarter).save(os.fspath(path))
 
 
+def open_midi(path: str) -> mido.MidiFile:
+    """The Standard MIDI File at ``path``, checked: FileNotFoundError, or MidiFileError for a file
+    that is not one, a type-2 file, or one timed in SMPTE frames."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such MIDI file: {path}")
+    try:
+        mid = mido.MidiFile(path)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
+    if mid.type == 2:
+        raise MidiFileError(f"{path}: type-2 MIDI files (independent patterns) are not supported")
+    if not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
+        raise MidiFileError(f"{path}: SMPTE time division is not supported")
+    return mid
+
+
 def read_midi(path: str | os.PathLike) -> MidiData:
     """Read the notes (seconds), first tempo and first time signature of a MIDI file.
 
@@ -158,17 +174,8 @@ def read_midi(path: str | os.PathLike) -> MidiData:
         MidiFileError: the file is not a readable Standard MIDI File.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such MIDI file: {path}")
-    try:
-        mid = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
-    if mid.type == 2:
-        raise MidiFileError(f"{path}: type-2 MIDI files (independent patterns) are not supported")
+    mid = open_midi(path)
     tpq = mid.ticks_per_beat
-    if not tpq or tpq <= 0:
-        raise MidiFileError(f"{path}: SMPTE time division is not supported")
 
     # Tempo map from all tracks: (tick, microseconds per quarter).
     tempos: list[tuple[int, int]] = []
@@ -248,15 +255,7 @@ def read_input_file(path: str | os.PathLike) -> InputFile:
 
     Raises FileNotFoundError, or MidiFileError for a file that is not a readable MIDI file.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such MIDI file: {path}")
-    try:
-        mid = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
-    if mid.type == 2 or not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
-        raise MidiFileError(f"{path}: type-2 files and SMPTE time division are not supported")
+    mid = open_midi(os.fspath(path))
     result = InputFile()
     pulse = 0
     tempo_seen = signature_seen = False
