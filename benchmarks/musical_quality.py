@@ -2,6 +2,9 @@
 
     .venv/bin/python -m benchmarks.musical_quality            # prints the section
     .venv/bin/python -m benchmarks.musical_quality --quick    # fewer keys and seeds
+    .venv/bin/python -m benchmarks.musical_quality --update benchmarks/RESULTS.md   # replace this section only
+
+``python -m benchmarks.run`` runs it too (``--no-quality`` skips it).
 
 A call is a two-bar phrase played into a call-and-response agent (the same ``Session`` the
 daemon and offline mode run, on a simulated clock); the answer is what the agent plays after
@@ -33,18 +36,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mido
 import numpy as np
 
+from benchmarks import update_report
 from live.engine.agent import AgentSpec, Out, Params
 from live.engine.key import KEYS, Key
 from live.engine.session import Session
 from live.models.encodings.chords import parse_chord, transpose_chord_symbol
 from live.models.model import Model
 
+HEADING = "## Musical quality: answers in the player's key"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "magenta_bundles"
 FIXTURE_MELODY = ("attention_rnn_64x2.mag", "lookback_rnn_256x2.mag")
 
@@ -265,8 +271,13 @@ def run(quick: bool = False, log=print) -> str:
 
     keys = KEYS[::6] if quick else KEYS  # quick: C, F#, Cm, F#m
     seeds = 2 if quick else SEEDS
+    import datetime
+
     lines = [
-        "## Musical quality: answers in the player's key",
+        HEADING,
+        "",
+        f"`python -m benchmarks.musical_quality`, {datetime.date.today().isoformat()}: what the bundled models and the fixture",
+        "bundles play, on simulated time (no timing is measured here).",
         "",
         f"Calls: two-bar phrases in {len(keys)} keys x {seeds} seeds (`benchmarks/musical_quality.py`); answers of",
         "a call-response agent at density 0.5, temperature 1.0. In-scale: the share of the answer's notes in the",
@@ -328,9 +339,13 @@ def run(quick: bool = False, log=print) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 keys, 2 seeds")
+    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
     args = parser.parse_args(argv)
-    np.seterr(all="ignore")
-    print(run(args.quick, log=lambda m: print(m, flush=True)))
+    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.update:
+        update_report(args.update, HEADING, text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -472,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the training speed benchmark (benchmarks/training.py; TensorFlow)")
     parser.add_argument("--no-conversion", action="store_true",
                         help="skip the conversion rate benchmark (benchmarks/conversion.py; note-seq, music21)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="skip the musical-quality benchmark (benchmarks/musical_quality.py)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     output = args.output or ("-" if args.quick else str(DEFAULT_OUTPUT))
@@ -505,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
 
         _log("conversion benchmark (a child process on every CPU)")
         midi_sections.append(conversion.run(args.quick))
+    if not args.no_quality:
+        from benchmarks import musical_quality
+
+        _log("musical quality (simulated time)")
+        midi_sections.append(musical_quality.run(args.quick, log=_log))
     results["elapsed_s"] = time.perf_counter() - started
     report = render(results) + "".join("\n" + section.rstrip() + "\n" for section in midi_sections)
     if output == "-":

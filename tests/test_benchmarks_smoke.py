@@ -16,7 +16,7 @@ from benchmarks.engine_step import Timing, history_windows, random_model, sample
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "magenta_bundles" / "polyphony_64x3.mag"
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
-HAS_SYNTHETIC = (ROOT / "tests" / "models" / "synthetic_bundles.py").exists()
+HAS_SYNTHETIC = (ROOT / "harness" / "synthetic_bundles.py").exists()
 
 
 def run_quick(tmp_path: pathlib.Path, *extra: str) -> str:
@@ -163,3 +163,21 @@ def test_live_latency_measures_an_answer(jack_server, melody_model_file):
     assert m.notes >= 1 and len(m.grid_errors) == m.notes
     assert len(m.first_errors) == 1 and m.cpu_share > 0
     assert all(-0.001 < e < 0.5 for e in m.grid_errors)  # sent at (not before) its time; a sanity bound
+
+
+def test_the_musical_quality_section_has_every_row(report):
+    text = section(report, "Musical quality: answers in the player's key")
+    rows = table_rows(text)
+    for setting in ("--key auto (default)", "--key C (not transposed)", "--scale-lock 1"):
+        assert any(cells[0] == "melody (bundled)" and cells[1] == setting for cells in _all_rows(text)), setting
+    for cells in _all_rows(text):
+        if cells[0] == "melody (bundled)":
+            ratio = float(cells[3])
+            assert 0.0 <= ratio <= 1.0
+    assert "free" in rows and "--key auto" in rows  # harmonize and improv tables
+    assert "hits per bar" in text and "snare hits on beats 2 and 4" in text
+
+
+def _all_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")]
