@@ -41,7 +41,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mido
-import numpy as np
 
 from benchmarks import update_report
 from live.engine.agent import AgentSpec, Out, Params
@@ -123,7 +122,7 @@ def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Para
     call = call_notes(key, seed)
     play(session, call, 6 * TICKS_PER_BAR)
     agent = session.agents[0]
-    answer_bars = (agent.answer_end - agent.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.answers else 0.0
+    answer_bars = (agent.call.answer_end - agent.call.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.call.answers else 0.0
     return Answer([p for t, p in sink.notes if t >= call[-1][1]], answer_bars)
 
 

@@ -27,14 +27,16 @@ from typing import Hashable
 import mido
 import numpy as np
 
-from live.engine.agent import QUANTIZE, AgentSpec, AgentState, Sink, answer_span
+from live.engine.agent import AgentSpec, AgentState, Sink, ticks_per_step
+from live.engine.call import Call
 from live.engine.step_agent import StepAgent
 from live.engine.voices import StepInput
 from live.models.model import Model
 
 
 class CallResponse(StepAgent):
-    """``--mode call-response`` for melody, improv, polyphony and drum models."""
+    """``--mode call-response`` for melody, improv, polyphony and drum models: the call machine
+    (``live.engine.call.Call``) in steps."""
 
     mode = "call-response"
     endless = False  # "continue": the answer goes on until the player plays
@@ -42,19 +44,23 @@ class CallResponse(StepAgent):
     def __init__(
         self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
     ) -> None:
+        step_ticks = ticks_per_step(model)
+        grid = {"step": 1, "beat": max(1, ticks_per_beat // step_ticks), "bar": max(1, ticks_per_bar // step_ticks)}
+        self.call = Call(spec, 1, grid, self.endless)
         super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
-        if spec.response_quantize not in QUANTIZE:
-            raise ValueError(f"response quantize must be one of {', '.join(QUANTIZE)}, not {spec.response_quantize!r}")
-        self.call_start = 0  # first step of the current call
         self.last_active = 0  # last step in which the player had a note sounding
-        self.answer_start = 0
-        self.answer_end = 0  # exclusive
         self.answer: list[list[Hashable]] = []  # the current answer's events, step by step
         self.replay: list[list[Hashable]] | None = None  # loop: the answer being repeated
-        self.end_call_asked = False
-        self.calls_ignored = 0
-        self.answers = 0
         self.call_log: list[tuple[int, StepInput, frozenset[int]]] = []  # the call's steps: (step, input, held after)
+
+    @property
+    def state(self) -> AgentState:  # type: ignore[override]
+        """The call machine's state."""
+        return self.call.state
+
+    @state.setter
+    def state(self, value: AgentState) -> None:
+        self.call.state = value
 
     # -- player --------------------------------------------------------------------------------
 
@@ -68,14 +74,16 @@ class CallResponse(StepAgent):
         self.sink.cancel(self, tick)
         self.voice.forget()
         self.replay = None
-        self.state = AgentState.LISTENING
-        self.call_start = self.step_of(tick)
-        self.last_active = self.call_start
+        self.begin(self.step_of(tick))
+
+    def begin(self, step: int) -> None:
+        """A call starts at ``step``."""
+        self.call.begin(step)
+        self.last_active = step
         self.call_log.clear()
 
     def end_call(self, tick: int) -> None:
-        if self.state == AgentState.LISTENING:
-            self.end_call_asked = True
+        self.call.end_call()
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -84,16 +92,14 @@ class CallResponse(StepAgent):
         if self.state == AgentState.IDLE:
             if not got.onsets:
                 return
-            self.state = AgentState.LISTENING
-            self.call_start = step
-            self.last_active = step
-            self.call_log.clear()
+            self.begin(step)
         if self.state in (AgentState.LISTENING, AgentState.WAITING):
             self.listen(step, got)
         elif self.state == AgentState.ANSWERING:
             self.answer_next(step)
 
     def listen(self, step: int, got: StepInput) -> None:
+        call = self.call
         self.call_log.append((step, got, frozenset(self.held)))
         if not self.retune():
             self.feed(self.voice.player_events(got, self.held), step + 1)
@@ -103,14 +109,9 @@ class CallResponse(StepAgent):
         elif self.held and self.state == AgentState.LISTENING:  # a held note keeps the call open
             self.last_active = step
         if self.state == AgentState.LISTENING and self.call_ended(step):
-            self.end_call_asked = False
-            length = self.last_active + 1 - self.call_start
-            if length < self.spec.min_call_steps:
-                self.calls_ignored += 1
-                self.state = AgentState.IDLE
-                return
-            self.schedule_answer(step, length)
-        if self.state == AgentState.WAITING and step + 1 == self.answer_start:
+            if call.close(step + 1, self.last_active + 1 - call.call_start):
+                self.answer = []
+        if self.state == AgentState.WAITING and step + 1 == call.answer_start:
             self.state = AgentState.ANSWERING
             self.answer_next(step)
 
@@ -131,56 +132,44 @@ class CallResponse(StepAgent):
         return True
 
     def call_ended(self, step: int) -> bool:
-        return (
-            self.end_call_asked
-            or step - self.last_active >= self.spec.silence_steps
-            or step + 1 - self.call_start >= self.spec.max_call_steps
-        )
-
-    def schedule_answer(self, step: int, call_steps: int) -> None:
-        """Plan an answer to a call of ``call_steps`` steps that ended with ``step``."""
-        grid = {"step": 1, "beat": max(1, self.ticks_per_beat // self.step_ticks), "bar": self.steps_per_bar}
-        self.answer_start, self.answer_end = answer_span(
-            step + 1, call_steps, grid[self.spec.response_quantize], self.steps_per_bar, self.params.answer_bars, self.endless
-        )
-        self.answer = []
-        self.state = AgentState.WAITING
+        """The step rule: ``silence_steps`` steps with nothing sounding, the end-call control, or
+        ``max_call_steps``."""
+        call = self.call
+        return call.end_call_asked or step - self.last_active >= self.spec.silence_steps or call.too_long(step + 1 - call.call_start)
 
     def answer_next(self, step: int) -> None:
         """Plan step ``step + 1`` of the answer (or end the answer there)."""
+        call = self.call
         target = step + 1
-        if target >= self.answer_end:
+        if target >= call.answer_end:
             self.finish_answer(step)
             return
         if self.replay is not None:
-            events = self.replay[(target - self.answer_start) % len(self.replay)]
+            events = self.replay[(target - call.answer_start) % len(self.replay)]
             self.feed(events, target + 1)
         else:  # an answer opens with a note, on its grid point (a performance answer does too)
-            events = self.sample_step(target, must_sound=target == self.answer_start)
+            events = self.sample_step(target, must_sound=target == call.answer_start)
         self.answer.append(events)
         self.render(events, target)
 
     def finish_answer(self, step: int) -> None:
         """The answer's last step was ``step``: end its notes, then loop, mutate or rest."""
         self.silence(step + 1)
-        self.answers += 1
-        length = self.answer_end - self.answer_start
-        if self.params.loop and self.answer:
+        next_ = self.call.finish(step + 1, bool(self.answer))
+        if next_ == "loop":
             self.replay = self.replay or self.answer
-            self.answer_start, self.answer_end = step + 1, step + 1 + len(self.replay)
+            self.call.answer_end = self.call.answer_start + len(self.replay)
             self.answer = []
             self.answer_next(step)
-        elif self.params.mutate:
-            self.replay = None
-            self.call_start, self.last_active = self.answer_start, self.answer_end - 1
+            return
+        self.replay = None
+        if next_ == "mutate":
+            self.last_active = step  # the "call" (the answer just played) ended with this step
             self.call_log.clear()  # the "call" is the model's own answer, already in its key
-            self.schedule_answer(step, length)
-            if step + 1 == self.answer_start:
+            self.answer = []
+            if step + 1 == self.call.answer_start:
                 self.state = AgentState.ANSWERING
                 self.answer_next(step)
-        else:
-            self.replay = None
-            self.state = AgentState.IDLE
 
 
 class Continue(CallResponse):

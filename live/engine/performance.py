@@ -70,7 +70,8 @@ import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
-from live.engine.agent import QUANTIZE, Agent, AgentSpec, AgentState, Sink, answer_span, density_bias
+from live.engine.agent import Agent, AgentSpec, AgentState, Sink, density_bias
+from live.engine.call import Call
 from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
@@ -374,9 +375,9 @@ class PerformanceAgent(Agent):
 class PerformanceCallResponse(PerformanceAgent):
     """``--mode call-response`` with a Performance RNN model: polyphonic, expressive answers.
 
-    States and their order mirror ``live.engine.call_response.CallResponse``; times are ticks
-    (the player's notes keep their own timing, to 10 ms). ``loop`` replays the last answer's
-    events (fed to the stream again), ``mutate`` answers the last answer.
+    The call machine (``live.engine.call.Call``) in ticks (the player's notes keep their own
+    timing, to 10 ms). ``loop`` replays the last answer's events (fed to the stream again),
+    ``mutate`` answers the last answer.
     """
 
     mode = "call-response"
@@ -385,20 +386,22 @@ class PerformanceCallResponse(PerformanceAgent):
     def __init__(
         self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
     ) -> None:
+        self.call = Call(spec, STEP_TICKS, {"step": STEP_TICKS, "beat": ticks_per_beat, "bar": ticks_per_bar}, self.endless)
         super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
-        if spec.response_quantize not in QUANTIZE:
-            raise ValueError(f"response quantize must be one of {', '.join(QUANTIZE)}, not {spec.response_quantize!r}")
         self.held: set[int] = set()  # pitches the player holds
-        self.call_start = 0  # tick of the call's first note-on
         self.last_release = 0  # tick at which the player last let go of everything
-        self.answer_start = 0  # ticks
-        self.answer_end = 0  # ticks, exclusive
         self.answer: list[PerfEvent] = []  # the current answer's drawn events
         self.replay: list[PerfEvent] | None = None  # loop: the answer being repeated
         self.replay_index = 0
-        self.end_call_asked = False
-        self.calls_ignored = 0
-        self.answers = 0
+
+    @property
+    def state(self) -> AgentState:  # type: ignore[override]
+        """The call machine's state."""
+        return self.call.state
+
+    @state.setter
+    def state(self, value: AgentState) -> None:
+        self.call.state = value
 
     # -- player ---------------------------------------------------------------------------------
 
@@ -410,8 +413,7 @@ class PerformanceCallResponse(PerformanceAgent):
         if onset:
             self.held.add(msg.note)
             if self.state == AgentState.IDLE:
-                self.state = AgentState.LISTENING
-                self.call_start = tick
+                self.call.begin(tick)
             elif self.state == AgentState.WAITING:
                 self.state = AgentState.LISTENING
         elif msg.note in self.held:
@@ -430,12 +432,10 @@ class PerformanceCallResponse(PerformanceAgent):
         self.replay = None
         self.gen_end = math.inf
         self.pos = float(tick)  # the stream ran ahead of the cut; the call is timed from here
-        self.state = AgentState.LISTENING
-        self.call_start = tick
+        self.call.begin(tick)
 
     def end_call(self, tick: int) -> None:
-        if self.state == AgentState.LISTENING:
-            self.end_call_asked = True
+        self.call.end_call()
 
     # -- ticks ------------------------------------------------------------------------------------
 
@@ -443,39 +443,28 @@ class PerformanceCallResponse(PerformanceAgent):
         started = time.perf_counter()
         if self.state == AgentState.LISTENING:
             self.listen(tick)
-        if self.state == AgentState.WAITING and tick + self.lookahead_ticks() >= self.answer_start:
+        if self.state == AgentState.WAITING and tick + self.lookahead_ticks() >= self.call.answer_start:
             self.start_answer()
         if self.state == AgentState.ANSWERING:
             self.answer_tick(tick)
         self.step_seconds = time.perf_counter() - started
 
     def listen(self, tick: int) -> None:
+        """The tick rule: ``silence_steps`` steps after the player let go of everything (decided
+        ``LEAD_TICKS`` early, as the step agents decide), the end-call control, or ``max_call_steps``."""
+        call = self.call
         silent = not self.held and tick >= self.last_release + self.spec.silence_steps * STEP_TICKS - LEAD_TICKS
-        too_long = tick - self.call_start >= self.spec.max_call_steps * STEP_TICKS
-        if not (self.end_call_asked or silent or too_long):
+        if not (call.end_call_asked or silent or call.too_long(tick - call.call_start)):
             return
-        self.end_call_asked = False
-        length = (tick if self.held else self.last_release) - self.call_start
-        if length < self.spec.min_call_steps * STEP_TICKS:
-            self.calls_ignored += 1
-            self.state = AgentState.IDLE
-            return
-        self.schedule_answer(tick, max(length, 1))
-
-    def schedule_answer(self, tick: int, call_ticks: int) -> None:
-        """Plan an answer to a call of ``call_ticks`` ticks whose end was decided at ``tick``."""
-        unit = {"step": STEP_TICKS, "beat": self.ticks_per_beat, "bar": self.ticks_per_bar}[self.spec.response_quantize]
-        self.answer_start, self.answer_end = answer_span(
-            tick + LEAD_TICKS, call_ticks, unit, self.ticks_per_bar, self.params.answer_bars, self.endless
-        )
-        self.answer = []
-        self.state = AgentState.WAITING
+        length = (tick if self.held else self.last_release) - call.call_start
+        if call.close(tick + LEAD_TICKS, max(length, 1)):
+            self.answer = []
 
     def start_answer(self) -> None:
         """Bring the stream's clock to the answer's start and begin answering."""
-        self.advance_to(self.answer_start)
-        self.pos = float(self.answer_start)  # the first note exactly on the grid point
-        self.gen_end = float(self.answer_end)
+        self.advance_to(self.call.answer_start)
+        self.pos = float(self.call.answer_start)  # the first note exactly on the grid point
+        self.gen_end = float(self.call.answer_end)
         self.need_note = self.replay is None
         self.replay_index = 0
         self.state = AgentState.ANSWERING
@@ -499,31 +488,26 @@ class PerformanceCallResponse(PerformanceAgent):
 
     def finish_answer(self) -> None:
         """The answer reached its end: end its notes there, then loop, mutate or rest."""
-        end = self.answer_end
+        end = self.call.answer_end
         self.release(float(end))
         self.close_stream_notes()
         self.need_note = False
-        self.answers += 1
-        length = self.answer_end - self.answer_start
-        if self.params.loop and self.answer:
+        next_ = self.call.finish(end, bool(self.answer))
+        if next_ == "loop":
             self.replay = self.replay or self.answer
-            self.answer_start, self.answer_end = end, end + length
             self.answer = []
             self.start_answer()
-        elif self.params.mutate:
-            self.replay = None
-            self.call_start = self.answer_start
-            self.schedule_answer(end - LEAD_TICKS, length)
-        else:
-            self.replay = None
+            return
+        self.replay = None
+        self.answer = []
+        if next_ == "rest":
             self.gen_end = math.inf
-            self.state = AgentState.IDLE
 
     def stop(self, tick: int) -> None:
         super().stop(tick)
         self.held.clear()
         self.replay = None
-        self.end_call_asked = False
+        self.call.end_call_asked = False
         self.gen_end = math.inf
 
 

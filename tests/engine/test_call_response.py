@@ -81,12 +81,12 @@ def test_the_answer_starts_on_the_beat_after_the_silence_and_lasts_as_long_as_th
     run(session, eighths([60, 62, 64, 65, 67, 65, 64, 62]), 400)  # 4 beats: ticks 0..96
     agent = session.agents[0]
     # last note ends at tick 96 (step 16); one beat (4 steps) of silence; next beat: step 20
-    assert agent.answer_start == 20 and agent.answer_end == 36
+    assert agent.call.answer_start == 20 and agent.call.answer_end == 36
     ticks = [t for t, _ in sink.notes()]
     assert ticks and min(ticks) == 120 and max(ticks) < 216  # its first note on the beat
     assert all(t % 6 == 0 for t, _ in sink.notes())
     assert not hanging([o for _, o in sink.outs])
-    assert agent.state == "idle" and agent.answers == 1
+    assert agent.state == "idle" and agent.call.answers == 1
 
 
 @pytest.mark.parametrize("config", ["basic_rnn", "lookback_rnn", "polyphony", "drum_kit"])
@@ -99,8 +99,8 @@ def test_every_answer_opens_with_a_note_on_its_grid_point(config):
         session, sink = make(model, seed=seed, params=Params(density=0.05))
         run(session, eighths(pitches), 220)
         agent = session.agents[0]
-        assert agent.answers == 1
-        assert min(t for t, _ in sink.notes()) == agent.answer_start * 6, (config, seed)
+        assert agent.call.answers == 1
+        assert min(t for t, _ in sink.notes()) == agent.call.answer_start * 6, (config, seed)
 
 
 def test_the_call_is_fed_as_it_is_played(model):
@@ -116,24 +116,24 @@ def test_response_quantize(model, quantize, start):
     session, _ = make(model, response_quantize=quantize, silence_steps=3)
     run(session, eighths([60, 62, 64, 65, 67, 65, 64, 62]), 200)
     # silence ends at step 15 + 3 = 18; the answer starts at step 19, beat 20 or bar 32
-    assert session.agents[0].answer_start == {"step": 19, "beat": 20, "bar": 32}[quantize]
+    assert session.agents[0].call.answer_start == {"step": 19, "beat": 20, "bar": 32}[quantize]
 
 
 def test_a_short_call_is_ignored_and_answer_bars_sets_the_length(model):
     session, sink = make(model, min_call_steps=4)
     run(session, [(0, 3, 60)], 100)
-    assert session.agents[0].calls_ignored == 1 and not sink.notes()
+    assert session.agents[0].call.calls_ignored == 1 and not sink.notes()
     session, sink = make(model, params=Params(answer_bars=2.0))
     run(session, eighths([60, 62]), 300)
     agent = session.agents[0]
-    assert agent.answer_end - agent.answer_start == 32
+    assert agent.call.answer_end - agent.call.answer_start == 32
 
 
 def test_end_call_ends_the_call_at_once(model):
     session, _ = make(model, silence_steps=64)
     run(session, [(0, 200, 60)], 60, at={30: Command("end_call")})
     agent = session.agents[0]
-    assert agent.state in ("waiting", "answering") and agent.answer_start == 8
+    assert agent.state in ("waiting", "answering") and agent.call.answer_start == 8
 
 
 def test_the_player_cuts_the_answer_and_a_new_call_begins(model):
@@ -142,7 +142,7 @@ def test_the_player_cuts_the_answer_and_a_new_call_begins(model):
     run(session, phrase, 170)
     agent = session.agents[0]
     assert sink.cancels == [("a", 150)]
-    assert agent.state == "listening" and agent.call_start == 25
+    assert agent.state == "listening" and agent.call.call_start == 25
     assert not [t for t, _ in sink.notes("a") if t > 150]
     assert not hanging([o for _, o in sink.outs])
 
@@ -155,7 +155,7 @@ def test_loop_repeats_the_answer_and_mutate_answers_it(model):
     assert first and first == second
     session, sink = make(model, params=Params(mutate=True, density=0.9, answer_bars=1.0))
     run(session, eighths([60, 62, 64, 65]), 96 * 5)
-    assert session.agents[0].answers >= 3 and session.agents[0].state in ("waiting", "answering")
+    assert session.agents[0].call.answers >= 3 and session.agents[0].state in ("waiting", "answering")
 
 
 def test_continue_plays_on_until_the_player_plays(model):

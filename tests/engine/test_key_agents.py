@@ -83,7 +83,7 @@ def test_the_model_hears_the_call_in_its_key_and_answers_in_the_players(lookback
     s, sink = session(lookback, response_quantize="bar")
     agent = s.agents[0]
     drive(s, 4 * BAR, messages(phrase(key)))
-    assert agent.key == key and agent.answers == 1
+    assert agent.key == key and agent.call.answers == 1
     offset = agent.voice.offset
     assert offset % 12 == key.shift_to(0) % 12
     # everything the stream heard of the call is in C (the model's key) and in its range
@@ -104,12 +104,12 @@ def test_a_new_key_re_primes_the_call_and_the_answer_still_opens_on_its_grid_poi
         drive(s, 6 * BAR, messages(call))
         assert agent.key == Key(4)
         assert agent.retunes >= 1
-        assert agent.answers == 1
+        assert agent.call.answers == 1
         # the stream holds the whole call moved by the final offset, from its first step
         fed = [e for e in agent.stream.events[: len(agent.stream.events) - len(agent.answer)] if e >= 0]
         assert fed == [min(max(p + agent.voice.offset, 48), 83) for _, _, p in call if 48 <= p + agent.voice.offset < 84]
         first = min(s_.tick for s_ in sink.note_ons("a") if s_.tick > call[-1][0])
-        assert first == agent.answer_start * STEP
+        assert first == agent.call.answer_start * STEP
 
 
 def test_a_fixed_key_is_used_from_the_first_note(lookback):

@@ -138,7 +138,7 @@ def test_the_answer_starts_with_a_note_on_the_grid_point_after_the_call(quantize
     # the answer lasts as long as the call (first note-on to last note-off: 48 ticks)
     notes = notes_of(run.messages)
     assert max(end for _, _, end in notes) <= start + 48 + 1e-6
-    assert run.agent.answers == 1
+    assert run.agent.call.answers == 1
 
 
 def shift_loving_model(seed: int = 0) -> Model:
@@ -161,7 +161,7 @@ def test_answer_bars_sets_the_answer_length():
     params = Params(answer_bars=2)
     run = Run(random_model(DYNAMICS), spec(params=params)).play(CALL, 800).finish()
     start = 96  # the beat after the silence (58 + 24 = 82)
-    assert run.agent.answer_start == start and run.agent.answer_end == start + 2 * 96
+    assert run.agent.call.answer_start == start and run.agent.call.answer_end == start + 2 * 96
     notes = notes_of(run.messages)
     assert max(end for _, _, end in notes) <= start + 192 + 1e-6
     assert max(s for _, s, _ in notes) > start + 96  # it really plays into the second bar
@@ -182,7 +182,7 @@ def test_the_player_is_fed_as_performance_events():
 
 def test_a_short_call_is_ignored():
     run = Run(random_model(DYNAMICS), spec(min_call_steps=4)).play(phrase(10, [(60, 6)]), 300).finish()
-    assert run.onsets() == [] and run.agent.calls_ignored == 1 and run.agent.state == "idle"
+    assert run.onsets() == [] and run.agent.call.calls_ignored == 1 and run.agent.state == "idle"
 
 
 def test_end_call_ends_the_call_at_once():
@@ -196,7 +196,7 @@ def test_end_call_ends_the_call_at_once():
 def test_a_long_call_ends_at_its_maximum_length():
     held = [(10, mido.Message("note_on", note=60, velocity=80)), (500, mido.Message("note_off", note=60, velocity=0))]
     run = Run(random_model(DYNAMICS), spec(response_quantize="beat", max_call_steps=16)).play(held, 200)
-    assert run.agent.state in ("waiting", "answering") and run.agent.answer_start == 120
+    assert run.agent.state in ("waiting", "answering") and run.agent.call.answer_start == 120
 
 
 def test_every_note_ends_and_none_is_longer_than_five_seconds():
@@ -216,13 +216,13 @@ def test_answers_end_their_notes_and_a_player_note_cuts_the_answer():
     cut = 150
     second = phrase(cut, [(62, 12), (65, 12)])  # the player plays again in the middle of the answer
     run.play(second, 600).finish()
-    assert run.agent.answers == 1  # the first answer was cut, the second one played out
+    assert run.agent.call.answers == 1  # the first answer was cut, the second one played out
     before = [(pos, msg) for pos, msg in run.messages if pos <= cut]
     after = [(pos, msg) for pos, msg in run.messages if pos > cut]
     notes_of(before)  # the cut ended every note of the first answer at the cut
-    assert not [pos for pos, msg in after if pos < run.agent.answer_start]  # silence while listening
-    assert min(p for p, m in after if m.type == "note_on") == pytest.approx(run.agent.answer_start)
-    assert run.agent.answer_start == 216  # the beat after 150 + 24 ticks of call + 24 of silence
+    assert not [pos for pos, msg in after if pos < run.agent.call.answer_start]  # silence while listening
+    assert min(p for p, m in after if m.type == "note_on") == pytest.approx(run.agent.call.answer_start)
+    assert run.agent.call.answer_start == 216  # the beat after 150 + 24 ticks of call + 24 of silence
     assert "listening" in run.states[cut:]
     notes_of(run.messages)
 
@@ -230,7 +230,7 @@ def test_answers_end_their_notes_and_a_player_note_cuts_the_answer():
 def test_loop_repeats_the_answer():
     params = Params(loop=True, answer_bars=1)
     run = Run(random_model(DYNAMICS, seed=2), spec(params=params)).play(CALL, 96 + 3 * 96 - 10)
-    assert run.agent.answers >= 2 and run.agent.state == "answering"
+    assert run.agent.call.answers >= 2 and run.agent.state == "answering"
     notes = notes_of(run.finish().messages)
     first = sorted((p, s - 96, e - 96) for p, s, e in notes if 96 <= s < 192)
     second = sorted((p, s - 192, e - 192) for p, s, e in notes if 192 <= s < 288)
@@ -245,7 +245,7 @@ def test_mutate_answers_the_answer():
     onsets = run.onsets()
     for start in (96, 192, 288 - 96):
         assert start in [pytest.approx(o) for o in onsets]  # each answer begins on its bar
-    assert run.agent.answers >= 2
+    assert run.agent.call.answers >= 2
 
 
 def test_same_seed_same_file_byte_for_byte(tmp_path):
@@ -277,7 +277,7 @@ def test_same_seed_same_file_byte_for_byte(tmp_path):
 
 def test_continue_plays_on_until_the_player_plays_again():
     run = Run(random_model(DYNAMICS), spec("continue")).play(CALL, 1000)
-    assert run.agent.state == "answering" and run.agent.answer_start == 96
+    assert run.agent.state == "answering" and run.agent.call.answer_start == 96
     assert max(run.onsets()) > 800  # still playing long after the call
     run.play(phrase(1000, [(60, 12)]), 1020)
     assert run.agent.state == "listening"

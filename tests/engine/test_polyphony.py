@@ -402,8 +402,8 @@ def test_call_and_response_loop_replays_a_polyphonic_answer(model):
     for tick in range(49, 600):
         session.tick(tick)
         if first is None and agent.state == "answering":
-            first = agent.answer_start * 6
-    assert agent.answers >= 4
+            first = agent.call.answer_start * 6
+    assert agent.call.answers >= 4
     assert_valid_stream(agent.stream.events)
     bars: dict[int, list[tuple[int, int, str]]] = {}
     for _, o in sink.outs:
