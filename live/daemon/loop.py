@@ -33,7 +33,7 @@ from live.clock.midi_out import MidiClockOut
 from live.config import ControlMap
 from live.daemon import commands
 from live.daemon.recorder import Recorder
-from live.daemon.snapshot import make_snapshot
+from live.daemon.snapshot import LOG_LINES, Roll, make_snapshot
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
 from live.midi_io.backends import Backend, resolve_backend
@@ -139,6 +139,7 @@ class _LiveSink:
         return schedulers[min(agent.spec.output_port, len(schedulers) - 1)]
 
     def play(self, agent: Agent, out: Out) -> None:
+        self.daemon.roll.played(self.daemon.session.index_of(agent), out.tick, out.msg)
         scheduler = self._scheduler(agent)
         if out.now:
             scheduler.send_now(out.msg, tag=agent)
@@ -146,6 +147,7 @@ class _LiveSink:
             scheduler.schedule(self.daemon.clock.time_of_tick(out.tick) + out.offset, out.msg, tag=agent)
 
     def cancel(self, agent: Agent, tick: int) -> None:
+        self.daemon.roll.cut(self.daemon.session.index_of(agent), tick)
         self._scheduler(agent).cancel(agent, cut=True)
 
 
@@ -179,6 +181,8 @@ class Daemon:
         self.session: Session | None = None
         self._loader: ThreadPoolExecutor | None = None  # loads the models a knob or key swaps in
         self.recorder = Recorder(options.record, options.beats_per_bar, self.say)
+        self.roll = Roll()  # the panel's piano roll
+        self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # the panel's log pane
         self.controls = options.controls
         self.learning: int | None = None  # learn mode: the CC waiting for its parameter
         self._stop = threading.Event()
@@ -250,7 +254,7 @@ class Daemon:
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
         self.session = Session(
             o.agents, _LiveSink(self), seed=o.seed, ticks_per_bar=o.beats_per_bar * ticks_per_beat,
-            ticks_per_beat=ticks_per_beat, bpm=o.bpm, loader=self._loader.submit,
+            ticks_per_beat=ticks_per_beat, bpm=o.bpm, loader=self._loader.submit, on_say=self.log_lines.append,
         )
         for agent in self.session.agents:
             logger.info("agent %s: %s with %s on channel %d", agent.name, agent.spec.mode, agent.model.config_id, agent.channel + 1)
@@ -365,6 +369,7 @@ class Daemon:
             if self.session is not None and self.clock is not None:
                 tick = self.clock.tick_at(stamp)
                 self.recorder.add("player", tick, msg)
+                self.roll.played(-1, max(0, round(tick)), msg)
                 self.session.player(max(0, round(tick)), msg)
         if self.options.passthrough and msg.type in PLAYED_TYPES:
             self.counters.passed_through += 1
@@ -436,9 +441,10 @@ class Daemon:
     def say(self, text: str, level: int = logging.INFO) -> None:
         """A line for the panel's log pane (and the log, at ``level``)."""
         if self.session is not None:
-            self.session.say(text, level)
+            self.session.say(text, level)  # its log, and its on_say: the log pane
         else:
             logger.log(level, "%s", text)
+            self.log_lines.append(text)
 
     def snapshot(self) -> Snapshot:
         """The latest view of the daemon (thread-safe; refreshed every SNAPSHOT_SECONDS)."""

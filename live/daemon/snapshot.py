@@ -3,12 +3,49 @@ assembled on the loop thread (``Daemon.run`` refreshes it while someone is watch
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
-from live.protocol import Snapshot
+import mido
+
+from live.protocol import RollNote, Snapshot
 
 if TYPE_CHECKING:
     from live.daemon.loop import Daemon
+
+
+ROLL_NOTES = 512  # notes kept for the panel's piano roll
+LOG_LINES = 50  # lines kept for the panel's log pane
+
+
+class Roll:
+    """The notes of the panel's piano roll: the player's (-1) and each agent's (its index), in
+    ticks, the latest ``ROLL_NOTES`` of them."""
+
+    def __init__(self) -> None:
+        self.notes: deque[list] = deque(maxlen=ROLL_NOTES)  # [start, end or None, pitch, who]
+        self._open: dict[tuple[int, int, int], list] = {}  # (who, channel, pitch) -> its entry
+
+    def played(self, who: int, tick: int, msg: mido.Message) -> None:
+        """``who`` played ``msg`` at ``tick`` (anything but a note is passed over)."""
+        if msg.type not in ("note_on", "note_off"):
+            return
+        key = (who, msg.channel, msg.note)
+        entry = self._open.pop(key, None)
+        if entry is not None:
+            entry[1] = tick
+        if msg.type == "note_on" and msg.velocity > 0:
+            entry = [tick, None, msg.note, who]
+            self.notes.append(entry)
+            self._open[key] = entry
+
+    def cut(self, who: int, tick: int) -> None:
+        """Everything ``who`` has sounding ends at ``tick`` (a cancel)."""
+        for key in [k for k in self._open if k[0] == who]:
+            self._open.pop(key)[1] = tick
+
+    def view(self) -> tuple[RollNote, ...]:
+        return tuple(RollNote(s, e, p, w) for s, e, p, w in self.notes)
 
 
 def make_snapshot(daemon: Daemon) -> Snapshot:
@@ -38,13 +75,13 @@ def make_snapshot(daemon: Daemon) -> Snapshot:
         clock_port=daemon.options.clock_port,
         recording=daemon.recorder.path if daemon.recorder.on else None,
         agents=session.agent_views() if session is not None else (),
-        roll=session.roll_view() if session is not None else (),
+        roll=daemon.roll.view(),
         notes_in=daemon.counters.notes_in,
         notes_out=sum(s.ledger.notes_on for s in daemon.schedulers),
         late=sum(st.late for st in stats),
         worst_late_ms=max((st.worst_lateness for st in stats), default=0.0) * 1e3,
         dropped=sum(p.dropped for p in daemon.inputs),
         step_ms=max((a.step_seconds for a in session.agents), default=0.0) * 1e3 if session is not None else 0.0,
-        log=tuple(session.messages) if session is not None else (),
+        log=tuple(daemon.log_lines),
         learning=learning,
     )

@@ -1,9 +1,10 @@
-"""The session: every agent on one clock, the player's notes routed to them, commands, snapshots.
+"""The session: every agent on one clock, the player's notes routed to them, commands.
 
 A :class:`Session` is the daemon's musical core and is the same live and offline: it is fed the
 player's messages and the ticks, in song-position order, from one thread. Knobs, keys and the
-panel act through :class:`Command` objects (``Session.command``); the panel reads
-:class:`Snapshot` objects and never touches an agent.
+panel act through :class:`Command` objects (``Session.command``). It keeps no state of the
+panel's: what it says goes to the log and to ``on_say``; ``agent_views`` describes the agents
+for the daemon's snapshots (``live.daemon.snapshot``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-from collections import deque
 from dataclasses import replace
 from typing import Callable
 
@@ -20,17 +20,16 @@ import numpy as np
 
 import live.models
 from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
-from live.engine.agent import Agent, AgentSpec, Out, Sink
+from live.engine.agent import Agent, AgentSpec, Sink
 from live.engine.modes import agent_class
 from live.models.bundled import DEFAULT_FOR_MODE, bundled_models, resolve_model
 from live.models.configs import get_config
 from live.errors import ModelFileError
 from live.models.model import Model
-from live.protocol import AGENT_PARAMETERS, MODES, AgentView, Command, RollNote
+from live.protocol import AGENT_PARAMETERS, MODES, AgentView, Command
 
 log = logging.getLogger("live.engine")
 
-ROLL_NOTES = 512  # notes kept for the panel's piano roll
 SWAP_GRID_TICKS = TICKS_PER_QUARTER // 4  # a loaded agent is swapped in on a sixteenth's first tick
 
 
@@ -38,22 +37,6 @@ def load_model(spec: AgentSpec) -> Model:
     """The model ``spec`` names (or its mode's bundled default). Raises FileNotFoundError /
     ModelFileError with a message that says what is wrong."""
     return live.models.load(resolve_model(spec.model, spec.mode))
-
-
-class _RollSink:
-    """Passes an agent's messages on, noting its notes for the piano roll."""
-
-    def __init__(self, session: Session, inner: Sink) -> None:
-        self.session = session
-        self.inner = inner
-
-    def play(self, agent: Agent, out: Out) -> None:
-        self.session.note_played(agent, out.tick, out.msg)
-        self.inner.play(agent, out)
-
-    def cancel(self, agent: Agent, tick: int) -> None:
-        self.session.close_notes(self.session.index_of(agent), tick)
-        self.inner.cancel(agent, tick)
 
 
 class Session:
@@ -68,6 +51,8 @@ class Session:
         bpm: the starting tempo (see ``set_tempo``).
         loader: runs a job on another thread (the daemon's model loader); None: model and mode
             swaps load at once, on the caller's thread (offline mode, tests). See ``swap``.
+        on_say: also gets every line the session says (the daemon's log pane); the lines are
+            logged in any case.
     """
 
     def __init__(
@@ -80,6 +65,7 @@ class Session:
         models: dict[int, Model] | None = None,
         bpm: float = 120.0,
         loader: Callable[[Callable[[], None]], object] | None = None,
+        on_say: Callable[[str], None] | None = None,
     ) -> None:
         if not specs:
             raise ValueError("a session needs at least one agent")
@@ -90,10 +76,7 @@ class Session:
         self.seed = seed
         self.ticks_per_bar = ticks_per_bar
         self.ticks_per_beat = ticks_per_beat
-        self._roll_sink = _RollSink(self, sink)
-        self.roll: deque[list] = deque(maxlen=ROLL_NOTES)  # [start, end, pitch, who]
-        self._open_notes: dict[tuple[int, int, int], list] = {}  # (who, channel, pitch) -> roll entry
-        self.messages: deque[str] = deque(maxlen=50)  # the panel's log pane
+        self.on_say = on_say
         self.tick_now = -1
         self.agents: list[Agent] = []
         models = models or {}
@@ -107,7 +90,7 @@ class Session:
         model = model or load_model(spec)
         cls = agent_class(spec.mode, get_config(model.config_id).family)
         seq = np.random.SeedSequence(None if self.seed is None else [self.seed, index])
-        agent = cls(spec, model, self._roll_sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
+        agent = cls(spec, model, self.sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
         if hasattr(self, "bpm"):
             agent.seconds_per_tick = seconds_per_tick(self.bpm)
         agent.warm_up()
@@ -178,7 +161,6 @@ class Session:
         """The player's channel message at song position ``tick``."""
         if msg.type not in ("note_on", "note_off"):
             return
-        self.note_played(None, tick, msg)
         for agent in self.agents:
             if agent.hears(msg):
                 agent.note(tick, msg)
@@ -268,29 +250,13 @@ class Session:
             return
         self.swap(index, [(replace(spec, model=model), None)], "")
 
-    # -- the panel's view --------------------------------------------------------------------------
+    # -- what the panel shows ---------------------------------------------------------------------
 
     def say(self, text: str, level: int = logging.INFO) -> None:
-        """A line for the panel's log pane (and the log, at ``level``)."""
+        """A line for the log (at ``level``) and for whoever listens (``on_say``: the panel's log pane)."""
         log.log(level, "%s", text)
-        self.messages.append(text)
-
-    def note_played(self, agent: Agent | None, tick: int, msg: mido.Message) -> None:
-        if msg.type not in ("note_on", "note_off"):
-            return
-        who = -1 if agent is None else self.index_of(agent)
-        key = (who, msg.channel, msg.note)
-        entry = self._open_notes.pop(key, None)
-        if entry is not None:
-            entry[1] = tick
-        if msg.type == "note_on" and msg.velocity > 0:
-            entry = [tick, None, msg.note, who]
-            self.roll.append(entry)
-            self._open_notes[key] = entry
-
-    def close_notes(self, who: int, tick: int) -> None:
-        for key in [k for k in self._open_notes if k[0] == who]:
-            self._open_notes.pop(key)[1] = tick
+        if self.on_say is not None:
+            self.on_say(text)
 
     def agent_views(self) -> tuple[AgentView, ...]:
         views = []
@@ -304,8 +270,6 @@ class Session:
             ))
         return tuple(views)
 
-    def roll_view(self) -> tuple[RollNote, ...]:
-        return tuple(RollNote(s, e, p, w) for s, e, p, w in self.roll)
 
 
 def _apply(current: float, cmd: Command) -> float:
