@@ -41,7 +41,6 @@ class StepAgent(Agent):
         transposed = config.family in (MELODY, IMPROV) and config.transpose_to_key is not None
         self.tonality = Tonality(spec.key, config.transpose_to_key if transposed else None, config.min_note, config.max_note)
         self.retunes = 0  # how often a new key or register re-primed the stream
-        self._struck: dict[int, int] = {}  # pitch -> tick of the player's note-on (for the key's weights)
 
     # -- the player's side -------------------------------------------------------------------
 
@@ -55,9 +54,6 @@ class StepAgent(Agent):
         self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))
         if velocity:
             self.tonality.observe(msg.note)
-            self._struck[msg.note] = tick
-        elif msg.note in self._struck:
-            self.tonality.sustain(msg.note, (tick - self._struck.pop(msg.note)) / self.ticks_per_beat)
 
     @property
     def key(self) -> Key | None:

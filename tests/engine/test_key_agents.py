@@ -83,7 +83,7 @@ def test_the_model_hears_the_call_in_its_key_and_answers_in_the_players(lookback
     s, sink = session(lookback, response_quantize="bar")
     agent = s.agents[0]
     drive(s, 4 * BAR, messages(phrase(key)))
-    assert agent.key == key and agent.call.answers == 1
+    assert agent.key.scale == key.scale and agent.call.answers == 1  # the key, or its relative (same scale)
     offset = agent.voice.offset
     assert offset % 12 == key.shift_to(0) % 12
     # everything the stream heard of the call is in C (the model's key) and in its range
@@ -241,13 +241,3 @@ def test_top_p_1_draws_exactly_as_before():
     logits = np.random.default_rng(3).standard_normal(40).astype(np.float32)
     a, b = np.random.default_rng(9), np.random.default_rng(9)
     assert [sample_class(logits, 0.8, a) for _ in range(200)] == [sample_class(logits, 0.8, b, 1.0) for _ in range(200)]
-
-
-def test_a_player_message_order_does_not_matter_for_the_key(lookback):
-    """Note-offs before note-ons at one tick, as a MIDI file may have them: weights still add up."""
-    s, _ = session(lookback)
-    agent = s.agents[0]
-    agent.note(0, mido.Message("note_on", note=62, velocity=90))
-    agent.note(48, mido.Message("note_off", note=62))
-    agent.note(48, mido.Message("note_off", note=99))  # never struck: ignored
-    assert agent.tonality.finder.histogram[2] == pytest.approx(2.0)
