@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from live.errors import UnknownConfigError
-from live.models.encodings.base import EventEncoder, LookbackEncoder, OneHotEventEncoder
+from live.models.encodings import chords
+from live.models.encodings.base import ConditionalEncoder, EventEncoder, LookbackEncoder, OneHotEventEncoder
+from live.models.encodings.drums import drums_encoder
+from live.models.encodings.melody import KeyMelodyEncoder, MelodyOneHotEncoding
+from live.models.encodings.performance import performance_encoder
+from live.models.encodings.polyphony import polyphony_encoder
 
 MELODY, IMPROV, POLYPHONY, PERFORMANCE, DRUMS = "melody", "improv", "polyphony", "performance", "drums"
 
@@ -46,43 +51,30 @@ class ConfigSpec:
 
 
 def _melody_one_hot(lo: int, hi: int) -> EventEncoder:
-    from live.models.encodings.melody import MelodyOneHotEncoding
-
     return OneHotEventEncoder(MelodyOneHotEncoding(lo, hi))
 
 
 def _lookback_melody() -> EventEncoder:
-    from live.models.encodings.melody import MelodyOneHotEncoding
-
     return LookbackEncoder(MelodyOneHotEncoding(48, 84), (16, 32), 5)
 
 
 def _key_melody() -> EventEncoder:
-    from live.models.encodings.melody import KeyMelodyEncoder
-
     return KeyMelodyEncoder(48, 84)
 
 
 def _improv(control: str, target: Callable[[], EventEncoder]) -> Callable[[], EventEncoder]:
     def make() -> EventEncoder:
-        from live.models.encodings import chords
-        from live.models.encodings.base import ConditionalEncoder
-
         return ConditionalEncoder(getattr(chords, control)(), target())
 
     return make
 
 
 def _polyphony() -> EventEncoder:
-    from live.models.encodings.polyphony import polyphony_encoder
-
     return polyphony_encoder()
 
 
 def _drums(config_id: str) -> Callable[[], EventEncoder]:
     def make() -> EventEncoder:
-        from live.models.encodings.drums import drums_encoder
-
         return drums_encoder(config_id)
 
     return make
@@ -90,8 +82,6 @@ def _drums(config_id: str) -> Callable[[], EventEncoder]:
 
 def _performance(config_id: str) -> Callable[[], EventEncoder]:
     def make() -> EventEncoder:
-        from live.models.encodings.performance import performance_encoder
-
         return performance_encoder(config_id)
 
     return make
