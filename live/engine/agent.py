@@ -88,7 +88,7 @@ class Params:
         velocity: velocity of the agent's notes where the model has none (1 to 127).
         scale_lock: 0.0 (the model is free) to 1.0 (only pitches of the key in use, and in
             improv the chord's tones, can be drawn); between, an out-of-scale pitch keeps
-            ``1 - scale_lock`` of its probability. Melody-family and polyphonic voices.
+            ``1 - scale_lock`` of its probability. Every family with pitches (not drums).
         top_p: nucleus sampling, 0.05 to 1.0: only the likeliest classes whose probabilities add
             up to ``top_p`` can be drawn (1.0: all of them).
     """
@@ -215,6 +215,12 @@ class Agent:
     @property
     def params(self) -> Params:
         return self.spec.params
+
+    @property
+    def key(self) -> Key | None:
+        """The player's key this agent plays in (``--key`` or found from the player's notes), or
+        None: not known yet, or a mode that does not follow a key."""
+        return None
 
     def hears(self, msg: mido.Message) -> bool:
         """True if the player's ``msg`` is on one of this agent's input channels."""

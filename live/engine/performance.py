@@ -72,6 +72,8 @@ import numpy as np
 from live.clock.base import TICKS_PER_QUARTER
 from live.engine.agent import Agent, AgentSpec, AgentState, Sink, density_bias
 from live.engine.call import Call
+from live.engine.key import Key, KeyFinder
+from live.engine.voices.base import out_of_scale, scale_penalty
 from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
@@ -155,6 +157,10 @@ class PerformanceAgent(Agent):
         self.quiet = np.flatnonzero(kinds == TIME_SHIFT)
         self._only_time = np.where(kinds == TIME_SHIFT, 0.0, MASKED).astype(np.float32)
         self._no_time = np.where((kinds == TIME_SHIFT) | (kinds == NOTE_OFF), MASKED, 0.0).astype(np.float32)
+        pitches = np.array([one_hot.decode_event(i).value if k == NOTE_ON else -1 for i, k in enumerate(kinds)])
+        self._note_on_pitch = pitches  # [num_classes]: the pitch a NOTE_ON class starts, -1 for the others
+        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
+        self.key_finder = KeyFinder()  # the player's key, for the scale lock (the model is key-free)
         cid = model.config_id
         self.uses_density = cid in _DENSITY_CONFIGS
         self.uses_histogram = cid in _PITCH_CONFIGS
@@ -207,6 +213,7 @@ class PerformanceAgent(Agent):
         second). They change only when the player plays, so they hold when the player stops."""
         if not (msg.type == "note_on" and msg.velocity > 0):
             return
+        self.key_finder.observe(msg.note)
         self.heard.append((tick, msg.note))
         window = FOLLOW_SECONDS / self.seconds_per_tick
         while self.heard[0][0] < tick - window:
@@ -288,9 +295,32 @@ class PerformanceAgent(Agent):
         for pitch in sorted(self.stream_sounding):
             self._feed(PerfEvent(NOTE_OFF, pitch))
 
+    @property
+    def key(self) -> Key | None:
+        """The player's key in use (``--key`` or found from the notes heard), or None."""
+        return self.spec.key or self.key_finder.key
+
+    def scale_bias(self) -> np.ndarray | None:
+        """The scale lock on NOTE_ON classes (see ``Params.scale_lock``), or None."""
+        lock, key = self.params.scale_lock, self.key
+        if lock <= 0.0 or key is None:
+            return None
+        lock = round(lock, 3)
+        bias = self._scale_biases.get((key.scale, lock))
+        if bias is None:
+            if len(self._scale_biases) > 64:
+                self._scale_biases.clear()
+            bias = out_of_scale(self._note_on_pitch, key.scale) * scale_penalty(lock)
+            self._scale_biases[(key.scale, lock)] = bias
+        return bias
+
     def bias(self) -> np.ndarray | None:
-        """The logit bias for the next draw: density (unconditioned models) and the masks."""
+        """The logit bias for the next draw: density (unconditioned models), the scale lock and
+        the masks."""
         bias = None if self.conditioned else density_bias(self.quiet, self.model.num_classes, self.params.density)
+        scale = self.scale_bias()
+        if scale is not None:
+            bias = scale if bias is None else bias + scale
         mask = None
         if self.need_note:
             mask = self._no_time

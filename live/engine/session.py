@@ -261,8 +261,7 @@ class Session:
     def agent_views(self) -> tuple[AgentView, ...]:
         views = []
         for a in self.agents:
-            tonality = getattr(a, "tonality", None)  # step agents follow a key
-            key = tonality.key if tonality is not None else None
+            key = a.key
             views.append(AgentView(
                 a.name, a.spec.mode, a.model.config_id, str(a.state), a.params.temperature, a.params.density,
                 a.channel + 1, a.params.loop, a.params.mutate, a.params.answer_bars, a.notes_played, a.step_seconds * 1e3,

@@ -241,3 +241,17 @@ def test_top_p_1_draws_exactly_as_before():
     logits = np.random.default_rng(3).standard_normal(40).astype(np.float32)
     a, b = np.random.default_rng(9), np.random.default_rng(9)
     assert [sample_class(logits, 0.8, a) for _ in range(200)] == [sample_class(logits, 0.8, b, 1.0) for _ in range(200)]
+
+
+def test_a_performance_duet_at_scale_lock_1_plays_only_the_players_key():
+    model = random_model("performance", (32,), seed=6)
+    key = Key(9, True)  # A minor
+    for lock in (1.0, 0.0):
+        s, sink = session(model, mode="duet", seed=2, params=Params(scale_lock=lock, temperature=1.5))
+        drive(s, 8 * BAR, messages(phrase(key) + [(t + 2 * BAR, e + 2 * BAR, p) for t, e, p in phrase(key)]))
+        agent = s.agents[0]
+        assert agent.key.scale == key.scale and s.agent_views()[0].key == agent.key.name
+        after = [m.msg.note for m in sink.note_ons("a") if m.tick >= 2 * BAR]  # the key is known by then
+        assert after
+        outside = [p for p in after if p % 12 not in key.scale]
+        assert (outside == []) == (lock == 1.0), (lock, outside)
