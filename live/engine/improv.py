@@ -54,6 +54,7 @@ class Improv(Accompanist):
 
     mode = "improv"
     rest = MELODY_NO_EVENT
+    follows_register = False  # the player's chords are low; the melody keeps the model's register
 
     def __init__(
         self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
@@ -76,7 +77,6 @@ class Improv(Accompanist):
         self.chords_now: str | None = None
         self.controls: dict[int, str] = {}
         self._moved: dict[tuple[str, int], str] = {}  # (symbol, semitones) -> the symbol moved
-        self.tonality.follow_register = False  # the player's chords are low; the melody stays in the model's range
         if self.backing and spec.key is None:
             for symbol in self.backing:  # the progression names its key
                 for pc in parse_chord(symbol).pitches:

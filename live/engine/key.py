@@ -205,27 +205,25 @@ class Tonality:
     OCTAVE_HYSTERESIS = 2.0
     """Semitones past the half-way point between two octaves before the register moves."""
 
-    def __init__(self, fixed: Key | None, model_key: int | None, low: int, high: int, finder: KeyFinder | None = None) -> None:
+    def __init__(self, fixed: Key | None, model_key: int | None, low: int, high: int, follow_register: bool = True) -> None:
+        """fixed, model_key: as the attributes; low, high: the model's range (MIDI pitches,
+        high exclusive); follow_register: False moves by the key shift only (improv: the
+        player's chords are low, the melody keeps the model's register)."""
         self.fixed = fixed
-        self.finder = finder or KeyFinder()
+        self.finder = KeyFinder()
         self.model_key = model_key
         self.middle = (low + high) / 2.0
         self.octaves = 0
-        self.follow_register = True  # False: only the key shift (the model keeps its register)
+        self.follow_register = follow_register
 
     @property
     def key(self) -> Key | None:
         """The key in use (``--key`` or the estimate), or None while unknown."""
         return self.fixed if self.fixed is not None else self.finder.key
 
-    @property
-    def transposes(self) -> bool:
-        return self.model_key is not None
-
     def observe(self, pitch: int) -> None:
         """The player struck ``pitch``."""
         self.finder.observe(pitch)
-
 
     def shift(self) -> int:
         """Semitones (-6..5) from the key in use to the model's key (0 while unknown)."""

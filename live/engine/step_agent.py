@@ -26,6 +26,8 @@ from live.models.model import Model
 class StepAgent(Agent):
     """What every step-grid agent shares: the step clock, the player's quantized input, the stream."""
 
+    follows_register = True  # melody models hear the player's register moved to theirs (improv: no)
+
     def __init__(
         self, spec: AgentSpec, model: Model, sink: Sink, rng: np.random.Generator, ticks_per_bar: int = 96, ticks_per_beat: int = 24
     ) -> None:
@@ -39,7 +41,9 @@ class StepAgent(Agent):
         self.processed = -1  # the last step whose input was fed
         config = get_config(model.config_id)
         transposed = config.family in (MELODY, IMPROV) and config.transpose_to_key is not None
-        self.tonality = Tonality(spec.key, config.transpose_to_key if transposed else None, config.min_note, config.max_note)
+        self.tonality = Tonality(
+            spec.key, config.transpose_to_key if transposed else None, config.min_note, config.max_note, self.follows_register
+        )
         self.retunes = 0  # how often a new key or register re-primed the stream
 
     # -- the player's side -------------------------------------------------------------------
