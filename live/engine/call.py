@@ -103,3 +103,19 @@ class Call:
             return "mutate"
         self.state = AgentState.IDLE
         return "rest"
+
+
+class AnswersCalls:
+    """Mixed into an agent that runs a :class:`Call` (``self.call``, made before the agent's own
+    ``__init__`` runs): the agent's state is the call's."""
+
+    call: Call
+
+    @property
+    def state(self) -> AgentState:
+        """The call machine's state."""
+        return self.call.state
+
+    @state.setter
+    def state(self, value: AgentState) -> None:
+        self.call.state = value

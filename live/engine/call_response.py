@@ -28,13 +28,13 @@ import mido
 import numpy as np
 
 from live.engine.agent import AgentSpec, AgentState, Sink, ticks_per_step
-from live.engine.call import Call
+from live.engine.call import AnswersCalls, Call
 from live.engine.step_agent import StepAgent
 from live.engine.voices import StepInput
 from live.models.model import Model
 
 
-class CallResponse(StepAgent):
+class CallResponse(AnswersCalls, StepAgent):
     """``--mode call-response`` for melody, improv, polyphony and drum models: the call machine
     (``live.engine.call.Call``) in steps."""
 
@@ -52,15 +52,6 @@ class CallResponse(StepAgent):
         self.answer: list[list[Hashable]] = []  # the current answer's events, step by step
         self.replay: list[list[Hashable]] | None = None  # loop: the answer being repeated
         self.call_log: list[tuple[int, StepInput, frozenset[int]]] = []  # the call's steps: (step, input, held after)
-
-    @property
-    def state(self) -> AgentState:  # type: ignore[override]
-        """The call machine's state."""
-        return self.call.state
-
-    @state.setter
-    def state(self, value: AgentState) -> None:
-        self.call.state = value
 
     # -- player --------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
 from live.engine.agent import Agent, AgentSpec, AgentState, Sink, density_bias
-from live.engine.call import Call
+from live.engine.call import AnswersCalls, Call
 from live.engine.key import Key, KeyFinder
 from live.engine.voices.base import out_of_scale, scale_penalty
 from live.engine.sampling import MASKED
@@ -402,7 +402,7 @@ class PerformanceAgent(Agent):
         self.pos = max(self.pos, float(tick))
 
 
-class PerformanceCallResponse(PerformanceAgent):
+class PerformanceCallResponse(AnswersCalls, PerformanceAgent):
     """``--mode call-response`` with a Performance RNN model: polyphonic, expressive answers.
 
     The call machine (``live.engine.call.Call``) in ticks (the player's notes keep their own
@@ -423,15 +423,6 @@ class PerformanceCallResponse(PerformanceAgent):
         self.answer: list[PerfEvent] = []  # the current answer's drawn events
         self.replay: list[PerfEvent] | None = None  # loop: the answer being repeated
         self.replay_index = 0
-
-    @property
-    def state(self) -> AgentState:  # type: ignore[override]
-        """The call machine's state."""
-        return self.call.state
-
-    @state.setter
-    def state(self, value: AgentState) -> None:
-        self.call.state = value
 
     # -- player ---------------------------------------------------------------------------------
 
