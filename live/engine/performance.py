@@ -73,7 +73,7 @@ from live.clock.base import TICKS_PER_QUARTER
 from live.engine.agent import Agent, AgentSpec, AgentState, Sink, density_bias
 from live.engine.call import AnswersCalls, Call
 from live.engine.key import Key, KeyFinder
-from live.engine.voices.base import out_of_scale, scale_penalty
+from live.engine.voices.base import ScaleLock
 from live.engine.sampling import MASKED
 from live.engine.stream import Stream
 from live.models.configs import get_config
@@ -158,8 +158,7 @@ class PerformanceAgent(Agent):
         self._only_time = np.where(kinds == TIME_SHIFT, 0.0, MASKED).astype(np.float32)
         self._no_time = np.where((kinds == TIME_SHIFT) | (kinds == NOTE_OFF), MASKED, 0.0).astype(np.float32)
         pitches = np.array([one_hot.decode_event(i).value if k == NOTE_ON else -1 for i, k in enumerate(kinds)])
-        self._note_on_pitch = pitches  # [num_classes]: the pitch a NOTE_ON class starts, -1 for the others
-        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
+        self.scale_lock = ScaleLock(pitches)  # on the NOTE_ON classes
         self.key_finder = KeyFinder()  # the player's key, for the scale lock (the model is key-free)
         cid = model.config_id
         self.uses_density = cid in _DENSITY_CONFIGS
@@ -302,17 +301,8 @@ class PerformanceAgent(Agent):
 
     def scale_bias(self) -> np.ndarray | None:
         """The scale lock on NOTE_ON classes (see ``Params.scale_lock``), or None."""
-        lock, key = self.params.scale_lock, self.key
-        if lock <= 0.0 or key is None:
-            return None
-        lock = round(lock, 3)
-        bias = self._scale_biases.get((key.scale, lock))
-        if bias is None:
-            if len(self._scale_biases) > 64:
-                self._scale_biases.clear()
-            bias = out_of_scale(self._note_on_pitch, key.scale) * scale_penalty(lock)
-            self._scale_biases[(key.scale, lock)] = bias
-        return bias
+        key = self.key
+        return None if key is None else self.scale_lock.bias(key.scale, self.params.scale_lock)
 
     def bias(self) -> np.ndarray | None:
         """The logit bias for the next draw: density (unconditioned models), the scale lock and

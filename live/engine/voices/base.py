@@ -146,3 +146,29 @@ def out_of_scale(pitches: np.ndarray, allowed: frozenset[int]) -> np.ndarray:
 def scale_penalty(lock: float) -> float:
     """The logit bias of an out-of-scale pitch at scale lock ``lock`` (0 < lock <= 1)."""
     return MASKED if lock >= 1.0 else math.log(1.0 - lock)
+
+
+class ScaleLock:
+    """The scale lock's logit biases for one model's classes, cached per (allowed pitch classes,
+    lock): out-of-scale pitches get ``scale_penalty(lock)``.
+
+    label_pitch: [num_classes] the pitch each class starts, negative for classes that start none.
+    """
+
+    CACHE = 64  # (allowed, lock) pairs kept; a knob sweep clears and starts again
+
+    def __init__(self, label_pitch: np.ndarray) -> None:
+        self.label_pitch = np.asarray(label_pitch)
+        self._biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
+
+    def bias(self, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
+        """[num_classes] float32, or None when nothing is locked (no key yet, lock 0)."""
+        if allowed is None or lock <= 0.0:
+            return None
+        key = (allowed, round(lock, 3))
+        bias = self._biases.get(key)
+        if bias is None:
+            if len(self._biases) > self.CACHE:
+                self._biases.clear()
+            bias = self._biases[key] = out_of_scale(self.label_pitch, allowed) * np.float32(scale_penalty(key[1]))
+        return bias

@@ -8,7 +8,7 @@ import mido
 import numpy as np
 
 from live.engine.stream import Stream
-from live.engine.voices.base import Play, StepInput, StepVoice, _one_hot, out_of_scale, scale_penalty, to_midi_range
+from live.engine.voices.base import Play, ScaleLock, StepInput, StepVoice, _one_hot, out_of_scale, scale_penalty, to_midi_range
 from live.models.configs import get_config
 from live.models.encodings.melody import MELODY_NO_EVENT, MELODY_NOTE_OFF
 from live.models.model import Model
@@ -30,8 +30,9 @@ class MelodyVoice(StepVoice):
         self.heard: int | None = None  # the player's pitch the model last heard (the model's side)
         self.offset = 0  # semitones from the player's pitches to the model's (Tonality.offset)
         one_hot = _one_hot(model)
-        self._pitch_of_label = np.array([one_hot.decode_event(i) for i in range(one_hot.num_classes)])  # [n]
-        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
+        self._plain = one_hot.num_classes  # classes from here on are lookback's "repeat" labels
+        pitches = [one_hot.decode_event(i) for i in range(one_hot.num_classes)]
+        self.scale_lock = ScaleLock(np.array(pitches + [-1] * (model.num_classes - self._plain)))
 
     @staticmethod
     def is_quiet(event: Hashable) -> bool:
@@ -71,26 +72,18 @@ class MelodyVoice(StepVoice):
                 self.sounding = pitch
 
     def scale_bias(self, stream: Stream, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
-        if allowed is None or lock <= 0.0:
-            return None
-        lock = round(lock, 3)
-        base = self._scale_biases.get((allowed, lock))
-        if base is None:
-            if len(self._scale_biases) > 64:
-                self._scale_biases.clear()
-            base = np.zeros(self.model.num_classes, np.float32)
-            base[:len(self._pitch_of_label)] = out_of_scale(self._pitch_of_label, allowed) * scale_penalty(lock)
-            self._scale_biases[(allowed, lock)] = base
-        n = len(self._pitch_of_label)
-        if self.model.num_classes == n:
+        base = self.scale_lock.bias(allowed, lock)
+        n = self._plain
+        if base is None or self.model.num_classes == n:
             return base
         # lookback "repeat" labels: the event they stand for depends on the history
         encoder = stream.encoder
-        repeats = [encoder.label_to_event(label) for label in range(n, self.model.num_classes)]
-        if not any(out_of_scale(np.array([e]), allowed)[0] for e in repeats):
+        repeats = np.array([encoder.label_to_event(label) for label in range(n, self.model.num_classes)])
+        out = out_of_scale(repeats, allowed)
+        if not out.any():
             return base
         bias = base.copy()
-        bias[n:] = out_of_scale(np.array(repeats), allowed) * scale_penalty(lock)
+        bias[n:] = out * scale_penalty(round(lock, 3))
         return bias
 
     def release(self, tick: int, play: Play) -> None:

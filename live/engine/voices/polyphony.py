@@ -9,7 +9,7 @@ import numpy as np
 
 from live.engine.sampling import sample_class
 from live.engine.stream import Stream
-from live.engine.voices.base import Play, StepInput, StepVoice, out_of_scale, scale_penalty
+from live.engine.voices.base import Play, ScaleLock, StepInput, StepVoice
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,
@@ -54,7 +54,9 @@ class PolyVoice(StepVoice):
         self.started = False  # START has been handed out (the stream's first event)
         self._new: set[int] = set()  # struck in the step being rendered
         self._kept: set[int] = set()  # continued in the step being rendered
-        self._scale_biases: dict[tuple[frozenset[int], float], np.ndarray] = {}
+        pitches = np.full(NUM_POLY_CLASSES, -1)
+        pitches[_NEW0 : _NEW0 + NUM_PITCHES] = np.arange(NUM_PITCHES)  # only new notes are locked
+        self.scale_lock = ScaleLock(pitches)
 
     @staticmethod
     def is_quiet(event: Hashable) -> bool:
@@ -90,18 +92,7 @@ class PolyVoice(StepVoice):
 
     def scale_bias(self, stream: Stream, allowed: frozenset[int] | None, lock: float) -> np.ndarray | None:
         """New notes out of ``allowed`` are penalised (notes already sounding may go on)."""
-        if allowed is None or lock <= 0.0:
-            return None
-        lock = round(lock, 3)
-        bias = self._scale_biases.get((allowed, lock))
-        if bias is None:
-            if len(self._scale_biases) > 64:
-                self._scale_biases.clear()
-            bias = np.zeros(NUM_POLY_CLASSES, np.float32)
-            bias[_NEW0 : _NEW0 + NUM_PITCHES] = out_of_scale(np.arange(NUM_PITCHES), allowed) * scale_penalty(lock)
-            self._scale_biases[(allowed, lock)] = bias
-        return bias
-
+        return self.scale_lock.bias(allowed, lock)
     def sample_step(
         self,
         stream: Stream,
