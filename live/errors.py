@@ -40,3 +40,12 @@ class ConfigFileError(LiveError, ValueError):
 
 class BackendError(LiveError, RuntimeError):
     """No usable MIDI backend, or the MIDI system refused to open a port."""
+
+
+class OutputPathError(LiveError, OSError):
+    """A file that cannot be written where it was asked for (a folder, a missing or read-only
+    folder, a full disk)."""
+
+
+class SettingError(ConfigFileError):
+    """A setting's value outside its type or range (command line, TOML file, or knob)."""

@@ -1,8 +1,7 @@
 """``magenta-live-train``: the training tools (convert, dataset, train, export).
 
-Each subcommand lives in its own module with ``add_parser(subparsers)`` (which sets
-``run=...`` as the parser's default) and ``run(args) -> int``. A module that is not there
-(yet) is left out of the command line. Errors of the ``live.errors.LiveError`` hierarchy
+Each subcommand's arguments live in ``training.commands.<name>`` (cheap, no TensorFlow); its
+``run`` imports the implementation (``training.<name>``) once the arguments are good. Errors of the ``live.errors.LiveError`` hierarchy
 become one line on stderr and exit status 2.
 """
 
@@ -14,34 +13,33 @@ import os
 import sys
 
 from live.errors import LiveError
+from live.settings import OneLineParser
 
-# In the order ``--help`` lists them.
-SUBCOMMAND_MODULES = ("training.convert", "training.dataset", "training.train", "training.export")
+from training.commands import SUBCOMMANDS
+
+
+class TrainParser(OneLineParser):
+    EXIT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = TrainParser(
         prog="magenta-live-train",
         description="Train Magenta-family models for magenta-live: convert music, make datasets, train, export.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # that subcommand is not built (yet)
-                continue
-            raise
-        add_parser = getattr(module, "add_parser", None)
-        if add_parser is not None:
-            add_parser(subparsers)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"training.commands.{name}").add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a refused argument (its line is printed)
+        return int(done.code or 0)
     try:
         return int(args.run(args) or 0)
     except LiveError as err:

@@ -17,7 +17,6 @@ process writes the TFRecord in a stable order (sorted paths), so a rerun gives t
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -27,12 +26,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import music21
+import note_seq
+from music21 import harmony, key, meter, tempo
+from note_seq.protobuf import music_pb2
+
+from live.files import atomic_path
+from training.errors import DataError
+
 MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".xml", ".mxl", ".musicxml")
 ABC_EXTENSIONS = (".abc",)
 EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
 
-EXIT_BAD_INPUT = 2
 
 # music21 chord kinds -> the kind spellings note-seq's chord_symbols_lib (and live.models.
 # encodings.chords) read. Kinds not listed fall back to music21's own figure.
@@ -122,8 +128,6 @@ def stream_to_sequence(score, source: str, index: int = 0):
     into single notes; grace notes (no duration) are left out; velocity is the note's own or 64.
     Chord symbols become CHORD_SYMBOL text annotations; time and key signatures are copied.
     """
-    from music21 import harmony, key, meter, tempo
-    from note_seq.protobuf import music_pb2
 
     seq = music_pb2.NoteSequence()
     seq.ticks_per_quarter = 220
@@ -176,7 +180,6 @@ def stream_to_sequence(score, source: str, index: int = 0):
 
 
 def _abc_sequences(path: Path) -> list:
-    import music21
 
     try:
         parsed = music21.converter.parse(str(path), format="abc", forceSource=True)
@@ -199,7 +202,6 @@ def file_to_sequences(path: str | os.PathLike, root: str | os.PathLike | None = 
     Each sequence's id is the file's path relative to ``root`` (default: its folder) plus
     ``#index``: the same on every machine, so dataset's train/eval split (a hash of the id) is too.
     """
-    import note_seq
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -324,73 +326,38 @@ def convert_dir(
 ) -> Summary:
     """Convert every music file under ``input_dir`` into the TFRecord ``output``.
 
-    Raises FileNotFoundError for a missing directory and ValueError when it holds no music
+    Raises FileNotFoundError for a missing directory and DataError when it holds no music
     file, or none that could be read (the output is then not written).
     """
     paths = find_music_files(input_dir, recursive)
     if not paths:
         hint = "" if recursive else " (use --recursive to look in subdirectories)"
-        raise ValueError(f"no music files ({', '.join(EXTENSIONS)}) in {input_dir}{hint}")
+        raise DataError(f"no music files ({', '.join(EXTENSIONS)}) in {input_dir}{hint}")
     summary = Summary(files=len(paths))
     start = time.perf_counter()
     results = convert_files(paths, workers, progress, input_dir)  # the pool starts before TensorFlow loads
     first = next(results)
+    # TensorFlow loads only now, after the pool forked (a fork of a process running TensorFlow's
+    # threads can hang): the one import this module defers.
     import tensorflow as tf
 
-    tmp = os.fspath(output) + ".tmp"
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for result in _chain(first, results):
-            if result.error is not None:
-                summary.skipped[result.reason] += 1
-                summary.examples.setdefault(result.reason, f"{result.path}: {result.error}"[:200])
-                continue
-            summary.converted_files += 1
-            for blob in result.sequences:
-                writer.write(blob)
-                summary.sequences += 1
-    summary.seconds = time.perf_counter() - start
-    if summary.sequences == 0:
-        os.remove(tmp)
-        raise ValueError(f"none of the {len(paths)} music files in {input_dir} could be read:\n" + summary.text())
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for result in _chain(first, results):
+                if result.error is not None:
+                    summary.skipped[result.reason] += 1
+                    summary.examples.setdefault(result.reason, f"{result.path}: {result.error}"[:200])
+                    continue
+                summary.converted_files += 1
+                for blob in result.sequences:
+                    writer.write(blob)
+                    summary.sequences += 1
+        summary.seconds = time.perf_counter() - start
+        if summary.sequences == 0:
+            raise DataError(f"none of the {len(paths)} music files in {input_dir} could be read:\n" + summary.text())
     return summary
 
 
 def _chain(first, rest):
     yield first
     yield from rest
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``convert`` on a ``magenta-live-train`` subparsers object."""
-    p = subparsers.add_parser("convert", help="MIDI, MusicXML and ABC files into a TFRecord of NoteSequences")
-    p.add_argument("--input-dir", required=True, help="directory of .mid/.midi, .xml/.mxl/.musicxml and .abc files")
-    p.add_argument("--output", required=True, help="TFRecord file to write (NoteSequence protos)")
-    p.add_argument("--recursive", action="store_true", help="also convert files in subdirectories")
-    p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s, one per core here)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``convert``; exit code 2 with a message for bad input."""
-    try:
-        summary = convert_dir(args.input_dir, args.output, args.recursive, args.workers, not args.quiet)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"magenta-live-train convert: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(summary.text())
-    print(f"wrote {args.output}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="magenta-live-train")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,11 +30,10 @@ step) and ``labels`` (Int64List per step), as Magenta writes them.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import copy
 import multiprocessing
 import os
-import sys
 import time
 import zlib
 from collections import Counter
@@ -42,9 +41,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import note_seq
 import numpy as np
+import tensorflow as tf
+from google.protobuf.message import DecodeError
+from note_seq import chord_inference, chords_lib, melodies_lib, performance_lib, sequences_lib
+from note_seq.protobuf import music_pb2
 
-EXIT_BAD_INPUT = 2
+from live.files import atomic_path
+from live.models.configs import get_config
+from live.models.encodings.performance import PerfEvent
+from live.models.encodings.polyphony import sequence_to_poly_events
+from training.convert import Progress
+from training.errors import DataError
+
 
 OUTPUT_NAMES = {
     "melody": "melodies",
@@ -65,7 +75,7 @@ PERF_TRANSPOSITIONS = tuple(range(-3, 4))
 PERF_SPLIT_SECONDS = 30.0
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """Bad input to ``dataset``: the message says what is wrong."""
 
 
@@ -102,7 +112,6 @@ def split_on_time_changes(sequence, one_time_signature: bool = False) -> list:
     short bars around fermatas as 3/4 + 1/4 changes; cutting there leaves phrases too short for
     any extractor.
     """
-    from note_seq import sequences_lib
 
     seq = copy.deepcopy(sequence)
     _dedupe_time_signatures(seq)
@@ -117,7 +126,6 @@ def split_on_time_changes(sequence, one_time_signature: bool = False) -> list:
 
 def quantize(sequence, steps_per_quarter: int, stats: Counter):
     """``sequence`` quantized relative to meter, or None (counted in ``stats``) when note-seq can't."""
-    from note_seq import sequences_lib
 
     try:
         return sequences_lib.quantize_note_sequence(sequence, steps_per_quarter)
@@ -131,7 +139,6 @@ def quantize(sequence, steps_per_quarter: int, stats: Counter):
 def transpositions(sequence, amounts: Iterable[int], stats: Counter) -> list:
     """``sequence`` transposed by each amount (notes, keys and chord symbols), as Magenta's
     TranspositionPipeline: an amount that puts any pitched note outside 0..127 is skipped."""
-    from note_seq import sequences_lib
 
     out = []
     for amount in amounts:
@@ -152,8 +159,6 @@ def transpositions(sequence, amounts: Iterable[int], stats: Counter) -> list:
 
 def extract_melodies(quantized, min_bars: int, max_steps: int, min_unique_pitches: int, stats: Counter) -> list:
     """Magenta's melody extraction: per instrument, melodies split by a bar of silence."""
-    import note_seq
-    from note_seq import melodies_lib, sequences_lib
 
     steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
     melodies = []
@@ -186,7 +191,6 @@ def extract_melodies(quantized, min_bars: int, max_steps: int, min_unique_pitche
 
 
 def _has_chords(sequence) -> bool:
-    from note_seq.protobuf import music_pb2
 
     chord = music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
     return any(a.annotation_type == chord for a in sequence.text_annotations)
@@ -194,7 +198,6 @@ def _has_chords(sequence) -> bool:
 
 def infer_chords(quantized, stats: Counter) -> bool:
     """Add inferred chord symbols to ``quantized`` (in place); False when inference fails."""
-    from note_seq import chord_inference
 
     try:
         chord_inference.infer_chords_for_sequence(quantized, chords_per_bar=None)
@@ -207,8 +210,6 @@ def infer_chords(quantized, stats: Counter) -> bool:
 
 def extract_lead_sheets(quantized, spec, stats: Counter) -> list[tuple[list, list]]:
     """(melody events, chord per step) pairs, squashed and transposed for ``spec``."""
-    import note_seq
-    from note_seq import chords_lib
 
     melodies = extract_melodies(quantized, MELODY_MIN_BARS, MELODY_MAX_STEPS, LEAD_SHEET_MIN_UNIQUE_PITCHES, stats)
     if not melodies:
@@ -242,7 +243,6 @@ def extract_lead_sheets(quantized, spec, stats: Counter) -> list[tuple[list, lis
 
 def extract_poly_events(quantized, stats: Counter) -> list[list]:
     """The whole piece as Polyphony RNN events, if one program and 80..512 steps long."""
-    from live.models.encodings.polyphony import sequence_to_poly_events
 
     if len({n.program for n in quantized.notes}) > 1:
         stats["poly tracks discarded: more than 1 program"] += 1
@@ -261,8 +261,6 @@ def extract_poly_events(quantized, stats: Counter) -> list[list]:
 
 def extract_drum_tracks(quantized, stats: Counter) -> list[list]:
     """Magenta's drum track extraction: tracks of 7+ bars split by a bar without drums."""
-    import note_seq
-    from note_seq import sequences_lib
 
     steps_per_bar = int(sequences_lib.steps_per_bar_in_quantized_sequence(quantized))
     tracks = []
@@ -285,9 +283,7 @@ def extract_drum_tracks(quantized, stats: Counter) -> list[list]:
 
 def extract_performance_events(quantized, num_velocity_bins: int, stats: Counter) -> list[list]:
     """One performance per piece (one program only), 32+ events, truncated to 512."""
-    from note_seq import performance_lib
 
-    from live.models.encodings.performance import PerfEvent
 
     if len({n.program for n in quantized.notes}) > 1:
         stats["performances discarded: more than 1 program"] += 1
@@ -320,7 +316,6 @@ def encode(encoder, events: list, controls: list | None = None) -> tuple[np.ndar
 
 def sequence_example_bytes(inputs: np.ndarray, labels: np.ndarray) -> bytes:
     """A serialized tf.train.SequenceExample with feature lists ``inputs`` and ``labels``."""
-    import tensorflow as tf
 
     features = {
         "inputs": tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in inputs]),
@@ -331,7 +326,6 @@ def sequence_example_bytes(inputs: np.ndarray, labels: np.ndarray) -> bytes:
 
 def parse_sequence_example(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(inputs [steps, input_size] float32, labels [steps] int64) of a serialized SequenceExample."""
-    import tensorflow as tf
 
     ex = tf.train.SequenceExample.FromString(blob)
     fl = ex.feature_lists.feature_list
@@ -353,15 +347,11 @@ def event_sequences(
     ``transposition_range`` and ``stretch_factors`` replace the family's defaults (Magenta's:
     polyphony -4..4; performance -3..3 and 0.95..1.05 on training pieces; none elsewhere).
     """
-    from note_seq import sequences_lib
 
-    from live.models.configs import get_config
 
     spec = get_config(config_id)
     out: list[tuple[list, list | None]] = []
     if spec.family == "performance":
-        from live.models.encodings.performance import PerformanceOneHotEncoding  # noqa: F401
-
         bins = 0 if config_id == "performance" else 32
         seq = sequences_lib.apply_sustain_control_changes(sequence)
         factors = (stretch_factors or PERF_STRETCH_FACTORS) if training else (1.0,)
@@ -408,9 +398,7 @@ def _worker_init() -> None:
 
 def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
     """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
-    from note_seq.protobuf import music_pb2
 
-    from live.models.configs import get_config
 
     index, blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_ts = job
     stats: Counter = Counter()
@@ -440,9 +428,6 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
 
 def read_note_sequences(path: str | os.PathLike) -> Iterator[bytes]:
     """The serialized NoteSequences of a TFRecord file; DatasetError if it is not one."""
-    import tensorflow as tf
-    from google.protobuf.message import DecodeError
-    from note_seq.protobuf import music_pb2
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -495,16 +480,13 @@ def make_dataset(
     Raises UnknownConfigError, FileNotFoundError, and DatasetError (bad ratio, not a NoteSequence
     file, nothing extracted).
     """
-    from live.models.configs import get_config
 
     spec = get_config(config_id)
     if chunk_steps is not None and chunk_steps < 1:
         raise DatasetError(f"--chunk-steps must be at least 1, not {chunk_steps}")
     if not 0.0 <= eval_ratio < 1.0:
         raise DatasetError(f"--eval-ratio must be in [0, 1), not {eval_ratio}")
-    import tensorflow as tf
 
-    from training.convert import Progress
 
     records = list(read_note_sequences(input_path))
     if limit is not None:
@@ -521,106 +503,30 @@ def make_dataset(
         for i, r in enumerate(records)
     ]
     bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
-    writers = {k: tf.io.TFRecordWriter(p + ".tmp") for k, p in paths.items()}
-    try:
-        if workers > 1:
-            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
-            results = pool.imap(process_sequence, jobs, chunksize=8)
-        else:
-            pool, results = None, map(process_sequence, jobs)
-        for evaluation, examples, stats, steps in results:
-            summary.stats.update(stats)
-            summary.eval_sequences += evaluation
-            for blob in examples:
-                writers[evaluation].write(blob)
-            if evaluation:
-                summary.eval_examples += len(examples)
-                summary.eval_steps += steps
-            else:
-                summary.training_examples += len(examples)
-                summary.training_steps += steps
-            if bar:
-                bar.update()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    finally:
-        for w in writers.values():
-            w.close()
-    summary.seconds = time.perf_counter() - start
-    if summary.training_examples + summary.eval_examples == 0:
-        for p in paths.values():
-            os.remove(p + ".tmp")
-        raise DatasetError(f"no {spec.family} examples could be extracted for {config_id}:\n{summary.text()}")
-    for p in paths.values():
-        os.replace(p + ".tmp", p)
+    with contextlib.ExitStack() as files:
+        tmps = {k: files.enter_context(atomic_path(p)) for k, p in paths.items()}
+        writers = {k: files.enter_context(tf.io.TFRecordWriter(t)) for k, t in tmps.items()}
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init) if workers > 1 else None
+        results = pool.imap(process_sequence, jobs, chunksize=8) if pool is not None else map(process_sequence, jobs)
+        try:
+            for evaluation, examples, stats, steps in results:
+                summary.stats.update(stats)
+                summary.eval_sequences += evaluation
+                for blob in examples:
+                    writers[evaluation].write(blob)
+                if evaluation:
+                    summary.eval_examples += len(examples)
+                    summary.eval_steps += steps
+                else:
+                    summary.training_examples += len(examples)
+                    summary.training_steps += steps
+                if bar:
+                    bar.update()
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        summary.seconds = time.perf_counter() - start
+        if summary.training_examples + summary.eval_examples == 0:
+            raise DatasetError(f"no {spec.family} examples could be extracted for {config_id}:\n{summary.text()}")
     return summary
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, e.g. -2,0,2; not {text!r}") from None
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.95,1.0; not {text!r}") from None
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``dataset`` on a ``magenta-live-train`` subparsers object."""
-    p = subparsers.add_parser("dataset", help="NoteSequences into training and eval SequenceExamples for a config")
-    p.add_argument("--config", required=True, help="configuration id, e.g. attention_rnn, polyphony, drum_kit")
-    p.add_argument("--input", required=True, help="TFRecord of NoteSequences (from `convert`)")
-    p.add_argument("--output-dir", required=True, help="directory for training_*.tfrecord and eval_*.tfrecord")
-    p.add_argument("--eval-ratio", type=float, default=0.1, help="share of pieces for evaluation (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/eval split (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N NoteSequences")
-    p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
-    p.add_argument("--transpositions", type=_int_list, help="semitones, e.g. -2,0,2: replaces the family's transpositions")
-    p.add_argument("--stretch-factors", type=_float_list, help="performance: time stretches of training pieces, e.g. 1.0")
-    p.add_argument(
-        "--chunk-steps", type=int,
-        help="cut each encoded sequence into examples of at most this many steps (inputs keep their full history; "
-        "cheaper training steps on long polyphony and performance sequences)",
-    )
-    p.add_argument(
-        "--one-time-signature", action="store_true",
-        help="keep each piece's first time signature instead of cutting it at every change "
-        "(for scores that mark short bars as meter changes, like music21's MusicXML chorales)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``dataset``; exit code 2 with a message for bad input."""
-    from live.errors import UnknownConfigError
-
-    try:
-        summary = make_dataset(
-            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, args.workers,
-            not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps, args.one_time_signature,
-        )
-    except (UnknownConfigError, FileNotFoundError, DatasetError) as err:
-        print(f"magenta-live-train dataset: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(summary.text())
-    print(f"wrote {args.output_dir}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="magenta-live-train")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,11 +9,12 @@ data set and split; ``--trained-on``), ``steps`` (the checkpoint's global step),
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 
+from live.models import save
 from training.errors import TrainingError
+from training.train import build, read_run_info, restore
 
 
 def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[str, Any] | None = None, float16: bool = False) -> str:
@@ -22,8 +23,6 @@ def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[s
     Raises TrainingError when ``run_dir`` is not a run or has no checkpoint, and
     CheckpointMismatchError when the checkpoint does not fit the run's configuration.
     """
-    from live.models import save
-    from training.train import build, read_run_info, restore
 
     info = read_run_info(run_dir)
     if info is None:
@@ -44,27 +43,3 @@ def export(run_dir: str, output: str, trained_on: str = "", extra_source: dict[s
         raise TrainingError(f"cannot write {output}: directory {directory} does not exist")
     save(live, output, float16)
     return output
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``export`` with the ``magenta-live-train`` command line."""
-    p = subparsers.add_parser(
-        "export",
-        help="write a run's latest checkpoint as a live model file (.npz)",
-        description="Write RUN_DIR's latest checkpoint as the model file magenta-live loads.",
-    )
-    p.add_argument("--run-dir", required=True, help="a directory trained by `magenta-live-train train`")
-    p.add_argument("--output", required=True, help="model file to write, e.g. model.npz")
-    p.add_argument("--trained-on", default="", help="what the model was trained on (recorded in the file)")
-    p.add_argument("--float16", action="store_true",
-                   help="store the weights at half precision: half the file; the engine computes in float32")
-    p.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    out = export(args.run_dir, args.output, args.trained_on, float16=args.float16)
-    from live.models.modelfile import load
-
-    model = load(out)
-    print(f"wrote {out}: {model!r}, step {model.config.source.get('steps')}, {os.path.getsize(out)} bytes")
-    return 0

@@ -28,22 +28,22 @@ steps).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from live.models.configs import get_config
 from training.errors import CheckpointMismatchError, DataError, TrainingError
+from training.model import EventRNN, HParams, default_hparams, event_labels, parse_hparams
 
-if TYPE_CHECKING:  # TensorFlow is imported on use: ``--help`` stays fast.
-    import tensorflow as tf
-
-    from training.model import EventRNN, HParams
 
 RUN_FILE = "run.json"
 COMPACT = "performance_with_dynamics_compact"
@@ -82,7 +82,6 @@ class RunInfo:
 
 def read_run_info(run_dir: str) -> RunInfo | None:
     """The run's ``run.json``, or None when the directory has none."""
-    from training.model import HParams
 
     path = os.path.join(run_dir, RUN_FILE)
     if not os.path.exists(path):
@@ -111,7 +110,6 @@ def resolve_run(run_dir: str, config_id: str | None, hparams_text: str) -> RunIn
     Raises UnknownConfigError, HParamsError, or TrainingError when ``config_id`` differs from
     the run's.
     """
-    from training.model import default_hparams, parse_hparams
 
     saved = read_run_info(run_dir)
     if saved is not None:
@@ -138,7 +136,6 @@ def _shape_key(hparams: HParams) -> tuple:
 def check_checkpoint_fits(checkpoint_path: str, model: EventRNN, where: str) -> None:
     """Raise CheckpointMismatchError naming every model weight the checkpoint lacks or has in
     another shape."""
-    import tensorflow as tf
 
     try:
         stored = dict(tf.train.list_variables(checkpoint_path))
@@ -192,7 +189,6 @@ def sequence_example_files(pattern: str) -> list[str]:
 def probe_inputs(paths: list[str], input_size: int, config_id: str) -> int:
     """Check the first record of each file; return the width of its ``inputs`` (input_size,
     or 1 for compact index inputs). Raises DataError for empty or foreign files."""
-    import tensorflow as tf
 
     widths = set()
     for path in paths:
@@ -237,7 +233,6 @@ def make_dataset(
     ``shuffle_buffer`` serialized sequences, default max(512, 4 * batch_size): performance
     sequences take about a megabyte each) and repeated forever. Evaluation: one pass in file
     order."""
-    import tensorflow as tf
 
     features = {
         "inputs": tf.io.FixedLenSequenceFeature([width], tf.float32),
@@ -268,14 +263,12 @@ class Metrics:
     """Magenta's training metrics on one padded batch, as sums (so eval can add batches)."""
 
     def __init__(self, no_event_label: int, steps_per_class) -> None:
-        import tensorflow as tf
 
         self.no_event_label = no_event_label
         self.steps_per_class = tf.constant(steps_per_class, tf.float32)
 
     def sums(self, logits, labels, lengths) -> dict[str, Any]:
         """Sums over the valid steps of a batch: cross-entropy, events, correct, ..."""
-        import tensorflow as tf
 
         mask = tf.sequence_mask(lengths, tf.shape(labels)[1], tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
@@ -316,8 +309,6 @@ def write_scalars(writer, step: int, values: dict[str, float]) -> None:
     ``tf.summary.scalar`` needs the tensorboard package; this writes the same records (a float
     tensor with the "scalars" plugin metadata) with TensorFlow alone.
     """
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
 
     metadata = summary_pb2.SummaryMetadata()
     metadata.plugin_data.plugin_name = "scalars"
@@ -329,7 +320,6 @@ def write_scalars(writer, step: int, values: dict[str, float]) -> None:
 
 def read_scalars(directory: str) -> dict[str, list[tuple[int, float]]]:
     """Every scalar summary in ``directory``'s event files: tag -> [(step, value)] in file order."""
-    import tensorflow as tf
 
     out: dict[str, list[tuple[int, float]]] = {}
     for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
@@ -356,10 +346,7 @@ class TrainResult:
 
 def build(info: RunInfo, run_dir: str):
     """(model, optimizer, step variable, checkpoint, manager) for a run; nothing restored."""
-    import keras
-    import tensorflow as tf
 
-    from training.model import EventRNN
 
     model = EventRNN.for_config(info.config_id, info.hparams)
     # TensorFlow 1's Adam defaults (Magenta's optimizer), epsilon 1e-8.
@@ -387,7 +374,6 @@ def restore(run_dir: str, model, checkpoint, manager, *, require: bool, weights_
 
 def batch_signature(input_size: int) -> tuple:
     """The tf.function signature of a padded batch (any batch size and length: no retracing)."""
-    import tensorflow as tf
 
     return (
         tf.TensorSpec([None, None, input_size], tf.float32),
@@ -400,7 +386,6 @@ def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams"
     """A compiled training step (inputs, labels, lengths) -> metric sums: mean cross-entropy
     over the valid steps, gradients clipped to ``clip_norm`` by global norm (Magenta's
     ``create_train_op``), one Adam update, ``step`` + 1."""
-    import tensorflow as tf
 
     @tf.function(input_signature=batch_signature(model.input_size))
     def train_step(inputs, labels, lengths):
@@ -431,9 +416,7 @@ def train(
 ) -> TrainResult:
     """Train until the global step reaches ``num_training_steps`` (resuming from the latest
     checkpoint in ``run_dir/train``); checkpoint every ``checkpoint_every`` steps and at the end."""
-    import tensorflow as tf
 
-    from training.model import event_labels
 
     info = resolve_run(run_dir, config_id, hparams)
     saved = read_run_info(run_dir)
@@ -520,9 +503,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Evaluate the latest checkpoint on the whole file, once; write the metrics as summaries at
     the checkpoint's step into ``run_dir/eval``; return them (plus ``step`` and ``sequences``)."""
-    import tensorflow as tf
 
-    from training.model import event_labels
 
     info = resolve_run(run_dir, config_id, hparams)
     if read_run_info(run_dir) is None:
@@ -556,55 +537,3 @@ def evaluate(
         + ", ".join(f"{k.split('/')[-1]} {v:.4f}" for k, v in result.items())
     )
     return {**result, "step": current, "sequences": sequences}
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``train`` with the ``magenta-live-train`` command line."""
-    p = subparsers.add_parser(
-        "train",
-        help="train a configuration's network on SequenceExamples (or evaluate it with --eval)",
-        description="Train (or with --eval, evaluate) a network; checkpoints and TensorBoard summaries under RUN_DIR.",
-    )
-    p.add_argument("--config", help="configuration id, e.g. attention_rnn (optional when RUN_DIR exists)")
-    p.add_argument("--run-dir", required=True, help="directory for run.json, train/ checkpoints and summaries, eval/")
-    p.add_argument(
-        "--sequence-example-file", required=True, help="TFRecord of SequenceExamples (a path, a glob, or several with commas)"
-    )
-    p.add_argument("--hparams", default="", help='overrides, e.g. "batch_size=64,rnn_layer_sizes=[64,64]"')
-    p.add_argument("--num-training-steps", type=int, default=20000, help="train until this global step (default 20000)")
-    p.add_argument("--eval", action="store_true", help="evaluate the latest checkpoint into RUN_DIR/eval instead")
-    p.add_argument("--metrics-json", help="with --eval: also write the metrics to this JSON file")
-    p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries (default 10)")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
-    p.add_argument("--log-every", type=int, default=10, help="steps between progress lines (default 10)")
-    p.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    for name in ("num_training_steps", "summary_every", "checkpoint_every", "log_every"):
-        if getattr(args, name) < 1:
-            raise TrainingError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.config is not None:
-        get_config(args.config)  # an unknown id fails before TensorFlow loads
-    if args.eval:
-        result = evaluate(args.run_dir, args.config, args.sequence_example_file, args.hparams)
-        if args.metrics_json:
-            with open(args.metrics_json, "w", encoding="utf-8") as f:
-                json.dump(result, f, indent=2, sort_keys=True)
-                f.write("\n")
-    else:
-        train(
-            args.run_dir,
-            args.config,
-            args.sequence_example_file,
-            args.hparams,
-            args.num_training_steps,
-            summary_every=args.summary_every,
-            checkpoint_every=args.checkpoint_every,
-            log_every=args.log_every,
-        )
-    return 0

@@ -1,0 +1,35 @@
+"""``magenta-live-train export``'s arguments (the work: ``training.export``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from live.files import check_writable
+from live.models.modelfile import load
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``export`` with the ``magenta-live-train`` command line."""
+    p = subparsers.add_parser(
+        "export",
+        help="write a run's latest checkpoint as a live model file (.npz)",
+        description="Write RUN_DIR's latest checkpoint as the model file magenta-live loads.",
+    )
+    p.add_argument("--run-dir", required=True, help="a directory trained by `magenta-live-train train`")
+    p.add_argument("--output", required=True, help="model file to write, e.g. model.npz")
+    p.add_argument("--trained-on", default="", help="what the model was trained on (recorded in the file)")
+    p.add_argument("--float16", action="store_true",
+                   help="store the weights at half precision: half the file; the engine computes in float32")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``export``, then load the file written back and describe it."""
+    check_writable(args.output, "--output")
+    from training.export import export  # TensorFlow loads here
+
+    out = export(args.run_dir, args.output, args.trained_on, float16=args.float16)
+    model = load(out)
+    print(f"wrote {out}: {model!r}, step {model.config.source.get('steps')}, {os.path.getsize(out)} bytes")
+    return 0

@@ -1,0 +1,55 @@
+"""``magenta-live-train train``'s arguments (the work: ``training.train``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from live.files import atomic_write, check_writable
+from live.models.configs import get_config
+from live.settings import Number
+
+STEPS = Number("--num-training-steps", 1, 10**9, integer=True, meaning="the global step to train to")
+EVERY = {name: Number(f"--{name}", 1, 10**9, integer=True, meaning="steps") for name in ("summary-every", "checkpoint-every", "log-every")}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train`` with the ``magenta-live-train`` command line."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a configuration's network on SequenceExamples (or evaluate it with --eval)",
+        description="Train (or with --eval, evaluate) a network; checkpoints and TensorBoard summaries under RUN_DIR.",
+    )
+    p.add_argument("--config", help="configuration id, e.g. attention_rnn (optional when RUN_DIR exists)")
+    p.add_argument("--run-dir", required=True, help="directory for run.json, train/ checkpoints and summaries, eval/")
+    p.add_argument(
+        "--sequence-example-file", required=True, help="TFRecord of SequenceExamples (a path, a glob, or several with commas)"
+    )
+    p.add_argument("--hparams", default="", help='overrides, e.g. "batch_size=64,rnn_layer_sizes=[64,64]"')
+    p.add_argument("--num-training-steps", type=STEPS.argtype, default=20000, help="train until this global step (default 20000)")
+    p.add_argument("--eval", action="store_true", help="evaluate the latest checkpoint into RUN_DIR/eval instead")
+    p.add_argument("--metrics-json", help="with --eval: also write the metrics to this JSON file")
+    p.add_argument("--summary-every", type=EVERY["summary-every"].argtype, default=10, help="steps between TensorBoard summaries (default 10)")
+    p.add_argument("--checkpoint-every", type=EVERY["checkpoint-every"].argtype, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--log-every", type=EVERY["log-every"].argtype, default=10, help="steps between progress lines (default 10)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``train`` (or ``--eval``)."""
+    if args.config is not None:
+        get_config(args.config)  # an unknown id fails before TensorFlow loads
+    if args.metrics_json:
+        check_writable(args.metrics_json, "--metrics-json")
+    from training.train import evaluate, train  # TensorFlow loads here
+
+    if args.eval:
+        result = evaluate(args.run_dir, args.config, args.sequence_example_file, args.hparams)
+        if args.metrics_json:
+            atomic_write(args.metrics_json, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    else:
+        train(
+            args.run_dir, args.config, args.sequence_example_file, args.hparams, args.num_training_steps,
+            summary_every=args.summary_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        )
+    return 0
