@@ -122,8 +122,8 @@ def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Para
     call = call_notes(key, seed)
     play(session, call, 6 * TICKS_PER_BAR)
     agent = session.agents[0]
-    answer_bars = (agent.call.answer_end - agent.call.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.call.answers else 0.0
-    return Answer([p for t, p in sink.notes if t >= call[-1][1]], answer_bars)
+    response_bars = (agent.call.answer_end - agent.call.answer_start) * agent.step_ticks / TICKS_PER_BAR if agent.call.answers else 0.0
+    return Answer([p for t, p in sink.notes if t >= call[-1][1]], response_bars)
 
 
 def improv_notes(model: Model, key: Key, seed: int, params: Params) -> tuple[list[int], list[frozenset[int]]]:
@@ -231,7 +231,7 @@ def measure_drums(model: Model, seeds: int, bars: int = 8) -> tuple[float, float
     hits = kicks = kicks_on = snares = snares_on = 0
     for seed in range(seeds):
         sink = _Collect()
-        session = Session([AgentSpec(name="a", mode="drums", channel=10)], sink, seed=seed, models={0: model})
+        session = Session([AgentSpec(name="a", mode="drums", output_channel=10)], sink, seed=seed, models={0: model})
         for tick in range(bars * TICKS_PER_BAR):
             session.tick(tick)
         for tick, pitch in sink.notes:

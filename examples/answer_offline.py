@@ -13,7 +13,7 @@ from live.offline import run_offline
 if __name__ == "__main__":
     source, target = sys.argv[1], sys.argv[2]
     model = sys.argv[3] if len(sys.argv) > 3 else None  # None: the bundled melody model
-    spec = AgentSpec(name="answer", mode="call-response", model=model, params=Params(temperature=0.9, answer_bars=2))
+    spec = AgentSpec(name="answer", mode="call-response", model=model, params=Params(temperature=0.9, response_bars=2))
     recording = run_offline(source, target, [spec], seed=1)
     played = sum(1 for _, _, m in recording.tracks["answer"] if m.type == "note_on" and m.velocity)
     print(f"wrote {target}: the model answered with {played} notes")

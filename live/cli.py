@@ -9,6 +9,8 @@ import sys
 from live import __version__
 from live.errors import LiveError
 from live.protocol import MODES
+from live.settings import NUMBERS as N
+from live.settings import OneLineParser
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -56,13 +58,6 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     return 0
 
 
-def _channel(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 16:
-        raise argparse.ArgumentTypeError(f"a MIDI channel is 1..16, not {value}")
-    return value
-
-
 def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     # Defaults are None so that a --config file can set them; live.config fills the rest.
     g = parser.add_argument_group("ports and clock")
@@ -74,16 +69,16 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: a virtual port \"magenta-live in\"")
     g.add_argument("--output-port", action="append", metavar="NAME",
                    help="play to this existing port (may repeat); default: a virtual port \"magenta-live out\"")
-    g.add_argument("--input-channel", action="append", type=_channel, metavar="1-16",
+    g.add_argument("--input-channel", action="append", type=N["input_channel"].argtype, metavar="1-16",
                    help="only the notes on these channels reach the models (may repeat); default: all")
     g.add_argument("--passthrough", action="store_true", default=None, help="forward the player's notes to the outputs")
     g.add_argument("--clock", choices=["internal", "midi"],
                    help="internal (default): the daemon keeps time at --bpm; midi: follow MIDI clock from --clock-port")
     g.add_argument("--clock-port", metavar="NAME", help="the port MIDI clock comes from (with --clock midi)")
     g.add_argument("--clock-out", metavar="NAME", help="send MIDI clock (0xF8, Start, Stop) to this port")
-    g.add_argument("--bpm", type=float, help="tempo of the internal clock in beats per minute (default 120)")
-    g.add_argument("--max-note-seconds", type=float, help="longest a note may sound, seconds (default 8)")
-    g.add_argument("--realtime-priority", type=int, metavar="1-99",
+    g.add_argument("--bpm", type=N["bpm"].argtype, help="tempo of the internal clock in beats per minute (default 120)")
+    g.add_argument("--max-note-seconds", type=N["max_note_seconds"].argtype, help="longest a note may sound, seconds (default 8)")
+    g.add_argument("--realtime-priority", type=N["realtime_priority"].argtype, metavar="1-99",
                    help="ask for SCHED_FIFO at this priority for the clock and output threads (needs an rtprio "
                         "limit; with a realtime JACK server this keeps scheduling error under 0.1 ms under load)")
 
@@ -95,55 +90,54 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="NAME|PATH",
                    help="a bundled model (see `magenta-live models`) or a model file (.npz) or Magenta bundle "
                         "(.mag); default: the mode's bundled model")
-    g.add_argument("--output-channel", type=_channel, metavar="1-16",
+    g.add_argument("--output-channel", type=N["output_channel"].argtype, metavar="1-16",
                    help="the channel the agent plays on (default 1; drums 10)")
-    g.add_argument("--temperature", type=float, help="sampling temperature 0.1-2.0 (default 1.0)")
-    g.add_argument("--density", type=float, help="0 sparse .. 1 busy (default 0.5: as the model plays)")
+    g.add_argument("--temperature", type=N["temperature"].argtype, help="sampling temperature 0.1-2.0 (default 1.0)")
+    g.add_argument("--density", type=N["density"].argtype, help="0 sparse .. 1 busy (default 0.5: as the model plays)")
     g.add_argument("--key", metavar="C|Am|auto",
                    help="the player's key (F#, Bb, C#m...); melody and improv models hear the player moved into "
                         "their key and answer back in it; default auto: found from what the player plays")
-    g.add_argument("--scale-lock", type=float, metavar="0-1",
+    g.add_argument("--scale-lock", type=N["scale_lock"].argtype, metavar="0-1",
                    help="0 (default): the model picks any pitch; 1: only pitches of the key (and in improv the "
                         "chord's tones); between: out-of-key pitches less likely")
-    g.add_argument("--top-p", type=float, metavar="0.05-1",
+    g.add_argument("--top-p", type=N["top_p"].argtype, metavar="0.05-1",
                    help="nucleus sampling: draw only among the likeliest choices that add up to this "
                         "probability (default 1: all)")
     g.add_argument("--silence", metavar="STEPS|Nbeat",
                    help="call-response: silence that ends a call, in 16th steps (4) or beats (1beat; the default)")
     g.add_argument("--response-quantize", choices=["step", "beat", "bar"],
                    help="call-response: the answer starts on the next step, beat (default) or bar")
-    g.add_argument("--response-bars", type=float, metavar="BARS",
+    g.add_argument("--response-bars", type=N["response_bars"].argtype, metavar="BARS",
                    help="call-response: answer length in bars (default: as long as the call)")
     g.add_argument("--loop", action="store_true", default=None, help="call-response: repeat the last answer")
     g.add_argument("--mutate", action="store_true", default=None, help="call-response: answer the last answer")
     g.add_argument("--backing-chords", metavar="\"C G Am F\"",
                    help="improv: chords to loop (default: chords recognized from the notes the player holds)")
-    g.add_argument("--steps-per-chord", type=int, metavar="STEPS", help="improv: 16th steps per backing chord (default 16)")
-    g.add_argument("--chord-channel", type=_channel, metavar="1-16", help="improv: recognize chords from this channel only")
-    g.add_argument("--chord-below", type=int, metavar="PITCH", help="improv: recognize chords from notes below this MIDI pitch only")
+    g.add_argument("--steps-per-chord", type=N["steps_per_chord"].argtype, metavar="STEPS", help="improv: 16th steps per backing chord (default 16)")
+    g.add_argument("--chord-channel", type=N["chord_channel"].argtype, metavar="1-16", help="improv: recognize chords from this channel only")
+    g.add_argument("--chord-below", type=N["chord_below"].argtype, metavar="PITCH", help="improv: recognize chords from notes below this MIDI pitch only")
     g.add_argument("--pattern-file", metavar="FILE.mid", help="drums: prime the drummer with this MIDI file's drum part")
 
     g = parser.add_argument_group("session")
     g.add_argument("--config", metavar="FILE.toml",
                    help="options, [[agent]] tables and the [controls] CC map from a TOML file; the command line wins")
     g.add_argument("--record", metavar="FILE.mid", help="record the session (player and each agent) to a MIDI file")
-    g.add_argument("--seed", type=int, help="seed the sampling: the same seed and input give the same notes")
+    g.add_argument("--seed", type=N["seed"].argtype, help="seed the sampling: the same seed and input give the same notes")
     g.add_argument("--learn", action="store_true", default=None,
                    help="MIDI learn: move a control, then pick the parameter it steers; saved to --config's file")
     g.add_argument("--no-ui", action="store_true", default=None, help="run headless (no terminal panel)")
     g.add_argument("--input-file", metavar="IN.mid", help="offline: play this MIDI file to the agents instead of a port")
     g.add_argument("--output-file", metavar="OUT.mid", help="offline: write what everyone played here (with --input-file)")
-    g.add_argument("--tail-bars", type=int, metavar="BARS",
+    g.add_argument("--tail-bars", type=N["tail_bars"].argtype, metavar="BARS",
                    help="offline: bars to keep playing after the input ends, for modes that never stop (default 8)")
 
 
-AGENT_OPTIONS = {
-    "mode": "mode", "model": "model", "output_channel": "channel", "temperature": "temperature",
-    "density": "density", "key": "key", "scale_lock": "scale_lock", "top_p": "top_p", "silence": "silence", "response_quantize": "response_quantize",
-    "response_bars": "response_bars", "loop": "loop", "mutate": "mutate", "backing_chords": "backing_chords",
-    "steps_per_chord": "steps_per_chord", "chord_channel": "chord_channel", "chord_below": "chord_below",
-    "pattern_file": "pattern_file", "input_channel": "input_channels",
-}
+AGENT_OPTIONS = (
+    "mode", "model", "output_channel", "temperature", "density", "key", "scale_lock", "top_p", "silence",
+    "response_quantize", "response_bars", "loop", "mutate", "backing_chords", "steps_per_chord", "chord_channel",
+    "chord_below", "pattern_file", "input_channel",
+)
+"""The agent's options: each is the TOML key of the same name (``--output-channel``: ``output_channel``)."""
 DAEMON_OPTIONS = (
     "backend", "input_port", "output_port", "passthrough", "clock", "clock_port", "clock_out", "bpm",
     "max_note_seconds", "realtime_priority", "record", "seed", "learn", "no_ui", "input_file", "output_file", "tail_bars",
@@ -156,7 +150,7 @@ def settings_from(args: argparse.Namespace):
 
     file_settings = read_toml(args.config) if args.config else {}
     cli = {name: getattr(args, name) for name in DAEMON_OPTIONS}
-    cli.update({key: getattr(args, option) for option, key in AGENT_OPTIONS.items()})
+    cli.update({name: getattr(args, name) for name in AGENT_OPTIONS})
     return merge(file_settings, cli)
 
 
@@ -270,7 +264,7 @@ def _learn_from_stdin(daemon) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="magenta-live",
         description="A real-time MIDI co-performer driven by Magenta-family RNN models.",
     )
@@ -305,7 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a refused argument (its one line is printed)
+        return int(done.code or 0)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         if args.list_ports:
@@ -321,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LiveError, ValueError) as err:
         print(f"magenta-live: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C in offline mode or while a model loads: nothing half-written stays
+        print("magenta-live: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

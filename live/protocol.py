@@ -27,7 +27,7 @@ CONTINUOUS = {
     # parameter: (low, high) a CC's 0..127 is spread over
     "temperature": (0.1, 2.0),
     "density": (0.0, 1.0),
-    "answer_bars": (0.0, 8.0),  # 0: as long as the call
+    "response_bars": (0.0, 8.0),  # 0: as long as the call
     "tempo": (40.0, 240.0),
     "scale_lock": (0.0, 1.0),
     "top_p": (MIN_TOP_P, 1.0),
@@ -37,7 +37,7 @@ BUTTONS = ("mode", "model", "end_call", "panic", "start_stop", "record")  # acts
 PARAMETERS = (*CONTINUOUS, *SWITCHES, *BUTTONS)
 """What a MIDI CC (or MIDI learn) can steer."""
 
-AGENT_PARAMETERS = ("temperature", "density", "scale_lock", "top_p", "answer_bars", "loop", "mutate")
+AGENT_PARAMETERS = ("temperature", "density", "scale_lock", "top_p", "response_bars", "loop", "mutate")
 """What each agent's knobs set (``Params``)."""
 SESSION_COMMANDS = (*AGENT_PARAMETERS, "end_call", "mode", "model")
 """Commands the session applies to its agents; the rest are the daemon's own."""
@@ -50,7 +50,7 @@ class Command:
     """Something a knob, a key or the panel asks for.
 
     Attributes:
-        name: temperature | density | scale_lock | top_p | answer_bars | loop | mutate | end_call |
+        name: temperature | density | scale_lock | top_p | response_bars | loop | mutate | end_call |
             mode | model | tempo | panic | start_stop | record.
         value: an absolute value (temperature 0.1-2.0, density 0-1, scale lock 0-1, top-p
             0.05-1, answer bars, BPM; out-of-range values are clamped; for loop
@@ -83,7 +83,7 @@ class AgentView:
     channel: int  # 1..16
     loop: bool
     mutate: bool
-    answer_bars: float | None
+    response_bars: float | None
     notes_played: int
     step_ms: float
     key: str = ""  # the key in use ("F#m"), "" while unknown or for key-free models

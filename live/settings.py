@@ -107,7 +107,6 @@ AGENT_NUMBERS: dict[str, Number] = {
     "min_call": Number("min_call", 1, 1024, integer=True, meaning="16th steps"),
     "max_call": Number("max_call", 1, 1024, integer=True, meaning="16th steps"),
     "velocity": Number("velocity", 1, 127, integer=True),
-    "output_port": Number("output_port", 0, 63, integer=True, meaning="the index of one of the daemon's outputs"),
 }
 """The agent's numbers by TOML key (the command line's option is the key with dashes)."""
 

@@ -40,7 +40,7 @@ def test_same_seed_same_file_byte_for_byte(tmp_path, melody_model_file, capsys):
 def test_the_output_has_a_tempo_track_the_player_and_each_agent(tmp_path, melody_model_file):
     call = write_call(tmp_path / "call.mid", bpm=100.0)
     out = tmp_path / "out.mid"
-    specs = [AgentSpec(name="lead", model=str(melody_model_file)), AgentSpec(name="echo", model=str(melody_model_file), channel=2)]
+    specs = [AgentSpec(name="lead", model=str(melody_model_file)), AgentSpec(name="echo", model=str(melody_model_file), output_channel=2)]
     run_offline(call, out, specs, seed=1)
     mid = mido.MidiFile(out)
     assert mid.ticks_per_beat == PPQ

@@ -82,7 +82,7 @@ class Params:
     Attributes:
         temperature: sampling temperature, 0.1 to 2.0.
         density: 0.0 (sparse) to 1.0 (busy); 0.5 leaves the model alone (see ``density_bias``).
-        answer_bars: answer length in bars; None: as long as the call.
+        response_bars: answer length in bars; None: as long as the call.
         loop: repeat the last answer until the player plays again.
         mutate: answer the last answer until the player plays again.
         velocity: velocity of the agent's notes where the model has none (1 to 127).
@@ -95,7 +95,7 @@ class Params:
 
     temperature: float = 1.0
     density: float = 0.5
-    answer_bars: float | None = None
+    response_bars: float | None = None
     loop: bool = False
     mutate: bool = False
     velocity: int = 90
@@ -142,11 +142,11 @@ class AgentSpec:
         name: shown in the panel and used as the recording's track name.
         mode: call-response | continue | improv | harmonize | drums | duet.
         model: a bundled model name or a path; None: the mode's bundled default.
-        channel: output MIDI channel 1..16 (drums default to 10).
+        output_channel: output MIDI channel 1..16 (drums default to 10).
         input_channels: channels whose notes this agent hears (None: all).
         output_port: index into the daemon's output ports (0: the first).
-        silence_steps: call-response: steps of silence that end a call.
-        min_call_steps / max_call_steps: call-response: shorter calls are ignored; a call this
+        silence: call-response: 16th steps of silence that end a call.
+        min_call / max_call: call-response (16th steps): shorter calls are ignored; a call this
             long ends by itself.
         response_quantize: call-response: the answer starts on the next "step", "beat" or "bar".
         backing_chords: improv: chord symbols looped, each ``steps_per_chord`` steps; None:
@@ -162,12 +162,12 @@ class AgentSpec:
     name: str = "agent"
     mode: str = "call-response"
     model: str | None = None
-    channel: int = 1
+    output_channel: int = 1
     input_channels: list[int] | None = None
     output_port: int = 0
-    silence_steps: int = 4
-    min_call_steps: int = 2
-    max_call_steps: int = 128
+    silence: int = 4
+    min_call: int = 2
+    max_call: int = 128
     response_quantize: str = "beat"
     backing_chords: list[str] | None = None
     steps_per_chord: int = 16
@@ -200,7 +200,7 @@ class Agent:
         self.sink = sink
         self.rng = rng
         self.ticks_per_bar = ticks_per_bar
-        self.channel = spec.channel - 1
+        self.channel = spec.output_channel - 1
         self.state = AgentState.IDLE
         self.notes_played = 0
         self.step_seconds = 0.0  # last step's compute time (seconds), for the panel's meter
@@ -271,15 +271,15 @@ QUANTIZE = ("step", "beat", "bar")
 """Where an answer may start (``--response-quantize``): see ``answer_span``."""
 
 
-def answer_span(due: int, call_length: int, unit: int, bar: int, answer_bars: float | None, endless: bool) -> tuple[int, int]:
+def answer_span(due: int, call_length: int, unit: int, bar: int, response_bars: float | None, endless: bool) -> tuple[int, int]:
     """Where an answer goes: (start, end), in the caller's unit of time (steps or ticks).
 
     It starts on the first multiple of ``unit`` (a step, beat or bar: ``--response-quantize``)
-    at or after ``due``, and lasts ``answer_bars`` bars of ``bar`` units each, or as long as the
+    at or after ``due``, and lasts ``response_bars`` bars of ``bar`` units each, or as long as the
     call (``call_length``) when that is None, or for ever (``endless``: ``--mode continue``).
     """
     start = -(-due // unit) * unit
-    length = call_length if answer_bars is None else max(1, round(answer_bars * bar))
+    length = call_length if response_bars is None else max(1, round(response_bars * bar))
     return start, start + (ENDLESS if endless else length)
 
 

@@ -23,8 +23,8 @@ class Call:
     """One agent's call-and-response state, in that agent's time unit.
 
     Args:
-        spec: the agent's set-up (``response_quantize``, ``min_call_steps``, ``max_call_steps``)
-            and knobs (``answer_bars``, ``loop``, ``mutate``).
+        spec: the agent's set-up (``response_quantize``, ``min_call``, ``max_call``)
+            and knobs (``response_bars``, ``loop``, ``mutate``).
         unit_per_step: how many of the agent's time units a 16th step is (1 for steps, 6 ticks).
         grid: the answer's start grid, units per "step", "beat" and "bar".
         endless: the answer goes on until the player plays again (``--mode continue``).
@@ -66,15 +66,15 @@ class Call:
             self.end_call_asked = True
 
     def too_long(self, length: int) -> bool:
-        """Whether a call ``length`` units long has reached ``max_call_steps``."""
-        return length >= self.spec.max_call_steps * self.unit_per_step
+        """Whether a call ``length`` units long has reached ``max_call``."""
+        return length >= self.spec.max_call * self.unit_per_step
 
     def close(self, due: int, length: int) -> bool:
         """The call ended; its answer may start at ``due`` at the earliest. A call of ``length``
-        units shorter than ``min_call_steps`` is ignored (idle again: False); otherwise the answer
+        units shorter than ``min_call`` is ignored (idle again: False); otherwise the answer
         is placed (waiting: True)."""
         self.end_call_asked = False
-        if length < self.spec.min_call_steps * self.unit_per_step:
+        if length < self.spec.min_call * self.unit_per_step:
             self.calls_ignored += 1
             self.state = AgentState.IDLE
             return False
@@ -83,9 +83,9 @@ class Call:
 
     def schedule(self, due: int, length: int) -> None:
         """Place an answer to a call of ``length`` units: from the first grid point at or after
-        ``due``, as long as the call or ``answer_bars`` (or for ever)."""
+        ``due``, as long as the call or ``response_bars`` (or for ever)."""
         self.answer_start, self.answer_end = answer_span(
-            due, length, self.grid[self.spec.response_quantize], self.grid["bar"], self.params.answer_bars, self.endless
+            due, length, self.grid[self.spec.response_quantize], self.grid["bar"], self.params.response_bars, self.endless
         )
         self.state = AgentState.WAITING
 

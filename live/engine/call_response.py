@@ -5,14 +5,14 @@ forcing), so when the call ends the model's state already holds the phrase and t
 first step only costs one draw. Timeline, with ``s`` the step whose input just completed:
 
 - idle: nothing is fed; a note-on starts a call on its step.
-- listening: step ``s`` is fed. The call ends after ``silence_steps`` steps with no note
-  sounding, on the end-call control, or when it reaches ``max_call_steps``. A call shorter
-  than ``min_call_steps`` (counted to the end of its last note) is ignored.
+- listening: step ``s`` is fed. The call ends after ``silence`` steps with no note
+  sounding, on the end-call control, or when it reaches ``max_call``. A call shorter
+  than ``min_call`` (counted to the end of its last note) is ignored.
 - waiting: the steps up to the answer's start (the next step, beat or bar, ``response_quantize``)
   are fed as silence; a note-on resumes the call.
 - answering: at step ``s`` the agent samples step ``s + 1`` and schedules it on that step's
   first tick. The answer lasts as long as the call (counted to its last note's end) or
-  ``answer_bars``. Then, with ``loop`` it plays the same answer again, with ``mutate`` it
+  ``response_bars``. Then, with ``loop`` it plays the same answer again, with ``mutate`` it
   answers its own answer, else it goes idle. A player's note-on cuts the answer at once
   (its notes get their note-offs) and a new call begins.
 
@@ -123,10 +123,10 @@ class CallResponse(AnswersCalls, StepAgent):
         return True
 
     def call_ended(self, step: int) -> bool:
-        """The step rule: ``silence_steps`` steps with nothing sounding, the end-call control, or
-        ``max_call_steps``."""
+        """The step rule: ``silence`` steps with nothing sounding, the end-call control, or
+        ``max_call``."""
         call = self.call
-        return call.end_call_asked or step - self.last_active >= self.spec.silence_steps or call.too_long(step + 1 - call.call_start)
+        return call.end_call_asked or step - self.last_active >= self.spec.silence or call.too_long(step + 1 - call.call_start)
 
     def answer_next(self, step: int) -> None:
         """Plan step ``step + 1`` of the answer (or end the answer there)."""

@@ -15,7 +15,7 @@ primed by
   ``input_channels`` when set). A step with taps is fed as the player played it (teacher
   forcing) instead of the model's plan. While the player taps, the agent stays silent so it
   never doubles the player (a tap cuts the step the agent had planned), and feeds the player's
-  steps, rests included; after ``silence_steps`` steps without a tap it plays again,
+  steps, rests included; after ``silence`` steps without a tap it plays again,
   continuing the player's pattern.
 
 Without a pattern file the stream starts with an empty step (the step on which the clock started
@@ -114,7 +114,7 @@ class DrumsAgent(Accompanist):
             self.last_tap = step
             if self.state != AgentState.LISTENING:
                 self.take_over(step * self.step_ticks + self.step_ticks // 2)
-        elif self.state == AgentState.LISTENING and self.last_tap is not None and step - self.last_tap >= self.spec.silence_steps:
+        elif self.state == AgentState.LISTENING and self.last_tap is not None and step - self.last_tap >= self.spec.silence:
             self.state = AgentState.PLAYING
 
     def start(self, step: int) -> None:

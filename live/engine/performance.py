@@ -21,9 +21,9 @@ The player (call-response and continue): each note-on / note-off is fed as it ar
 TIME_SHIFTs for the time since the stream's end (in 10 ms steps, a gap longer than
 ``MAX_GAP_SECONDS`` is fed as that long), a VELOCITY event when its velocity bin changes
 (dynamics configs) and NOTE_ON / NOTE_OFF. Calls end and answers are placed as in
-``live.engine.call_response``: the call ends ``silence_steps`` 16th-steps (6 ticks each)
+``live.engine.call_response``: the call ends ``silence`` 16th-steps (6 ticks each)
 after the player's last note-off, decided half a step early (``LEAD_TICKS``, the step
-agents' look-ahead), by the end-call control, or at ``max_call_steps``; the answer starts on
+agents' look-ahead), by the end-call control, or at ``max_call``; the answer starts on
 the first step / beat / bar at or after that point (``response_quantize``) with a note:
 until its first note-on the answer may draw no time shift, so its first note sounds exactly
 on the grid point. States: idle, listening, waiting, answering (the panel's names). At an
@@ -112,7 +112,7 @@ DENSITY_OCTAVES = 3.0
 """The density knob scales the followed note density by up to 2**3 either way."""
 LEAD_TICKS = 3
 """A call's end is decided this many ticks (half a 16th step) before its silence is complete."""
-STEP_TICKS = TICKS_PER_QUARTER // 4  # a 16th step: the unit of silence_steps and max_call_steps
+STEP_TICKS = TICKS_PER_QUARTER // 4  # a 16th step: the unit of silence and max_call
 HISTOGRAM_PRIOR = 0.01  # added to every pitch class of the followed histogram
 
 _DENSITY_CONFIGS = (
@@ -461,10 +461,10 @@ class PerformanceCallResponse(AnswersCalls, PerformanceAgent):
         self.step_seconds = time.perf_counter() - started
 
     def listen(self, tick: int) -> None:
-        """The tick rule: ``silence_steps`` steps after the player let go of everything (decided
-        ``LEAD_TICKS`` early, as the step agents decide), the end-call control, or ``max_call_steps``."""
+        """The tick rule: ``silence`` steps after the player let go of everything (decided
+        ``LEAD_TICKS`` early, as the step agents decide), the end-call control, or ``max_call``."""
         call = self.call
-        silent = not self.held and tick >= self.last_release + self.spec.silence_steps * STEP_TICKS - LEAD_TICKS
+        silent = not self.held and tick >= self.last_release + self.spec.silence * STEP_TICKS - LEAD_TICKS
         if not (call.end_call_asked or silent or call.too_long(tick - call.call_start)):
             return
         length = (tick if self.held else self.last_release) - call.call_start

@@ -42,7 +42,7 @@ voices below it, on the step grid, as the melody is played:
 - Harmony notes end when the model stops continuing them; at a melody onset the ones at or
   above the new melody note end (the melody is the top voice); and they never outlast the
   player: in a step where the player sounds nothing, every harmony note ends.
-- After ``silence_steps`` steps with nothing sounding the agent goes idle and stops feeding
+- After ``silence`` steps with nothing sounding the agent goes idle and stops feeding
   the stream (the gap is not fed: the next onset continues the stream where it stopped).
 """
 
@@ -227,7 +227,7 @@ class Harmonize(StepAgent):
             self.quiet_steps = 0
         else:
             self.quiet_steps += 1
-            if self.quiet_steps >= self.spec.silence_steps:
+            if self.quiet_steps >= self.spec.silence:
                 self.state = AgentState.IDLE
 
     def stop(self, tick: int) -> None:

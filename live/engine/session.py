@@ -198,7 +198,7 @@ class Session:
     # -- commands --------------------------------------------------------------------------------
 
     def command(self, cmd: Command, models: Callable[[str], Model] | None = None) -> None:
-        """Apply a parameter command (temperature, density, answer_bars, loop, mutate, end_call,
+        """Apply a parameter command (temperature, density, response_bars, loop, mutate, end_call,
         mode, model). Daemon-wide ones (tempo, panic, start_stop, record) are the daemon's."""
         targets = range(len(self.agents)) if cmd.agent is None else [cmd.agent]
         for i in targets:
@@ -212,9 +212,9 @@ class Session:
                 p.set_scale_lock(_apply(p.scale_lock, cmd))
             elif cmd.name == "top_p":
                 p.set_top_p(_apply(p.top_p, cmd))
-            elif cmd.name == "answer_bars":
-                value = _apply(p.answer_bars or 0.0, cmd)
-                p.answer_bars = None if value <= 0 else float(value)
+            elif cmd.name == "response_bars":
+                value = _apply(p.response_bars or 0.0, cmd)
+                p.response_bars = None if value <= 0 else float(value)
             elif cmd.name in ("loop", "mutate"):
                 old = getattr(p, cmd.name)
                 setattr(p, cmd.name, (not old) if cmd.value is None else bool(cmd.value))
@@ -264,7 +264,7 @@ class Session:
             key = a.key
             views.append(AgentView(
                 a.name, a.spec.mode, a.model.config_id, str(a.state), a.params.temperature, a.params.density,
-                a.channel + 1, a.params.loop, a.params.mutate, a.params.answer_bars, a.notes_played, a.step_seconds * 1e3,
+                a.channel + 1, a.params.loop, a.params.mutate, a.params.response_bars, a.notes_played, a.step_seconds * 1e3,
                 key.name if key is not None else "", a.spec.key is not None, a.params.scale_lock, a.params.top_p,
             ))
         return tuple(views)

@@ -180,8 +180,8 @@ def _agent_row(i: int, a: AgentView, selected: bool, changed: frozenset[tuple[in
     f += _knob("dens", a.density, DENSITY_RANGE, (i, "density") in changed)
     f += [("", "  "), ("class:label", "loop "), ("class:on", "on ") if a.loop else ("class:off", "off"),
           ("", "  "), ("class:label", "mutate "), ("class:on", "on ") if a.mutate else ("class:off", "off")]
-    if a.answer_bars:
-        f += [("", "  "), ("class:label", "answer "), ("class:value", f"{a.answer_bars:g}"), ("class:label", " bars")]
+    if a.response_bars:
+        f += [("", "  "), ("class:label", "answer "), ("class:value", f"{a.response_bars:g}"), ("class:label", " bars")]
     f += [("", "\n"), ("", "   ")]
     f += _knob("lock", a.scale_lock, SCALE_LOCK_RANGE, (i, "scale_lock") in changed)
     f.append(("", "  "))

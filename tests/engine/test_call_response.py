@@ -113,24 +113,24 @@ def test_the_call_is_fed_as_it_is_played(model):
 
 @pytest.mark.parametrize("quantize,start", [("step", 20), ("beat", 20), ("bar", 32)])
 def test_response_quantize(model, quantize, start):
-    session, _ = make(model, response_quantize=quantize, silence_steps=3)
+    session, _ = make(model, response_quantize=quantize, silence=3)
     run(session, eighths([60, 62, 64, 65, 67, 65, 64, 62]), 200)
     # silence ends at step 15 + 3 = 18; the answer starts at step 19, beat 20 or bar 32
     assert session.agents[0].call.answer_start == {"step": 19, "beat": 20, "bar": 32}[quantize]
 
 
-def test_a_short_call_is_ignored_and_answer_bars_sets_the_length(model):
-    session, sink = make(model, min_call_steps=4)
+def test_a_short_call_is_ignored_and_response_bars_sets_the_length(model):
+    session, sink = make(model, min_call=4)
     run(session, [(0, 3, 60)], 100)
     assert session.agents[0].call.calls_ignored == 1 and not sink.notes()
-    session, sink = make(model, params=Params(answer_bars=2.0))
+    session, sink = make(model, params=Params(response_bars=2.0))
     run(session, eighths([60, 62]), 300)
     agent = session.agents[0]
     assert agent.call.answer_end - agent.call.answer_start == 32
 
 
 def test_end_call_ends_the_call_at_once(model):
-    session, _ = make(model, silence_steps=64)
+    session, _ = make(model, silence=64)
     run(session, [(0, 200, 60)], 60, at={30: Command("end_call")})
     agent = session.agents[0]
     assert agent.state in ("waiting", "answering") and agent.call.answer_start == 8
@@ -148,12 +148,12 @@ def test_the_player_cuts_the_answer_and_a_new_call_begins(model):
 
 
 def test_loop_repeats_the_answer_and_mutate_answers_it(model):
-    session, sink = make(model, params=Params(loop=True, density=0.9, answer_bars=1.0))
+    session, sink = make(model, params=Params(loop=True, density=0.9, response_bars=1.0))
     run(session, eighths([60, 62, 64, 65]), 96 * 5)
     first = [(t - 120, p) for t, p in sink.notes() if 120 <= t < 216]
     second = [(t - 216, p) for t, p in sink.notes() if 216 <= t < 312]
     assert first and first == second
-    session, sink = make(model, params=Params(mutate=True, density=0.9, answer_bars=1.0))
+    session, sink = make(model, params=Params(mutate=True, density=0.9, response_bars=1.0))
     run(session, eighths([60, 62, 64, 65]), 96 * 5)
     assert session.agents[0].call.answers >= 3 and session.agents[0].state in ("waiting", "answering")
 
@@ -183,7 +183,7 @@ def test_density_raises_and_lowers_the_notes_per_bar(model):
     def notes_per_bar(density):
         counts = []
         for seed in range(6):
-            session, sink = make(model, seed=seed, params=Params(density=density, answer_bars=4.0))
+            session, sink = make(model, seed=seed, params=Params(density=density, response_bars=4.0))
             run(session, eighths([60, 62, 64, 65, 67, 65, 64, 62]), 520)
             counts.append(len(sink.notes()) / 4)
         return float(np.mean(counts))

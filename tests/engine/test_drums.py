@@ -20,7 +20,7 @@ KICK, SNARE, HAT = 36, 38, 42
 
 def drums_spec(**kw) -> AgentSpec:
     kw.setdefault("name", "drums")
-    return AgentSpec(mode="drums", channel=10, **kw)
+    return AgentSpec(mode="drums", output_channel=10, **kw)
 
 
 def session(spec: AgentSpec, model=None, seed: int = 0) -> tuple[Session, ListSink]:
@@ -66,7 +66,7 @@ def test_taps_are_fed_not_doubled():
             player += tap(step * 6, KICK)
         if step % 2 == 0:
             player += tap(step * 6 + (1 if step % 4 else -1), HAT)  # a little early or late
-    s, sink = session(drums_spec(silence_steps=4))
+    s, sink = session(drums_spec(silence=4))
     agent = s.agents[0]
     drive(s, 4 * BAR, player)
     s.stop(4 * BAR)
@@ -187,7 +187,7 @@ def test_offline_is_byte_deterministic(tmp_path):
 def test_the_drum_voice_answers_calls_too():
     """call-response with a drum model: the voice's hits are paired there as well."""
     sink = ListSink()
-    s = Session([AgentSpec(name="cr", mode="call-response", channel=10, response_quantize="step")], sink, seed=0,
+    s = Session([AgentSpec(name="cr", mode="call-response", output_channel=10, response_quantize="step")], sink, seed=0,
                 models={0: random_model("drum_kit")})
     player = [item for step in range(0, 8, 2) for item in tap(step * 6, KICK)]
     drive(s, 2 * BAR, player)

@@ -124,7 +124,7 @@ def test_the_session_picks_the_performance_agents():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_answer_starts_with_a_note_on_the_grid_point_after_the_call(quantize, grid, seed):
     model = random_model(DYNAMICS, seed=seed)
-    run = Run(model, spec(response_quantize=quantize, silence_steps=4), seed=seed).play(CALL, 600).finish()
+    run = Run(model, spec(response_quantize=quantize, silence=4), seed=seed).play(CALL, 600).finish()
     silence_over = CALL_END + 4 * 6
     start = -(-silence_over // grid) * grid
     onsets = run.onsets()
@@ -157,8 +157,8 @@ def test_the_answer_begins_with_a_note_even_when_the_model_would_rather_wait():
         assert min(run.onsets()) == pytest.approx(96)
 
 
-def test_answer_bars_sets_the_answer_length():
-    params = Params(answer_bars=2)
+def test_response_bars_sets_the_answer_length():
+    params = Params(response_bars=2)
     run = Run(random_model(DYNAMICS), spec(params=params)).play(CALL, 800).finish()
     start = 96  # the beat after the silence (58 + 24 = 82)
     assert run.agent.call.answer_start == start and run.agent.call.answer_end == start + 2 * 96
@@ -181,12 +181,12 @@ def test_the_player_is_fed_as_performance_events():
 
 
 def test_a_short_call_is_ignored():
-    run = Run(random_model(DYNAMICS), spec(min_call_steps=4)).play(phrase(10, [(60, 6)]), 300).finish()
+    run = Run(random_model(DYNAMICS), spec(min_call=4)).play(phrase(10, [(60, 6)]), 300).finish()
     assert run.onsets() == [] and run.agent.call.calls_ignored == 1 and run.agent.state == "idle"
 
 
 def test_end_call_ends_the_call_at_once():
-    run = Run(random_model(DYNAMICS), spec(response_quantize="step", silence_steps=16))
+    run = Run(random_model(DYNAMICS), spec(response_quantize="step", silence=16))
     run.play(CALL, 60)
     run.session.agents[0].end_call(60)
     run.play([], 400).finish()
@@ -195,7 +195,7 @@ def test_end_call_ends_the_call_at_once():
 
 def test_a_long_call_ends_at_its_maximum_length():
     held = [(10, mido.Message("note_on", note=60, velocity=80)), (500, mido.Message("note_off", note=60, velocity=0))]
-    run = Run(random_model(DYNAMICS), spec(response_quantize="beat", max_call_steps=16)).play(held, 200)
+    run = Run(random_model(DYNAMICS), spec(response_quantize="beat", max_call=16)).play(held, 200)
     assert run.agent.state in ("waiting", "answering") and run.agent.call.answer_start == 120
 
 
@@ -210,7 +210,7 @@ def test_every_note_ends_and_none_is_longer_than_five_seconds():
 
 def test_answers_end_their_notes_and_a_player_note_cuts_the_answer():
     model = random_model(DYNAMICS, seed=1)
-    params = Params(answer_bars=4)
+    params = Params(response_bars=4)
     run = Run(model, spec(params=params)).play(CALL, 150)
     assert run.agent.state == "answering" and run.onsets()
     cut = 150
@@ -228,7 +228,7 @@ def test_answers_end_their_notes_and_a_player_note_cuts_the_answer():
 
 
 def test_loop_repeats_the_answer():
-    params = Params(loop=True, answer_bars=1)
+    params = Params(loop=True, response_bars=1)
     run = Run(random_model(DYNAMICS, seed=2), spec(params=params)).play(CALL, 96 + 3 * 96 - 10)
     assert run.agent.call.answers >= 2 and run.agent.state == "answering"
     notes = notes_of(run.finish().messages)
@@ -240,7 +240,7 @@ def test_loop_repeats_the_answer():
 
 
 def test_mutate_answers_the_answer():
-    params = Params(mutate=True, answer_bars=1)
+    params = Params(mutate=True, response_bars=1)
     run = Run(random_model(DYNAMICS, seed=2), spec(params=params)).play(CALL, 96 + 3 * 96 - 10).finish()
     onsets = run.onsets()
     for start in (96, 192, 288 - 96):
@@ -261,8 +261,8 @@ def test_same_seed_same_file_byte_for_byte(tmp_path):
     live.models.save(random_model(DYNAMICS), tmp_path / "perf.npz")
     live.models.save(random_model(MULTI), tmp_path / "multi.npz")
     specs = [
-        spec(params=Params(answer_bars=2), model=str(tmp_path / "perf.npz")),
-        replace(spec("duet", model=str(tmp_path / "multi.npz")), name="duet", channel=2),
+        spec(params=Params(response_bars=2), model=str(tmp_path / "perf.npz")),
+        replace(spec("duet", model=str(tmp_path / "multi.npz")), name="duet", output_channel=2),
     ]
     outputs = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -286,7 +286,7 @@ def test_continue_plays_on_until_the_player_plays_again():
 
 @pytest.mark.parametrize("mode", ["duet", "call-response"])
 def test_messages_are_handed_over_before_they_are_due(mode):
-    run = Run(random_model(MULTI), spec(mode, params=Params(answer_bars=4)))
+    run = Run(random_model(MULTI), spec(mode, params=Params(response_bars=4)))
     handed = []
     play = run.sink.play
 

@@ -167,7 +167,7 @@ def model():
 
 def harmonize(model, seed: int = 0, **params) -> tuple[Session, ListSink]:
     sink = ListSink()
-    spec = AgentSpec(name="h", mode="harmonize", channel=2, params=Params(**params))
+    spec = AgentSpec(name="h", mode="harmonize", output_channel=2, params=Params(**params))
     return Session([spec], sink, seed=seed, models={0: model}), sink
 
 
@@ -354,7 +354,7 @@ def run_with_model(monkeypatch, model, call: Path, out: Path, specs: list[AgentS
 
 def test_harmonize_offline_is_deterministic(model, tmp_path, monkeypatch):
     call = write_midi(tmp_path / "tune.mid", melody(MELODY, length=11))
-    spec = [AgentSpec(name="harmony", mode="harmonize", channel=2)]
+    spec = [AgentSpec(name="harmony", mode="harmonize", output_channel=2)]
     outs = []
     for i, seed in enumerate((5, 5, 6)):
         out = tmp_path / f"out{i}.mid"
@@ -367,7 +367,7 @@ def test_harmonize_offline_is_deterministic(model, tmp_path, monkeypatch):
 def test_offline_harmony_is_recorded_with_the_players_notes_below_them(model, tmp_path, monkeypatch):
     call = write_midi(tmp_path / "tune.mid", melody(MELODY, length=11))
     out = tmp_path / "out.mid"
-    run_with_model(monkeypatch, model, call, out, [AgentSpec(name="harmony", mode="harmonize", channel=2)], seed=1)
+    run_with_model(monkeypatch, model, call, out, [AgentSpec(name="harmony", mode="harmonize", output_channel=2)], seed=1)
     player = {s: p for s, _, p in track_notes(out, "player")}
     harmony = track_notes(out, "harmony")  # every note-on has its note-off
     assert harmony
@@ -394,7 +394,7 @@ def test_call_and_response_with_a_polyphony_model_answers_in_chords(model, tmp_p
 
 def test_call_and_response_loop_replays_a_polyphonic_answer(model):
     sink = ListSink()
-    spec = AgentSpec(name="a", mode="call-response", params=Params(loop=True, answer_bars=1, density=0.8))
+    spec = AgentSpec(name="a", mode="call-response", params=Params(loop=True, response_bars=1, density=0.8))
     session = Session([spec], sink, seed=0, models={0: model})
     play_notes(session, melody([60, 64, 67, 72]), 48)
     agent = session.agents[0]
@@ -436,7 +436,7 @@ def test_notes_per_bar_follow_density(model, mode):
         total = 0.0
         for seed in range(4):
             sink = ListSink()
-            spec = AgentSpec(name="a", mode=mode, params=Params(density=density, answer_bars=4))
+            spec = AgentSpec(name="a", mode=mode, params=Params(density=density, response_bars=4))
             session = Session([spec], sink, seed=seed, models={0: model})
             play_notes(session, melody(MELODY[:8]), 900)  # one bar; the answer: four bars
             total += notes_per_bar([o for _, o in sink.outs], 1 if mode == "harmonize" else 4)
@@ -463,7 +463,7 @@ class TimingSink(ListSink):
 def harmony_latency(model, notes: int = 64) -> tuple[list[float], list[float]]:
     """Seconds from each player's note-on to its first and to its last harmony note-on."""
     sink = TimingSink()
-    session = Session([AgentSpec(name="h", mode="harmonize", channel=2)], sink, seed=0, models={0: model})
+    session = Session([AgentSpec(name="h", mode="harmonize", output_channel=2)], sink, seed=0, models={0: model})
     first, last = [], []
     for i, pitch in enumerate((MELODY * (notes // len(MELODY) + 1))[:notes]):
         start = 12 * i

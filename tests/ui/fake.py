@@ -11,7 +11,7 @@ from live.protocol import AgentView, Command, RollNote, Snapshot
 
 def agent(name: str = "melody", **kw) -> AgentView:
     values = {"mode": "call-response", "model": "attention_rnn", "state": "listening", "temperature": 1.0,
-              "density": 0.5, "channel": 1, "loop": False, "mutate": False, "answer_bars": None, "notes_played": 0,
+              "density": 0.5, "channel": 1, "loop": False, "mutate": False, "response_bars": None, "notes_played": 0,
               "step_ms": 1.5}
     values.update(kw)
     return AgentView(name, **values)

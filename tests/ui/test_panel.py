@@ -73,7 +73,7 @@ LEFT, RIGHT, ENTER = "\x1b[D", "\x1b[C", "\r"
 def test_while_learning_arrows_choose_a_parameter_and_enter_learns_it():
     daemon = FakeDaemon(snapshot(learning="CC 30: pick the parameter it steers"))
     drive(daemon, RIGHT + RIGHT + ENTER + LEFT + LEFT + LEFT + ENTER + "q")
-    assert daemon.commands == [Command("learn", value="answer_bars"), Command("learn", value="record")]
+    assert daemon.commands == [Command("learn", value="response_bars"), Command("learn", value="record")]
 
 
 def test_without_learning_arrows_and_enter_send_nothing():

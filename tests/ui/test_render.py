@@ -32,7 +32,7 @@ def test_header_shows_a_followed_clock_locking_and_the_learn_prompt():
 
 def test_agent_rows_show_each_agent_and_its_knobs():
     snap = snapshot(agents=(
-        agent("melody", state="answering", temperature=2.0, density=0.0, loop=True, answer_bars=2.0, notes_played=42,
+        agent("melody", state="answering", temperature=2.0, density=0.0, loop=True, response_bars=2.0, notes_played=42,
               scale_lock=0.5, top_p=0.9, key="F#m"),
         agent("drums", mode="drums", model="drum_kit_rnn", state="playing", channel=10, temperature=0.1, density=1.0,
               key="Bb", key_fixed=True),
@@ -52,7 +52,7 @@ def test_agent_rows_show_each_agent_and_its_knobs():
 
 def test_long_names_are_cut_with_an_ellipsis_and_a_row_fits_80_columns():
     long = agent("performance-duet", mode="call-response", model="performance_with_dynamics", state="answering",
-                 channel=16, notes_played=1234, step_ms=12.5, loop=True, mutate=True, answer_bars=16)
+                 channel=16, notes_played=1234, step_ms=12.5, loop=True, mutate=True, response_bars=16)
     text = plain(render.agent_rows(snapshot(agents=(long,))))
     assert "performance…" in text and "performance_w…" in text and "dynamics" not in text
     assert max(len(line) for line in text.split("\n")) <= 80, text
