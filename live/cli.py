@@ -198,6 +198,7 @@ def _run_daemon(args: argparse.Namespace) -> int:
         seed=settings.get("seed"),
         learn=bool(settings.get("learn")),
         learn_file=args.config or ("magenta-live.toml" if settings.get("learn") else None),
+        exit_on_hang=True,
     )
     daemon = Daemon(options)
     # The threads that take input (rtmidi's driver thread with its callback; on JACK the input
@@ -240,6 +241,9 @@ def _run_daemon(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         if hasattr(signal, "SIGUSR1"):
             faulthandler.unregister(signal.SIGUSR1)
+    if daemon.recorder.failed:
+        print(f"magenta-live: {daemon.recorder.failed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,8 @@ from typing import Iterable
 
 import mido
 
+from live.files import atomic_path
+
 from live.clock.base import TICKS_PER_QUARTER
 from live.errors import MidiFileError
 
@@ -142,7 +144,8 @@ def write_midi(
 
     The same notes and tempo always give the same bytes.
     """
-    midi_file_object(notes, qpm, ticks_per_quarter).save(os.fspath(path))
+    with atomic_path(path) as tmp:
+        midi_file_object(notes, qpm, ticks_per_quarter).save(tmp)
 
 
 def open_midi(path: str) -> mido.MidiFile:

@@ -14,6 +14,8 @@ import threading
 
 import mido
 
+from live.files import atomic_path
+
 from live.clock.base import TICKS_PER_QUARTER
 
 PPQ = 480
@@ -66,7 +68,7 @@ class Recording:
         with self._lock:
             tracks = {name: sorted(events, key=lambda e: (e[0], e[1])) for name, events in self.tracks.items()}
             tempo_map = list(self.tempo_map)
-        mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+        mid = mido.MidiFile(type=1, ticks_per_beat=PPQ, charset="utf-8")  # track names are agents' names: any text
         conductor = [(0, mido.MetaMessage("track_name", name="tempo"))]
         num, den = self.time_signature
         conductor.append((0, mido.MetaMessage("time_signature", numerator=num, denominator=den)))
@@ -80,11 +82,9 @@ class Recording:
         return mid
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write the Standard MIDI File to ``path`` atomically."""
-        path = os.fspath(path)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        self.to_midi_file().save(tmp)
-        os.replace(tmp, path)
+        """Write the Standard MIDI File to ``path`` atomically (OutputPathError if it cannot be)."""
+        with atomic_path(path) as tmp:
+            self.to_midi_file().save(tmp)
 
 
 def _track(timed: list[tuple[int, mido.Message]]) -> mido.MidiTrack:

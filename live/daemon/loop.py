@@ -33,6 +33,7 @@ from live.clock.midi_out import MidiClockOut
 from live.config import ControlMap
 from live.daemon import commands
 from live.daemon.recorder import Recorder
+from live.files import check_writable
 from live.daemon.snapshot import LOG_LINES, Roll, make_snapshot
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
@@ -77,6 +78,9 @@ class DaemonOptions:
         seed: seeds the agents' sampling (None: different every run).
         learn: start in MIDI learn: move a control, then pick the parameter it steers.
         learn_file: where learned controls are saved (a TOML ``[controls]`` table).
+        exit_on_hang: the process is the daemon's own (the command line): should a MIDI driver
+            hang while its ports close, end the process (exit status 1). Otherwise (a daemon
+            embedded in tests or a script) the hang is logged and the ports are left behind.
     """
 
     backend: str = "auto"
@@ -98,6 +102,7 @@ class DaemonOptions:
     seed: int | None = None
     learn: bool = False
     learn_file: str | None = None
+    exit_on_hang: bool = False
 
 
 @dataclass
@@ -172,6 +177,7 @@ class Daemon:
         self.counters = Counters()
         self.backend: Backend | None = None
         self.inputs: list[MidiInput] = []
+        self._held: dict[Any, set[tuple[int, int]]] = {}  # input port -> (channel, note) the player holds there
         self.outputs: list[MidiOutput] = []
         self.schedulers: list[OutputScheduler] = []
         self.clock: ClockSource | None = None
@@ -198,6 +204,7 @@ class Daemon:
         self._next_report = time.perf_counter() + REPORT_SECONDS
         self._reported: dict[str, int] = {}
         self._closed = False
+        self.close_hung = False  # closing the ports hung (an embedded daemon logs it and goes on)
         self._channels = None if options.input_channels is None else {c - 1 for c in options.input_channels}
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -209,6 +216,8 @@ class Daemon:
         opens), PortNotFoundError / BackendError on bad ports.
         """
         o = self.options
+        if o.record:
+            check_writable(o.record, "--record")  # a take must not be lost at exit: refuse now
         try:
             self._open_session()
             self.backend = resolve_backend(o.backend)
@@ -329,6 +338,8 @@ class Daemon:
                 port.pump()
                 for stamp, msg in port.iter_stamped(limit=256):
                     self.handle(stamp, msg, port)
+                if not port.up and self._held.get(port):
+                    self._release_held(port, now)
             self._drain_ticks()
             self._drain_commands()
             for scheduler in self.schedulers:
@@ -366,6 +377,12 @@ class Daemon:
             return
         if msg.type in ("note_on", "note_off"):
             self.counters.notes_in += 1
+            if port is not None:
+                held = self._held.setdefault(port, set())
+                if msg.type == "note_on" and msg.velocity > 0:
+                    held.add((msg.channel, msg.note))
+                else:
+                    held.discard((msg.channel, msg.note))
             if self.session is not None and self.clock is not None:
                 tick = self.clock.tick_at(stamp)
                 self.recorder.add("player", tick, msg)
@@ -375,6 +392,14 @@ class Daemon:
             self.counters.passed_through += 1
             for scheduler in self.schedulers:
                 scheduler.send_now(msg, tag="player")
+
+    def _release_held(self, port: Any, stamp: float) -> None:
+        """A player's port vanished: the keys it held are let go (note-offs to the agents, the
+        recording and the passthrough), so no call stays open and no note hangs."""
+        held = sorted(self._held.pop(port, ()))
+        self.say(f"{getattr(port, 'remote', None) or port.name} vanished: released {len(held)} held note(s)")
+        for channel, note in held:
+            self.handle(stamp, mido.Message("note_off", channel=channel, note=note), port)
 
     def _drain_ticks(self) -> None:
         items = self._ticks.items
@@ -456,12 +481,13 @@ class Daemon:
     # -- endings --------------------------------------------------------------------------------
 
     def panic(self) -> None:
-        """Silence everything now: agents idle, note-offs for sounding notes, All Notes Off."""
+        """Silence everything now: agents idle; on every output a note-off for every note ever
+        sounded there, All Sound Off and All Notes Off on all 16 channels."""
         if self.session is not None:
             self.session.stop(max(self.clock.tick, 0) if self.clock is not None else 0)
         for scheduler in self.schedulers:
             scheduler.cancel("answer", cut=True)
-            scheduler.ledger.release_all()
+            scheduler.ledger.panic()
 
     def close(self) -> None:
         """Stop the clock and the schedulers, release every sounding note, write the recording,
@@ -482,19 +508,29 @@ class Daemon:
                 logger.exception("stopping the output scheduler failed")
                 scheduler.ledger.release_all()
         self.recorder.write()
-        # Every note is off and the recording is written. Should a MIDI driver hang while its
-        # clients close (seen with JACK on an overloaded machine), a watchdog thread that needs
-        # no GIL ends the process after PORT_CLOSE_SECONDS, with the stacks on stderr.
-        try:
-            faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True, file=sys.__stderr__)
-        except (ValueError, OSError, AttributeError):  # no real stderr (embedded, captured): no watchdog
-            pass
-        try:
-            for port in [*self.inputs, *self.outputs, self.clock_input, self.clock_output]:
-                if port is not None and not port.closed:
+        # Every note is off and the recording is written. A MIDI driver may hang while its
+        # clients close (seen with JACK on an overloaded machine: jackd's "ClientCloseAux wait
+        # error"); closing must never keep the process (or a test run) hostage.
+        ports = [p for p in [*self.inputs, *self.outputs, self.clock_input, self.clock_output] if p is not None and not p.closed]
+        if self.options.exit_on_hang:
+            # The command line's own process: a watchdog thread that needs no GIL ends it after
+            # PORT_CLOSE_SECONDS, with the stacks on stderr.
+            try:
+                faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True, file=sys.__stderr__)
+            except (ValueError, OSError, AttributeError):  # no real stderr: no watchdog
+                pass
+            try:
+                for port in ports:
                     port.close()
-        finally:
-            faulthandler.cancel_dump_traceback_later()
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+            return
+        closer = threading.Thread(target=lambda: [port.close() for port in ports], name="magenta-live close ports", daemon=True)
+        closer.start()
+        closer.join(PORT_CLOSE_SECONDS)
+        if closer.is_alive():
+            self.close_hung = True
+            logger.error("closing the MIDI ports hung for %.0f s (the MIDI driver did not answer); left open", PORT_CLOSE_SECONDS)
 
     def __enter__(self) -> Daemon:
         return self.open()

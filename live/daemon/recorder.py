@@ -5,15 +5,24 @@ recording stops or the daemon closes."""
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import mido
 
+from live.errors import OutputPathError
+from live.files import check_writable
 from live.recording import Recording
 
 logger = logging.getLogger("live.daemon")
+
+
+def fallback_folders() -> list[str]:
+    """Where a take goes when its own destination fails: the user's home, then the temp folder."""
+    return [os.path.expanduser("~"), tempfile.gettempdir()]
 
 
 class Recorder:
@@ -29,13 +38,17 @@ class Recorder:
         self.beats_per_bar = beats_per_bar
         self.say = say
         self.recording: Recording | None = None
+        self.failed: str | None = None  # what went wrong writing a take, if anything did
 
     @property
     def on(self) -> bool:
         return self.recording is not None
 
     def start(self, bpm: float, tracks: Iterable[str]) -> None:
-        """Start recording at ``bpm``, with a track for the player and one per name in ``tracks``."""
+        """Start recording at ``bpm``, with a track for the player and one per name in ``tracks``.
+
+        The destination is checked first: OutputPathError (one line) if it cannot be written."""
+        check_writable(self.path, "--record")
         self.recording = Recording(bpm, (self.beats_per_bar, 4))
         self.recording.add_track("player")
         for name in tracks:
@@ -47,20 +60,38 @@ class Recorder:
         if self.recording is None:
             if not self.path:
                 self.path = time.strftime("magenta-live-%Y%m%d-%H%M%S.mid")
-            self.start(bpm, tracks)
+            try:
+                self.start(bpm, tracks)
+            except OutputPathError as err:
+                self.say(f"not recording: {err}")
         else:
             self.write()
             self.recording = None
 
     def write(self) -> None:
-        """Write what was recorded so far to ``path`` (a failure is logged: the session plays on)."""
+        """Write what was recorded so far to ``path``. If that fails (the disk filled, the folder
+        went away), the take goes to a fallback file whose name is said and logged, and
+        ``failed`` says what happened (the command line then exits with status 1)."""
         if self.recording is None or not self.path:
             return
         try:
             self.recording.write(self.path)
             self.say(f"recording written to {self.path}")
+            return
         except OSError as err:
-            logger.error("could not write the recording %s: %s", self.path, err)
+            reason = str(err)
+        for folder in fallback_folders():
+            rescue = os.path.join(folder, time.strftime("magenta-live-rescued-%Y%m%d-%H%M%S.mid"))
+            try:
+                self.recording.write(rescue)
+            except OSError:
+                continue
+            self.failed = f"could not write the recording ({reason}); the take is saved in {rescue}"
+            break
+        else:
+            self.failed = f"could not write the recording ({reason}), nor a copy in {', '.join(fallback_folders())}: the take is lost"
+        logger.error("%s", self.failed)
+        self.say(self.failed)
 
     def add(self, track: str, tick: float, msg: mido.Message) -> None:
         """``msg`` on ``track`` at song position ``tick`` (ticks), if recording."""

@@ -38,6 +38,7 @@ import mido
 log = logging.getLogger(__name__)
 
 ALL_NOTES_OFF = 123  # the channel-mode controller that silences every note of a channel
+ALL_SOUND_OFF = 120  # the channel-mode controller that silences a channel at once, release tails too
 RELEASE_VELOCITY = 64  # the velocity MIDI asks for when a sender has no release velocity
 
 Key = tuple[int, int]  # (channel 0-15, pitch 0-127)
@@ -95,6 +96,7 @@ class NoteLedger:
         self._lock = threading.RLock()
         self._sounding: dict[Key, Sounding] = {}
         self._channels: set[int] = set()  # every channel a channel message went out on
+        self._struck: set[Key] = set()  # every (channel, pitch) a note-on went out for, ever (at most 2048)
         self._epoch = 0  # bumped by every release_all
         self._dirty = False  # something went out since the last release_all
         self.notes_on = 0
@@ -131,6 +133,7 @@ class NoteLedger:
                         self._emit(note_off(*key), self._sounding[key].owner)
                         self.notes_off += 1
                     self._sounding[key] = Sounding(self._now(), owner)
+                    self._struck.add(key)
                     try:
                         self._emit(msg, owner)
                     except BaseException:
@@ -201,6 +204,29 @@ class NoteLedger:
                 msg = mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0)
                 if self._emit_quietly(msg):
                     sent.append(msg)
+            return sent
+
+    def panic(self) -> list[mido.Message]:
+        """The panic control: a note-off for every note ever struck through this ledger, whether
+        or not it is thought to sound (a synth may have missed one), then All Sound Off and All
+        Notes Off on all 16 channels. Returns what it sent; never raises for a failing output."""
+        with self._lock:
+            self._epoch += 1
+            self._dirty = False
+            keys = sorted(self._struck | set(self._sounding))
+            owners = {k: s.owner for k, s in self._sounding.items()}
+            self._sounding.clear()
+            sent = []
+            for key in keys:
+                msg = note_off(*key)
+                if self._emit_quietly(msg, owners.get(key)):
+                    sent.append(msg)
+                    self.notes_off += 1
+            for channel in range(16):
+                for control in (ALL_SOUND_OFF, ALL_NOTES_OFF):
+                    msg = mido.Message("control_change", channel=channel, control=control, value=0)
+                    if self._emit_quietly(msg):
+                        sent.append(msg)
             return sent
 
     def release(self, owner: Hashable | None = None, keys: list[Key] | None = None) -> list[mido.Message]:

@@ -19,6 +19,7 @@ import zipfile
 import numpy as np
 
 from live.errors import ModelFileError
+from live.files import atomic_path
 from live.models.model import Model, ModelConfig
 
 CONFIG_KEY = "__config__"
@@ -36,22 +37,45 @@ def save(model: Model, path: str | os.PathLike, float16: bool = False) -> None:
         bad = [name for name, w in weights.items() if not np.isfinite(w).all()]
         if bad:
             raise ModelFileError(f"{path}: weights {', '.join(bad)} do not fit in float16; save them as float32")
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{CONFIG_KEY: blob}, **weights)
-    os.replace(tmp, path)
+
+
+def _check_sizes(path: str) -> None:
+    """Refuse a member whose header declares more bytes than the member holds (a damaged or
+    hostile file would otherwise make numpy allocate what the header says first)."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                try:
+                    version = np.lib.format.read_magic(f)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(f, max_header_size=10_000)
+                except ValueError as err:
+                    raise ModelFileError(f"{path}: {info.filename} is not a numpy array ({err})") from err
+            if dtype.hasobject:
+                raise ModelFileError(f"{path}: {info.filename} holds Python objects: not a model file")
+            declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if declared > info.file_size:
+                raise ModelFileError(
+                    f"{path}: {info.filename} declares {declared} bytes but holds {info.file_size}: the file is damaged"
+                )
 
 
 def load(path: str | os.PathLike) -> Model:
     """Read a model file written by ``save``; ModelFileError says what is wrong with a bad one."""
     path = os.fspath(path)
     try:
+        _check_sizes(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, ModelFileError):
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ModelFileError(f"{path}: not a readable magenta-live model file ({err})") from err
+    bad = [name for name, a in arrays.items() if name != CONFIG_KEY and a.dtype.kind == "f" and not np.isfinite(a).all()]
+    if bad:
+        raise ModelFileError(f"{path}: weights {', '.join(sorted(bad))} hold NaN or infinite values: the file is damaged")
     if CONFIG_KEY not in arrays:
         raise ModelFileError(f"{path}: an .npz without a magenta-live config ({CONFIG_KEY} is missing)")
     try:

@@ -248,3 +248,22 @@ def test_release_all_from_a_signal_handler_interrupting_a_send_leaves_nothing_ha
     assert released and off(50) in released[0]
     assert hanging(out) == set()
     assert ledger.sounding() == []
+
+
+def test_panic_ends_every_note_ever_struck_and_clears_all_16_channels():
+    """A synth may have missed a note-off (a dropped message, a crash): panic sends one for every
+    note the ledger ever struck, sounding or not, then All Sound Off and All Notes Off on all 16
+    channels, and the ledger sounds nothing after."""
+    sent: list[mido.Message] = []
+    ledger = NoteLedger(sent.append)
+    ledger.send(mido.Message("note_on", channel=2, note=60, velocity=90))
+    ledger.send(mido.Message("note_off", channel=2, note=60))  # thought silent
+    ledger.send(mido.Message("note_on", channel=9, note=36, velocity=90))  # sounding
+    sent.clear()
+    out = ledger.panic()
+    assert out == sent
+    offs = [(m.channel, m.note) for m in sent if m.type == "note_off"]
+    assert offs == [(2, 60), (9, 36)]
+    ccs = [(m.channel, m.control) for m in sent if m.type == "control_change"]
+    assert ccs == [(c, cc) for c in range(16) for cc in (120, 123)]
+    assert ledger.sounding() == [] and ledger.sounding_count == 0
