@@ -27,10 +27,13 @@ def test_a_vanished_players_held_keys_are_let_go(jack_server, melody_model_file)
     try:
         with Daemon(options) as daemon:
             time.sleep(SETTLE)
-            for note in (60, 64):
-                keys.send(mido.Message("note_on", note=note, velocity=90))
-            daemon.run(0.4)
             agent = daemon.session.agents[0]
+            for _ in range(4):  # the dummy JACK server loses an event now and then: press again
+                for note in (60, 64):
+                    keys.send(mido.Message("note_on", note=note, velocity=90))
+                daemon.run(0.4)
+                if agent.state == "listening":
+                    break
             assert agent.state == "listening"
             keys.send(mido.Message("note_off", note=60))  # 64 stays down
             daemon.run(0.1)
