@@ -7,7 +7,8 @@ import logging
 import sys
 
 from live import __version__
-from live.errors import LiveError
+from live.errors import LiveError, OutputPathError, SettingError
+from live.files import check_writable, same_file
 from live.protocol import MODES
 from live.settings import NUMBERS as N
 from live.settings import OneLineParser
@@ -18,6 +19,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from live.models import save
     from live.models.mag import load_mag
 
+    check_writable(args.output, "--output")
+    if same_file(args.bundle, args.output):
+        raise OutputPathError(f"--output: {args.output} is the bundle itself; name a new .npz file")
     model = load_mag(args.bundle)
     save(model, args.output)
     cfg = model.config
@@ -47,6 +51,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
         modes = ", ".join(mode for mode, name in DEFAULT_FOR_MODE.items() if name == m.name)
         default = f"  [default for {modes}]" if modes else ""
         print(f"{m.name:<12} {m.config_id:<24} {m.size_bytes / 1e6:5.2f} MB  {m.trained_on}{default}")
+    return 0
+
+
+def _cmd_panic(args: argparse.Namespace) -> int:
+    """All Sound Off and All Notes Off on all 16 channels of each ``--output-port``: what a
+    daemon killed with SIGKILL could not send."""
+    import time
+
+    from live.midi_io.ledger import silencing_messages
+    from live.midi_io.names import CLIENT_NAME
+    from live.midi_io.ports import MidiOutput
+
+    if not args.output_port:
+        raise SettingError("panic: name the synth's port: magenta-live panic --output-port NAME (see magenta-live ports)")
+    for query in args.output_port:
+        with MidiOutput(query, backend=args.backend or "auto", client_name=f"{CLIENT_NAME}-panic") as out:
+            for msg in silencing_messages():
+                out.send(msg)
+            time.sleep(0.1)  # a driver sends on its next cycle: let it before the port closes
+            print(f"panic: All Sound Off and All Notes Off on 16 channels of {out.name}")
     return 0
 
 
@@ -159,6 +183,9 @@ def _run_offline(settings: dict, specs: list) -> int:
 
     if not settings.get("output_file"):
         raise ValueError("--input-file needs --output-file OUT.mid")
+    check_writable(settings["output_file"], "--output-file")
+    if same_file(settings["input_file"], settings["output_file"]):
+        raise OutputPathError(f"--output-file: {settings['output_file']} is the input file; name a new file")
     recording = run_offline(
         settings["input_file"], settings["output_file"], specs, seed=settings.get("seed", 0),
         bpm=settings.get("bpm"), tail_bars=settings.get("tail_bars") or DEFAULT_TAIL_BARS,
@@ -281,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ports", help="list MIDI inputs and outputs")
     p.add_argument("--backend", default=argparse.SUPPRESS, choices=["auto", "alsa", "jack", "coremidi", "winmm"])
     p.set_defaults(func=_cmd_ports)
+
+    p = sub.add_parser("panic", help="end every note on a synth: All Sound Off and All Notes Off on all 16 channels")
+    p.add_argument("--output-port", action="append", metavar="NAME", default=argparse.SUPPRESS,
+                   help="the synth's port (as for the daemon; may repeat)")
+    p.add_argument("--backend", default=argparse.SUPPRESS, choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    p.set_defaults(func=_cmd_panic)
 
     p = sub.add_parser("import", help="convert a Magenta .mag bundle to a magenta-live model file (.npz)")
     p.add_argument("bundle", help="path to the .mag bundle")

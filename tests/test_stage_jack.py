@@ -53,3 +53,63 @@ def test_a_vanished_players_held_keys_are_let_go(jack_server, melody_model_file)
     finally:
         keys.close()
         synth.close()
+
+
+def _wait_for(synth: NamedJackClient, condition, seconds: float = 3.0, daemon: Daemon | None = None) -> list[mido.Message]:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if daemon is not None:
+            daemon.run(0.05)
+        else:
+            time.sleep(0.05)
+        heard = synth.messages()
+        if condition(heard):
+            break
+    return synth.messages()
+
+
+SILENCING = [(c, cc) for c in range(16) for cc in (120, 123)]
+
+
+def test_the_daemon_silences_its_synth_at_start_and_the_daws_all_notes_off_and_stop_release_everything(jack_server):
+    keys = NamedJackClient(unique_client_name("daw"), "out")
+    synth = NamedJackClient(unique_client_name("synth"), "in")
+    options = DaemonOptions(backend="jack", input_ports=[keys.port_name], output_ports=[synth.port_name], passthrough=True,
+                            agents=[], client_name=unique_client_name("stage"))
+    ccs = lambda heard: [(m.channel, m.control) for m in heard if m.type == "control_change"]  # noqa: E731
+    try:
+        with Daemon(options) as daemon:
+            # a run killed with SIGKILL may have left notes sounding on this synth: they end first
+            heard = _wait_for(synth, lambda h: len(ccs(h)) >= 32, daemon=daemon)
+            assert ccs(heard)[:32] == SILENCING
+            for kind, why in ((mido.Message("control_change", channel=3, control=123), "All Notes Off"),
+                              (mido.Message("stop"), "MIDI Stop"),
+                              (mido.Message("control_change", channel=0, control=120), "All Sound Off")):
+                synth.received.clear()
+                for _ in range(4):  # the dummy JACK server loses an event now and then
+                    keys.send(mido.Message("note_on", channel=3, note=62, velocity=90))
+                    if _wait_for(synth, lambda h: any(m.type == "note_on" for m in h), 1.0, daemon):
+                        break
+                assert daemon.schedulers[0].ledger.sounding() == [(3, 62)]
+                keys.send(kind)
+                heard = _wait_for(synth, lambda h: any(m.type == "note_off" for m in h), daemon=daemon)
+                assert any(m.type == "note_off" and m.note == 62 for m in heard), (why, heard)
+                assert daemon.schedulers[0].ledger.sounding() == [], why
+                assert any(f"{why}: every note released" in line for line in daemon.log_lines)
+    finally:
+        keys.close()
+        synth.close()
+
+
+def test_the_panic_command_silences_a_synth_on_demand(jack_server, capsys):
+    from live.cli import main
+
+    synth = NamedJackClient(unique_client_name("synth"), "in")
+    try:
+        assert main(["panic", "--backend", "jack", "--output-port", synth.port_name]) == 0
+        heard = _wait_for(synth, lambda h: len(h) >= 32)
+        assert [(m.channel, m.control) for m in heard] == SILENCING
+        assert "All Sound Off and All Notes Off on 16 channels" in capsys.readouterr().out
+        assert main(["panic"]) == 1 and "--output-port" in capsys.readouterr().err
+    finally:
+        synth.close()

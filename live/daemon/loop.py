@@ -38,7 +38,7 @@ from live.daemon.snapshot import LOG_LINES, Roll, make_snapshot
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
 from live.midi_io.backends import Backend, resolve_backend
-from live.midi_io.ledger import NoteLedger
+from live.midi_io.ledger import NoteLedger, silencing_messages
 from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
 from live.midi_io.polling import POLL_SECONDS
 from live.midi_io.ports import MidiInput, MidiOutput
@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})
 # Channel messages a player makes, forwarded by --passthrough.
+SILENCING_CONTROLS = {120: "All Sound Off", 121: "Reset All Controllers", 123: "All Notes Off"}
+"""Channel-mode messages after which nothing the daemon plays may sound."""
 PLAYED_TYPES = frozenset({"note_on", "note_off", "control_change", "pitchwheel", "aftertouch", "polytouch", "program_change"})
 
 
@@ -229,6 +231,11 @@ class Daemon:
             for query in o.output_ports or [None]:
                 out = MidiOutput(query, backend=self.backend, client_name=o.client_name, port_name=OUTPUT_PORT_NAME)
                 self.outputs.append(out)
+                if not out.virtual:
+                    # A daemon killed with SIGKILL could not end its notes: whatever still
+                    # sounds on this synth from that run ends before this one plays.
+                    for msg in silencing_messages():
+                        out.send(msg)
                 ledger = NoteLedger(out.send, o.max_note_seconds)
                 ledger.observer = self._sent
                 self.schedulers.append(
@@ -364,13 +371,23 @@ class Daemon:
             if port is self.clock_input and isinstance(self.clock, MidiClockIn):
                 self.counters.clock_messages += 1
                 self.clock.feed(stamp, msg)
+            elif msg.type == "stop":  # a DAW's Stop on a player's port: everything we play ends
+                self.release_everything("MIDI Stop")
             else:
                 self.counters.ignored_system += 1
             return
         if not hasattr(msg, "channel"):
             self.counters.ignored_system += 1  # sysex, active sensing, tune request...
             return
-        if msg.type == "control_change" and self.controls is not None and commands.control(self, msg):
+        if msg.type == "control_change" and msg.control in SILENCING_CONTROLS:
+            # All Sound Off, Reset All Controllers, All Notes Off from the DAW or the controller:
+            # the agents stop and every note the daemon holds ends; the player's keys on that
+            # channel count as released; the message itself goes on to the outputs (passthrough)
+            self.release_everything(SILENCING_CONTROLS[msg.control])
+            held = self._held.get(port, set())
+            for channel, note in sorted(k for k in held if k[0] == msg.channel):
+                self.handle(stamp, mido.Message("note_off", channel=channel, note=note), port)
+        elif msg.type == "control_change" and self.controls is not None and commands.control(self, msg):
             return
         if self._channels is not None and msg.channel not in self._channels:
             self.counters.ignored_channel += 1
@@ -392,6 +409,16 @@ class Daemon:
             self.counters.passed_through += 1
             for scheduler in self.schedulers:
                 scheduler.send_now(msg, tag="player")
+
+    def release_everything(self, why: str) -> None:
+        """The agents stop (idle, plans dropped) and every note the daemon sounds gets its
+        note-off, with All Notes Off on the channels used (``why`` is logged)."""
+        if self.session is not None:
+            self.session.stop(max(self.clock.tick, 0) if self.clock is not None else 0)
+        for scheduler in self.schedulers:
+            scheduler.cancel("answer", cut=True)
+            scheduler.ledger.release_all()
+        self.say(f"{why}: every note released")
 
     def _release_held(self, port: Any, stamp: float) -> None:
         """A player's port vanished: the keys it held are let go (note-offs to the agents, the

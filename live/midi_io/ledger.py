@@ -44,6 +44,14 @@ RELEASE_VELOCITY = 64  # the velocity MIDI asks for when a sender has no release
 Key = tuple[int, int]  # (channel 0-15, pitch 0-127)
 
 
+def silencing_messages(channels: range | list[int] = range(16)) -> list[mido.Message]:
+    """All Sound Off and All Notes Off on each of ``channels`` (0-15): what ends everything a
+    synth sounds without knowing which notes (``magenta-live panic``, and a daemon's start)."""
+    return [
+        mido.Message("control_change", channel=c, control=cc, value=0) for c in channels for cc in (ALL_SOUND_OFF, ALL_NOTES_OFF)
+    ]
+
+
 @dataclass
 class Sounding:
     """One sounding note: when it started (perf_counter seconds) and who played it."""
@@ -222,11 +230,9 @@ class NoteLedger:
                 if self._emit_quietly(msg, owners.get(key)):
                     sent.append(msg)
                     self.notes_off += 1
-            for channel in range(16):
-                for control in (ALL_SOUND_OFF, ALL_NOTES_OFF):
-                    msg = mido.Message("control_change", channel=channel, control=control, value=0)
-                    if self._emit_quietly(msg):
-                        sent.append(msg)
+            for msg in silencing_messages():
+                if self._emit_quietly(msg):
+                    sent.append(msg)
             return sent
 
     def release(self, owner: Hashable | None = None, keys: list[Key] | None = None) -> list[mido.Message]:
