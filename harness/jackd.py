@@ -141,15 +141,17 @@ def missing() -> str | None:
 MAX_SERVERS_TRIES = 10  # JACK allows 8 servers per machine; other test sessions may hold them a while
 
 
-def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0, realtime: bool = False) -> Jackd:
+def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 10.0, realtime: bool = False,
+                name: str | None = None) -> Jackd:
     """Start a private dummy-driver JACK server and wait until it runs; JackdError if it can't.
 
     ``realtime``: run jackd with realtime scheduling (``-R``, needs CAP_SYS_NICE or an rtprio
-    limit) instead of ``--no-realtime``. JACK runs at most 8 servers on a machine: while that
+    limit) instead of ``--no-realtime``. ``name``: the server's name (default: one unique to
+    this process; give an old server's name to restart it). JACK runs at most 8 servers on a machine: while that
     many run (other test sessions), it tries again every second for a while."""
     for attempt in range(MAX_SERVERS_TRIES):
         try:
-            return _start_jackd(period, rate, timeout, realtime)
+            return _start_jackd(period, rate, timeout, realtime, name)
         except JackdError as err:
             if "Too many servers" not in str(err) or attempt == MAX_SERVERS_TRIES - 1:
                 raise
@@ -187,11 +189,11 @@ def _forget_stale_servers() -> None:
         pass
 
 
-def _start_jackd(period: int, rate: int, timeout: float, realtime: bool) -> Jackd:
+def _start_jackd(period: int, rate: int, timeout: float, realtime: bool, name: str | None = None) -> Jackd:
     reason = missing()
     if reason:
         raise JackdError(reason)
-    name = f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = name or f"mlbench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     log = tempfile.TemporaryFile()  # jackd's output: quoted if it fails to start, and by log_since
     process = subprocess.Popen(
         ["jackd", "-R" if realtime else "--no-realtime", "-S", "-p", str(PORT_MAX), "-t", str(CLIENT_TIMEOUT_MS), "-n", name,

@@ -113,3 +113,69 @@ def test_the_panic_command_silences_a_synth_on_demand(jack_server, capsys):
         assert main(["panic"]) == 1 and "--output-port" in capsys.readouterr().err
     finally:
         synth.close()
+
+
+def test_the_daemon_survives_a_jack_server_restart(melody_model_file):
+    """jackd is killed (SIGKILL: it cannot clean up) and started again under its name: the
+    daemon says so, its notes are released, its ports (virtual and connected) are registered
+    again on the new server, the connection to the player's and the synth's ports is restored
+    once they are back, and it plays on."""
+    from harness.jackd import start_jackd
+    from live.midi_io.backends import port_names, resolve_backend
+
+    server = start_jackd(period=256)
+    name = server.name
+    keys = NamedJackClient(f"{name}-keys", "out")
+    synth = NamedJackClient(f"{name}-synth", "in")
+    options = DaemonOptions(
+        backend="jack", input_ports=[keys.port_name], output_ports=[synth.port_name, None], passthrough=True,  # type: ignore[list-item]
+        agents=[], client_name=f"{name}-stage",
+    )
+    daemon = Daemon(options)
+    try:
+        daemon.open()
+
+        def note_reaches_the_synth(note: int) -> bool:
+            for _ in range(4):
+                synth.received.clear()
+                keys.send(mido.Message("note_on", note=note, velocity=90))
+                if any(m.type == "note_on" and m.note == note for m in _wait_for(synth, lambda h: bool(h), 1.0, daemon)):
+                    return True
+            return False
+
+        assert note_reaches_the_synth(60)
+        assert daemon.schedulers[0].ledger.sounding() == [(0, 60)]
+        virtual = daemon.outputs[1].name  # what others connect to: it must come back as it was
+        server.process.kill()
+        server.process.wait(10)
+        keys.close()
+        synth.close()
+        deadline = time.perf_counter() + 5
+        while time.perf_counter() < deadline and not any("JACK server stopped" in line for line in daemon.log_lines):
+            daemon.run(0.1)
+        assert any("the JACK server stopped" in line for line in daemon.log_lines), list(daemon.log_lines)
+        assert daemon.schedulers[0].ledger.sounding() == []  # held notes released first
+        assert not any(p.up for p in (*daemon.inputs, *daemon.outputs))
+
+        server.stop()  # forget the dead one (restores the environment)
+        server = start_jackd(period=256, name=name)
+        restarted = time.perf_counter()
+        while time.perf_counter() - restarted < 10 and not any("JACK server is back" in line for line in daemon.log_lines):
+            daemon.run(0.1)
+        back = time.perf_counter() - restarted
+        assert any("the JACK server is back" in line for line in daemon.log_lines), list(daemon.log_lines)
+        assert back < 5, back
+        assert virtual in port_names(resolve_backend("jack"), "input")  # the virtual port, under its name
+        keys = NamedJackClient(f"{name}-keys", "out")  # the player and the synth come back too
+        synth = NamedJackClient(f"{name}-synth", "in")
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline and not all(p.up for p in (*daemon.inputs, *daemon.outputs)):
+            daemon.run(0.1)
+        assert all(p.up for p in (*daemon.inputs, *daemon.outputs))
+        time.sleep(SETTLE)
+        assert note_reaches_the_synth(62)  # it plays on, through restored connections
+    finally:
+        daemon.close()
+        keys.close()
+        synth.close()
+        server.stop()

@@ -180,6 +180,7 @@ class Daemon:
         self.backend: Backend | None = None
         self.inputs: list[MidiInput] = []
         self._held: dict[Any, set[tuple[int, int]]] = {}  # input port -> (channel, note) the player holds there
+        self._server_events: deque[str] = deque()  # "down" / "back" from the port supervisor's thread
         self.outputs: list[MidiOutput] = []
         self.schedulers: list[OutputScheduler] = []
         self.clock: ClockSource | None = None
@@ -242,11 +243,14 @@ class Daemon:
                     OutputScheduler(ledger, name=f"magenta-live output {out.name}", realtime_priority=o.realtime_priority)
                 )
             for port in [*self.inputs, *self.outputs]:
-                if not port.virtual:
-                    self.supervisor.watch(port)
+                self.supervisor.watch(port)  # a virtual port too: a restarted JACK server needs it registered again
+            self.supervisor.on_server = self._server_changed
             if self.recorder.path:
                 self.recorder.start(o.bpm, self.agent_names())
             self._open_clock()
+            for port in (self.clock_input, self.clock_output):
+                if port is not None and port not in self.inputs:
+                    self.supervisor.watch(port)
             for scheduler in self.schedulers:
                 scheduler.start()
             self.supervisor.start()
@@ -349,6 +353,8 @@ class Daemon:
                     self._release_held(port, now)
             self._drain_ticks()
             self._drain_commands()
+            while self._server_events:
+                self._on_server(self._server_events.popleft())
             for scheduler in self.schedulers:
                 scheduler.ledger.expire()
             if now >= self._next_warm and self.session is not None:
@@ -409,6 +415,21 @@ class Daemon:
             self.counters.passed_through += 1
             for scheduler in self.schedulers:
                 scheduler.send_now(msg, tag="player")
+
+    def _server_changed(self, what: str) -> None:
+        """The supervisor's news of the JACK server (its thread): handled by the loop."""
+        self._server_events.append(what)
+        self._wake.set()
+
+    def _on_server(self, what: str) -> None:
+        if what == "down":
+            for port in list(self._held):
+                if self._held.get(port):
+                    self._release_held(port, time.perf_counter())
+            self.release_everything("the JACK server stopped")
+            self.say("the JACK server stopped: waiting for it; the ports come back by themselves")
+        else:
+            self.say("the JACK server is back: ports registered again, connections to named ports restored")
 
     def release_everything(self, why: str) -> None:
         """The agents stop (idle, plans dropped) and every note the daemon sounds gets its

@@ -119,6 +119,57 @@ def jack_server_running() -> bool:
     return True
 
 
+def jack_server_identity() -> tuple[int, int] | None:
+    """Who the JACK server (``$JACK_DEFAULT_SERVER`` or "default") is now, cheaply, without
+    a client: (its socket's inode, the jackd process id or 0 if it is not visible here); None
+    when no server of that name runs. A server that restarted has another identity: its clients
+    from before are dead, and every port must be registered again.
+
+    Reads ``/dev/shm/jack_NAME_UID_0`` (jackd2's request socket) and ``/proc``; on a system
+    without them it says nothing useful, and the supervisor only watches remote ports."""
+    name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    try:
+        inode = os.stat(f"/dev/shm/jack_{name}_{os.getuid()}_0").st_ino
+    except (OSError, AttributeError):
+        return None
+    cached = _JACKD_PIDS.get(name)
+    if cached and os.path.exists(f"/proc/{cached}"):
+        pid: int | None = cached
+    else:
+        pid = _JACKD_PIDS[name] = _jackd_pid(name)
+    if pid is None:  # the socket of a jackd that died (killed: it could not remove it)
+        return None
+    return inode, pid
+
+
+_JACKD_PIDS: dict[str, int | None] = {}  # server name -> the jackd last found serving it
+
+
+def _jackd_pid(name: str) -> int | None:
+    """The process id of the jackd serving ``name`` (0: jackd is not visible from here)."""
+    seen_any = False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for pid in entries:
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if not args or not os.path.basename(args[0].decode(errors="replace")).startswith("jackd"):
+            continue
+        seen_any = True
+        words = [a.decode(errors="replace") for a in args]
+        served = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-n", "--name")), "default")
+        if served == name:
+            return int(pid)
+    return None if seen_any else 0
+
+
 # Resolution.
 
 

@@ -143,8 +143,71 @@ class _RtPort:
     def _after_reopen(self) -> None:
         self.up = True
 
+    def _server_gone(self, free: bool = True) -> None:
+        """The MIDI server died, and this port's client with it: messages are dropped and
+        counted until ``_rebuild``. The dead client is let go now, while no server runs (freeing
+        it once a new server of the same name runs would touch that server's shared memory);
+        libjack takes about half a second for it. Called on the supervisor's thread."""
+        with self._lock:
+            self.up = False
+            old, self._rt = self._rt, None
+            self._use_client(None)
+        if old is not None and not free:  # a new server already runs: keep the dead client
+            _GRAVEYARD.append(old)
+        elif old is not None:
+            time.sleep(RETIRE_DELAY_SECONDS)  # a read of the old client already under way ends first
+            old.delete()
+
+    def _rebuild(self) -> bool:
+        """The MIDI server is back (restarted): register this port again with a fresh client, as
+        a virtual port of the same name, or connected to its remote (if that is back too; if not,
+        the supervisor connects it when it comes). True when the fresh client holds the port."""
+        with self._lock:
+            if self.closed:
+                return False
+            try:
+                rt = new_client(self.backend, self.kind, self.client_name, tries=1)
+            except BackendError as err:
+                logger.debug("re-registering %s %r: %s", KIND_WORDS[self.kind], self.name, err)
+                return False
+            up = True
+            try:
+                self._prepare(rt)
+                if self.remote is None:
+                    rt.open_virtual_port(self.port_name)
+                else:
+                    names = rt.get_ports()
+                    target = find_again(self.remote, names, self.backend)
+                    up = target is not None
+                    if up:
+                        rt.open_port(names.index(target), self.port_name)
+                        self.remote = self.name = target
+            except rtmidi.RtMidiError as err:
+                logger.debug("re-registering %s %r failed: %s", KIND_WORDS[self.kind], self.name, err)
+                rt.delete()
+                return False
+            old, self._rt = self._rt, rt
+            self._use_client(rt)
+        if old is not None:  # the server came back before its death was seen: keep the dead client
+            _GRAVEYARD.append(old)
+        if up:
+            self._after_reopen()
+        return True
+
+    def _use_client(self, rt) -> None:
+        """A fresh client (or None) replaced the dead one (inputs: the JACK pump reads it)."""
+
+
+RETIRE_DELAY_SECONDS = 0.1  # a read of a dead client already under way ends well within this
+_GRAVEYARD: list = []  # dead clients that cannot be freed safely (see ``_server_gone``)
+
 
 CALLBACK_DRAIN_SECONDS = 0.02
+
+
+def _nothing() -> None:
+    """A pump's source while its port has no client: nothing waits."""
+    return None
 
 
 class MidiInput(_RtPort, mido.ports.BaseInput):
@@ -193,6 +256,10 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
             self._pump = InputPump(self._rt.get_message, self._put, name=f"{self.name} input pump")
             if self._pump_thread:
                 self._pump.start()
+
+    def _use_client(self, rt) -> None:
+        if self._pump is not None:
+            self._pump.get_message = rt.get_message if rt is not None else _nothing
 
     def _prepare(self, rt) -> None:
         rt.ignore_types(sysex=False, timing=False, active_sense=False)

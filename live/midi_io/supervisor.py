@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import rtmidi
 
 from live.errors import BackendError
-from live.midi_io.backends import Backend, new_client
+from live.midi_io.backends import Backend, jack_server_identity, new_client
 from live.midi_io.names import CLIENT_NAME, KIND_WORDS, find_again
 from live.midi_io.ports import MidiInput, MidiOutput
 
@@ -26,12 +26,19 @@ class _Watch:
 
 
 class PortSupervisor:
-    """Watches connected ports from its own thread; reopens those whose remote went away.
+    """Watches ports from its own thread; reopens those whose remote went away, and registers
+    every port again when the JACK server restarts.
 
     Every ``interval`` seconds it lists the ports; a connected port whose remote is missing is
     closed and logged ("... vanished"); it is tried again after ``min_backoff`` seconds, the wait
-    doubling up to ``max_backoff``, and logged again when it is back. Virtual ports are left
-    alone. A remote that goes and comes back within one interval is not noticed.
+    doubling up to ``max_backoff``, and logged again when it is back. A remote that goes and
+    comes back within one interval is not noticed.
+
+    On JACK it also watches the server itself (``jack_server_identity``: no client needed).
+    When the server stops, every port (virtual ones too) is down and ``on_server`` is called
+    with "down"; when a server of the same name runs again, every port is registered again with
+    a fresh client (virtual ports under their names, connected ones to their remotes) and
+    ``on_server`` is called with "back". ``on_server`` runs on the supervisor's thread.
     """
 
     def __init__(
@@ -50,6 +57,10 @@ class PortSupervisor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.on_server: Callable[[str], None] | None = None
+        self._server: tuple[int, int] | None = None  # the JACK server's identity while it runs
+        self._server_down = False
+        self.server_restarts = 0
         for port in ports:
             self.watch(port)
 
@@ -73,11 +84,54 @@ class PortSupervisor:
             logger.warning("cannot list %s MIDI %s ports: %s", backend.name, kind, err)
             return None
 
+    def _check_server(self, ports: list[MidiInput | MidiOutput]) -> bool:
+        """Follow the JACK server's life; False while it is down (nothing else to check)."""
+        if not any(p.backend.name == "jack" for p in ports):
+            return True
+        identity = jack_server_identity()
+        if self._server is None and not self._server_down:
+            self._server = identity  # the server our ports were opened on
+            return True
+        if identity is not None and identity == self._server:
+            return True
+        if not self._server_down:  # it stopped, or restarted between two passes
+            self._server_down = True
+            free = identity is None  # dead clients are freed only while no server runs
+            for port in ports:
+                port._server_gone(free)
+            for lister in self._listers.values():
+                if free:
+                    lister.delete()
+            self._listers.clear()
+            logger.warning("the JACK server stopped; waiting for it to come back")
+            self._tell("down")
+        if identity is None:
+            return False
+        # A server of the same name runs: register every port on it again.
+        pending = [p for p in ports if p.backend.name == "jack" and not p._rebuild()]
+        if pending:
+            logger.info("the JACK server is back; %d port(s) not registered yet, trying again", len(pending))
+            return False
+        self._server, self._server_down = identity, False
+        self.server_restarts += 1
+        logger.warning("the JACK server is back: %d port(s) registered again", len(ports))
+        self._tell("back")
+        return True
+
+    def _tell(self, what: str) -> None:
+        if self.on_server is not None:
+            try:
+                self.on_server(what)
+            except Exception:  # noqa: BLE001 - the supervisor keeps watching
+                logger.exception("the JACK server %s handler failed", what)
+
     def check(self, now: float | None = None) -> float:
         """One pass over the watched ports; returns seconds until the next pass is due."""
         now = time.perf_counter() if now is None else now
         with self._lock:
             watched = list(self._watched.items())
+        if not self._check_server([p for p, _ in watched if not p.closed]):
+            return self.min_backoff
         listed: dict[tuple[str, str], list[str] | None] = {}
         next_due = now + self.interval
         for port, watch in watched:
