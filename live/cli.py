@@ -226,6 +226,7 @@ def _run_daemon(args: argparse.Namespace) -> int:
         learn=bool(settings.get("learn")),
         learn_file=args.config or ("magenta-live.toml" if settings.get("learn") else None),
         exit_on_hang=True,
+        take_library_output=True,
     )
     daemon = Daemon(options)
     # The threads that take input (rtmidi's driver thread with its callback; on JACK the input

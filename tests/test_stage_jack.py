@@ -9,6 +9,7 @@ import mido
 
 from live.config import agent_spec
 from live.daemon import Daemon, DaemonOptions
+from live.daemon.snapshot import make_snapshot
 from tests.jack import unique_client_name
 from tests.midi_io.test_ports_jack import SETTLE, NamedJackClient
 
@@ -179,3 +180,32 @@ def test_the_daemon_survives_a_jack_server_restart(melody_model_file):
         keys.close()
         synth.close()
         server.stop()
+
+
+def test_a_flood_past_the_drivers_queue_is_counted_and_nothing_reaches_the_terminal(jack_server, capfd, caplog):
+    """RtMidi drops what overflows its input queue and prints a line per message: the daemon
+    counts those lines as dropped input and keeps them off the terminal (the panel's screen)."""
+    keys = NamedJackClient(unique_client_name("flood"), "out")
+    options = DaemonOptions(backend="jack", input_ports=[keys.port_name], agents=[], client_name=unique_client_name("stage"),
+                            take_library_output=True)
+    sent = 0
+    try:
+        with Daemon(options) as daemon:
+            time.sleep(SETTLE)
+            for _ in range(12):  # the loop does not read meanwhile: RtMidi's queue (8192) overflows
+                for i in range(1000):
+                    keys.send(mido.Message("note_on", channel=1, note=i % 128, velocity=1 + i % 100))
+                    sent += 1
+                time.sleep(0.05)
+            time.sleep(0.3)
+            daemon.run(1.0)
+            received = daemon.counters.notes_in
+            driver = daemon.library_output.dropped
+            assert driver > 0, (received, sent)
+            assert received + daemon.dropped <= sent and received + daemon.dropped >= 0.99 * sent, (received, daemon.dropped, sent)
+            assert make_snapshot(daemon).dropped == daemon.dropped  # the panel's "dropped"
+    finally:
+        keys.close()
+    err = capfd.readouterr().err
+    assert "queue limit" not in err, err[-500:]
+    assert "the MIDI driver dropped" in caplog.text  # one summary line in the log, at the end

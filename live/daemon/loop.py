@@ -43,6 +43,7 @@ from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
 from live.midi_io.polling import POLL_SECONDS
 from live.midi_io.ports import MidiInput, MidiOutput
 from live.midi_io.scheduler import OutputScheduler
+from live.midi_io.stderr import LibraryOutput
 from live.midi_io.supervisor import PortSupervisor
 from live.protocol import Command, Snapshot
 
@@ -80,6 +81,9 @@ class DaemonOptions:
         seed: seeds the agents' sampling (None: different every run).
         learn: start in MIDI learn: move a control, then pick the parameter it steers.
         learn_file: where learned controls are saved (a TOML ``[controls]`` table).
+        take_library_output: take file descriptor 2 from the MIDI libraries while the daemon
+            runs (``live.midi_io.stderr``): their lines are counted and logged, not printed over
+            the panel. For the process's owner (the command line).
         exit_on_hang: the process is the daemon's own (the command line): should a MIDI driver
             hang while its ports close, end the process (exit status 1). Otherwise (a daemon
             embedded in tests or a script) the hang is logged and the ports are left behind.
@@ -105,6 +109,7 @@ class DaemonOptions:
     learn: bool = False
     learn_file: str | None = None
     exit_on_hang: bool = False
+    take_library_output: bool = False
 
 
 @dataclass
@@ -180,6 +185,7 @@ class Daemon:
         self.backend: Backend | None = None
         self.inputs: list[MidiInput] = []
         self._held: dict[Any, set[tuple[int, int]]] = {}  # input port -> (channel, note) the player holds there
+        self.library_output = LibraryOutput()
         self._server_events: deque[str] = deque()  # "down" / "back" from the port supervisor's thread
         self.outputs: list[MidiOutput] = []
         self.schedulers: list[OutputScheduler] = []
@@ -221,6 +227,8 @@ class Daemon:
         o = self.options
         if o.record:
             check_writable(o.record, "--record")  # a take must not be lost at exit: refuse now
+        if o.take_library_output:
+            self.library_output.start()
         try:
             self._open_session()
             self.backend = resolve_backend(o.backend)
@@ -466,10 +474,15 @@ class Daemon:
         if self.recorder.on and isinstance(self.clock, MidiClockIn) and self.clock.locked:
             self.recorder.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
 
+    @property
+    def dropped(self) -> int:
+        """Input messages lost in a flood: by our queues, and by the MIDI driver's own."""
+        return sum(p.dropped for p in self.inputs) + self.library_output.dropped
+
     def _report(self) -> None:
         """One log line per kind of unusual input seen since the last report."""
         now = {
-            "dropped (input queue full: a flood)": sum(p.dropped for p in self.inputs),
+            "dropped (input queue full: a flood)": self.dropped,
             "malformed": sum(p.malformed for p in self.inputs),
             "system messages ignored (sysex, active sensing, clock on a note input)": self.counters.ignored_system,
             "messages on channels nobody hears": self.counters.ignored_channel,
@@ -564,7 +577,7 @@ class Daemon:
             # The command line's own process: a watchdog thread that needs no GIL ends it after
             # PORT_CLOSE_SECONDS, with the stacks on stderr.
             try:
-                faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True, file=sys.__stderr__)
+                faulthandler.dump_traceback_later(PORT_CLOSE_SECONDS, exit=True, file=sys.stderr)
             except (ValueError, OSError, AttributeError):  # no real stderr: no watchdog
                 pass
             try:
@@ -572,6 +585,7 @@ class Daemon:
                     port.close()
             finally:
                 faulthandler.cancel_dump_traceback_later()
+            self.library_output.stop()
             return
         closer = threading.Thread(target=lambda: [port.close() for port in ports], name="magenta-live close ports", daemon=True)
         closer.start()
@@ -579,6 +593,7 @@ class Daemon:
         if closer.is_alive():
             self.close_hung = True
             logger.error("closing the MIDI ports hung for %.0f s (the MIDI driver did not answer); left open", PORT_CLOSE_SECONDS)
+        self.library_output.stop()
 
     def __enter__(self) -> Daemon:
         return self.open()

@@ -80,7 +80,7 @@ def make_snapshot(daemon: Daemon) -> Snapshot:
         notes_out=sum(s.ledger.notes_on for s in daemon.schedulers),
         late=sum(st.late for st in stats),
         worst_late_ms=max((st.worst_lateness for st in stats), default=0.0) * 1e3,
-        dropped=sum(p.dropped for p in daemon.inputs),
+        dropped=daemon.dropped,
         step_ms=max((a.step_seconds for a in session.agents), default=0.0) * 1e3 if session is not None else 0.0,
         log=tuple(daemon.log_lines),
         learning=learning,

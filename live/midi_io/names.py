@@ -106,14 +106,20 @@ def find_again(remote: str, names: list[str], backend: Backend) -> str | None:
     return same[0] if len(same) == 1 else None
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, carriage returns)
+    written as escapes, the rest as it is."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def list_ports_text(backend_choice: Backend | str = "auto") -> str:
     """What ``magenta-live ports`` prints: the backend, then numbered inputs and outputs."""
     backend = resolve_backend(backend_choice)
     inputs, outputs = list_ports(backend)
     lines = [f"MIDI backend: {backend.name}", "", "Inputs (ports to read from: --input-port, --clock-port):"]
-    lines += [f"  {i}: {name}" for i, name in enumerate(inputs)] or ["  (none)"]
+    lines += [f"  {i}: {printable(name)}" for i, name in enumerate(inputs)] or ["  (none)"]
     lines += ["", "Outputs (ports to write to: --output-port, --clock-out):"]
-    lines += [f"  {i}: {name}" for i, name in enumerate(outputs)] or ["  (none)"]
+    lines += [f"  {i}: {printable(name)}" for i, name in enumerate(outputs)] or ["  (none)"]
     lines.append("")
     if backend.virtual_ports:
         lines.append(
