@@ -126,6 +126,7 @@ class Snapshot:
     late: int = 0
     worst_late_ms: float = 0.0
     dropped: int = 0
+    clock_waiting: str | None = None  # what a MIDI clock waits for before it runs ("Start or Continue"...)
     step_ms: float = 0.0
     log: tuple[str, ...] = ()
     learning: str | None = None

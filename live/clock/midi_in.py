@@ -333,6 +333,12 @@ class ClockInStats(FilterStats):
     stops: int = 0
     continues: int = 0
     positions: int = 0
+    joins: int = 0  # running clocks joined without a Start (the daemon started mid-song)
+
+
+JOIN_PULSES = 24
+"""Pulses (one beat) with no Start, Continue or Stop seen yet after which the clock joins a
+sender that is already playing."""
 
 
 class MidiClockIn(ClockSource):
@@ -368,6 +374,10 @@ class MidiClockIn(ClockSource):
         self._now = now
         self._lock = threading.Lock()
         self._counts = ClockInStats()
+        # No transport message seen yet: pulses that keep coming mean the sender is playing
+        # (we started mid-song), and the clock joins it. After a Stop, pulses mean nothing.
+        self._may_join = True
+        self._pulses_waiting = 0
 
     @property
     def bpm(self) -> float:
@@ -379,6 +389,17 @@ class MidiClockIn(ClockSource):
     def locked(self) -> bool:
         """True once the tempo estimate is settled (see :class:`TempoFilter`)."""
         return self.filter.locked
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the clock waits for before it runs (for the log and the panel), or None."""
+        if self._running:
+            return None
+        if self.filter.time is None:
+            return "MIDI clock pulses"
+        if self._may_join:
+            return "a beat of pulses (or Start) to join the song"
+        return "Start or Continue"
 
     @property
     def last_pulse_time(self) -> float | None:
@@ -410,22 +431,33 @@ class MidiClockIn(ClockSource):
         (and does nothing) for any other message."""
         kind = getattr(message, "type", None)
         if kind == "clock":
+            joined = None
             with self._lock:
                 missed = self.filter.update(timestamp)
                 if not self._fill_lost:
                     missed = 0
                 if not self._running:
-                    return True
+                    self._pulses_waiting += 1
+                    if not (self._may_join and self._pulses_waiting > JOIN_PULSES):
+                        return True
+                    # a beat of pulses with no Start: the sender is playing; follow it from here
+                    self._running, self._may_join, missed = True, False, 0
+                    self._counts.joins += 1
+                    joined = self._next_tick
                 first = self._next_tick
                 self._next_tick = first + missed + 1
                 self._counts.ticks += missed + 1
                 self._counts.filled += missed
                 period = self.filter.period or self._nominal_spt
                 estimate = self.filter.time
+            if joined is not None:
+                self._emit_transport("join", joined)
             for k in range(missed):  # lost on the way: late, but the song position stays the DAW's
                 self._emit_tick(first + k, estimate - (missed - k) * period)
             self._emit_tick(first + missed, timestamp)
             return True
+        if kind in ("start", "stop", "continue"):
+            self._may_join = False
         if kind == "start":
             with self._lock:
                 self._next_tick = 0

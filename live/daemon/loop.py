@@ -471,6 +471,9 @@ class Daemon:
                 self.say(f"transport {kind} at tick {tick}")
             elif kind == "continue":
                 self.say("transport continue")
+            elif kind == "join":
+                self.say(f"MIDI clock: pulses without Start: joined the song already playing (tick {tick}); "
+                         "bars count from here until a Song Position Pointer comes")
         if self.recorder.on and isinstance(self.clock, MidiClockIn) and self.clock.locked:
             self.recorder.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
 

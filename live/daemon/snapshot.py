@@ -69,6 +69,7 @@ def make_snapshot(daemon: Daemon) -> Snapshot:
         running=bool(clock is not None and clock.running),
         clock_source=daemon.options.clock,
         clock_locked=bool(clock is not None and clock.locked),
+        clock_waiting=getattr(clock, "waiting_for", None),
         backend=daemon.backend.name if daemon.backend is not None else "",
         inputs=tuple(p.name for p in daemon.inputs),
         outputs=tuple(p.name for p in daemon.outputs),

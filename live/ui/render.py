@@ -123,6 +123,8 @@ def header(snap: Snapshot, learn_choice: int | None = None) -> Fragments:
         f += [("class:label", " from "), ("class:value", snap.clock_port)]
     if snap.clock_source != "internal":
         f += [("", " "), ("class:locked", "(locked)") if snap.clock_locked else ("class:unlocked", "(searching)")]
+        if snap.clock_waiting:
+            f += [("", " "), ("class:unlocked", f"waiting for {snap.clock_waiting}")]
     f += [("", "  ")]
     if snap.recording:
         f += [("class:rec", " ● REC "), ("", " "), ("class:value", snap.recording)]

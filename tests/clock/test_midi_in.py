@@ -319,3 +319,41 @@ def test_a_lost_pulse_before_lock_is_not_guessed():
     clock = MidiClockIn()
     feed_pulses(clock, times)
     assert clock.stats.missed == 0 and clock.stats.relocks == 1
+
+
+def test_a_clock_already_running_is_joined_after_a_beat_of_pulses():
+    """The daemon started mid-song: pulses, never a Start. After one beat of them the clock runs
+    (a "join" at the position it knows), and says before that what it waits for."""
+    clock = MidiClockIn()
+    rec = Recorder()
+    clock.add_listener(rec)
+    assert clock.waiting_for == "MIDI clock pulses"
+    times = ideal_pulse_times(np.full(60, 110.0))
+    feed_pulses(clock, times[:25])  # 24 pulses make the beat; the 25th is the first counted
+    assert clock.waiting_for is None and clock.running
+    assert rec.transport() == [("join", 0)] and rec.ticks() == [0]
+    feed_pulses(clock, times[25:49])
+    assert rec.ticks() == list(range(25)) and clock.stats.joins == 1
+
+
+def test_one_pulse_short_of_a_beat_does_not_join():
+    clock = MidiClockIn()
+    rec = Recorder()
+    clock.add_listener(rec)
+    feed_pulses(clock, ideal_pulse_times(np.full(30, 110.0))[:24])
+    assert not clock.running and rec.transport() == [] and rec.ticks() == []
+    assert clock.waiting_for == "a beat of pulses (or Start) to join the song"
+
+
+def test_after_a_stop_pulses_never_join_and_a_song_position_is_kept_when_joining():
+    stopped = MidiClockIn()
+    times = ideal_pulse_times(np.full(200, 120.0))
+    stopped.feed(times[0] - 0.001, STOP)
+    feed_pulses(stopped, times[:150])  # a DAW that sends clock while stopped
+    assert not stopped.running and stopped.waiting_for == "Start or Continue"
+    placed = MidiClockIn()
+    rec = Recorder()
+    placed.add_listener(rec)
+    placed.feed(times[0] - 0.001, mido.Message("songpos", pos=16))  # bar 2
+    feed_pulses(placed, times[:30])
+    assert rec.transport() == [("position", 96), ("join", 96)] and rec.ticks()[:2] == [96, 97]
