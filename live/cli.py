@@ -150,6 +150,8 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--learn", action="store_true", default=None,
                    help="MIDI learn: move a control, then pick the parameter it steers; saved to --config's file")
     g.add_argument("--no-ui", action="store_true", default=None, help="run headless (no terminal panel)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="convert a .mag bundle afresh (with TensorFlow) instead of using its cached conversion")
     g.add_argument("--input-file", metavar="IN.mid", help="offline: play this MIDI file to the agents instead of a port")
     g.add_argument("--output-file", metavar="OUT.mid", help="offline: write what everyone played here (with --input-file)")
     g.add_argument("--tail-bars", type=N["tail_bars"].argtype, metavar="BARS",
@@ -342,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version, or a refused argument (its one line is printed)
         return int(done.code or 0)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "no_cache", False):
+        import live.models
+
+        live.models.CACHE_BUNDLES = False
     if not getattr(args, "func", None):
         if args.list_ports:
             args.backend = args.backend or "auto"

@@ -9,9 +9,18 @@ Markers, set here from what a test uses (see pyproject.toml; the README names th
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Conversions of .mag bundles are cached (live.models.CACHE_BUNDLES): the suite keeps its own
+# cache, fresh each run, and never touches the user's.
+os.environ["MAGENTA_LIVE_CACHE"] = tempfile.mkdtemp(prefix="magenta-live-test-cache-")
+atexit.register(shutil.rmtree, os.environ["MAGENTA_LIVE_CACHE"], True)
 
 import live.models
 from tests.jack import JackServer, start_jack_server, stop_jack_server
