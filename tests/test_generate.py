@@ -481,6 +481,10 @@ def test_a_model_that_never_advances_time_stops_with_a_warning(tmp_path, caplog,
         ("basic_rnn", ["--primer-melody", "[60]", "--primer-midi", "x.mid"], "one primer"),
         ("basic_rnn", ["--temperature", "-1"], "--temperature"),
         ("basic_rnn", ["--num-outputs", "0"], "--num-outputs"),
+        ("basic_rnn", ["--num-outputs", "1e9"], "--num-outputs"),  # no billion file names built first
+        ("basic_rnn", ["--beam-size", "100000"], "--beam-size"),
+        ("basic_rnn", ["--qpm", "nan"], "--qpm"),
+        ("basic_rnn", ["--num-steps", "1e12"], "--num-steps"),
         ("basic_rnn", ["--num-steps", "2"], "--num-steps"),
         ("basic_rnn", ["--primer-midi", "missing.mid"], "missing.mid"),
         ("basic_improv", ["--backing-chords", "C H7 G"], "H7"),
@@ -497,9 +501,16 @@ def test_bad_flags_give_a_clear_error(models, tmp_path, capsys, model, flags, me
     code = main(["generate", "--model", models[model], "--output-dir", str(tmp_path), "--num-outputs", "1", *flags])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("magenta-live: ") and message in err
+    assert err.startswith("magenta-live") and message in err and err.count("\n") == 1
     assert "Traceback" not in err
     assert not list(tmp_path.glob("*.mid"))
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_any_work(models, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    assert main(["generate", "--model", models["basic_rnn"], "--output-dir", str(taken), "--num-outputs", "1"]) == 1
+    assert "--output-dir" in capsys.readouterr().err and taken.read_text() == "a file"
 
 
 def test_a_file_that_is_not_midi_is_a_clear_error(models, tmp_path, capsys):

@@ -15,6 +15,7 @@ import numpy as np
 from live.engine.stream import Stream
 from live.errors import ChordSymbolError, ConfigFileError, EncodingError
 from live.models.model import Model
+from live.errors import OutputPathError
 from live.midi_file import DEFAULT_QPM, Note, write_midi
 from live.models.configs import DRUMS, IMPROV, MELODY, PERFORMANCE, POLYPHONY
 from live.models.encodings.base import ConditionalEncoder
@@ -507,15 +508,27 @@ def _pieces(job: Job, rng: np.random.Generator, options: GenerateOptions) -> Ite
         yield job.notes(cand), job.qpm
 
 
+def make_output_dir(folder: str) -> None:
+    """``--output-dir``, made if missing; OutputPathError (one line) if it cannot be."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputPathError(f"--output-dir: {folder} is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"--output-dir: cannot make {folder}: {err.strerror or err}") from err
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"--output-dir: {folder} is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     """``magenta-live generate``: write ``--num-outputs`` MIDI files into ``--output-dir``; returns
     the exit status."""
     from live.models import load
 
     options = GenerateOptions.from_args(args)
+    make_output_dir(options.output_dir)
     model = load(options.model)
     pieces = generate(model, options)
-    os.makedirs(options.output_dir, exist_ok=True)
     names = output_names(options.num_outputs)
     for name in names:
         notes, qpm = next(pieces)

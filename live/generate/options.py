@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from live.settings import Number
 from live.errors import ConfigFileError
 from live.models.configs import DRUMS, IMPROV, MELODY, PERFORMANCE, POLYPHONY
 from live.models.encodings.base import MELODY_NO_EVENT
@@ -70,6 +71,21 @@ def flag(attr: str) -> str:
 # --------------------------------------------------------------------------- arguments
 
 
+LIMITS = {
+    "num_outputs": Number("--num-outputs", 1, 10_000, integer=True, meaning="files"),
+    "num_steps": Number("--num-steps", 1, 100_000, integer=True, meaning="steps"),
+    "qpm": Number("--qpm", 20, 400, meaning="quarter notes per minute"),
+    "temperature": Number("--temperature", 0, 10, meaning="0: always the likeliest event"),
+    "beam_size": Number("--beam-size", 1, 64, integer=True),
+    "branch_factor": Number("--branch-factor", 1, 64, integer=True),
+    "steps_per_iteration": Number("--steps-per-iteration", 1, 1024, integer=True),
+    "seed": Number("--seed", 0, 2**32 - 1, integer=True),
+    "steps_per_chord": Number("--steps-per-chord", 1, 256, integer=True),
+}
+"""The numeric flags' ranges: generous, but with an end, so that no request makes work (or
+file names) in proportion to an absurd number before it starts."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``generate`` flags (Magenta's generate-script flags, spelled with dashes)."""
     g = parser.add_argument_group("model and output")
@@ -78,16 +94,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a bundled model name (see `magenta-live models`), a model file (.npz) or a Magenta bundle (.mag)",
     )
     g.add_argument("--output-dir", default="generated", help="directory for the MIDI files (default: %(default)s)")
-    g.add_argument("--num-outputs", type=int, default=10, help="how many files to write (default: %(default)s)")
+    g.add_argument("--num-outputs", type=LIMITS["num_outputs"].argtype, default=10, help="how many files to write (default: %(default)s)")
     g.add_argument(
         "--num-steps",
-        type=int,
+        type=LIMITS["num_steps"].argtype,
         default=None,
         help="total length including the primer: sixteenth steps (default 128); for performance "
         "models 10 ms steps (default 3000); improv models take the length from the chords",
     )
     g.add_argument(
-        "--qpm", type=float, default=None, help="tempo in quarter notes per minute (default 120; a primer MIDI file's tempo wins)"
+        "--qpm", type=LIMITS["qpm"].argtype, default=None, help="tempo in quarter notes per minute (default 120; a primer MIDI file's tempo wins)"
     )
     g = parser.add_argument_group("primer")
     g.add_argument(
@@ -99,21 +115,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sampling")
     g.add_argument(
         "--temperature",
-        type=float,
+        type=LIMITS["temperature"].argtype,
         default=1.0,
         help="softmax temperature; 0 always takes the most likely event (default: %(default)s)",
     )
-    g.add_argument("--beam-size", type=int, default=1, help="beam search: candidates kept (default: %(default)s)")
-    g.add_argument("--branch-factor", type=int, default=1, help="beam search: branches per candidate (default: %(default)s)")
+    g.add_argument("--beam-size", type=LIMITS["beam_size"].argtype, default=1, help="beam search: candidates kept (default: %(default)s)")
+    g.add_argument("--branch-factor", type=LIMITS["branch_factor"].argtype, default=1, help="beam search: branches per candidate (default: %(default)s)")
     g.add_argument(
-        "--steps-per-iteration", type=int, default=1, help="beam search: events per iteration (default: %(default)s)"
+        "--steps-per-iteration", type=LIMITS["steps_per_iteration"].argtype, default=1, help="beam search: events per iteration (default: %(default)s)"
     )
-    g.add_argument("--seed", type=int, default=None, help="random seed; the same seed gives the same files (default: random)")
+    g.add_argument("--seed", type=LIMITS["seed"].argtype, default=None, help="random seed; the same seed gives the same files (default: random)")
     g = parser.add_argument_group("improv")
     g.add_argument(
         "--backing-chords", default=None, help=f'chord symbols separated by spaces (default: "{DEFAULT_BACKING_CHORDS}")'
     )
-    g.add_argument("--steps-per-chord", type=int, default=16, help="steps each chord lasts (default: %(default)s, one bar)")
+    g.add_argument("--steps-per-chord", type=LIMITS["steps_per_chord"].argtype, default=16, help="steps each chord lasts (default: %(default)s, one bar)")
     g.add_argument("--render-chords", action="store_true", default=None, help="also write the chords as notes")
     g = parser.add_argument_group("polyphony")
     g.add_argument(
