@@ -159,9 +159,16 @@ def open_midi(path: str) -> mido.MidiFile:
         raise MidiFileError(f"{path}: not a readable MIDI file ({err})") from err
     if mid.type == 2:
         raise MidiFileError(f"{path}: type-2 MIDI files (independent patterns) are not supported")
-    if not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
-        raise MidiFileError(f"{path}: SMPTE time division is not supported")
+    if not mid.ticks_per_beat or mid.ticks_per_beat <= 0 or mid.ticks_per_beat & 0x8000:
+        # mido reads the header's division unsigned: an SMPTE division has its top bit set
+        raise MidiFileError(f"{path}: SMPTE (frames per second) or zero time division is not supported: it needs ticks per quarter note")
     return mid
+
+
+def _check_tempo(path: str | os.PathLike, tempo: int) -> None:
+    """A tempo of 0 microseconds per quarter note would put every note at time 0."""
+    if tempo <= 0:
+        raise MidiFileError(f"{os.fspath(path)}: a tempo of {tempo} microseconds per quarter note")
 
 
 def read_midi(path: str | os.PathLike) -> MidiData:
@@ -188,6 +195,7 @@ def read_midi(path: str | os.PathLike) -> MidiData:
         for msg in track:
             tick += msg.time
             if msg.type == "set_tempo":
+                _check_tempo(path, msg.tempo)
                 tempos.append((tick, msg.tempo))
             elif msg.type == "time_signature" and tick == 0 and signature is None:
                 signature = (msg.numerator, msg.denominator)
@@ -265,6 +273,7 @@ def read_input_file(path: str | os.PathLike) -> InputFile:
     for msg in mido.merge_tracks(mid.tracks):
         pulse += msg.time
         if msg.type == "set_tempo" and not tempo_seen:
+            _check_tempo(path, msg.tempo)
             result.bpm, tempo_seen = mido.tempo2bpm(msg.tempo), True
         elif msg.type == "time_signature" and not signature_seen:
             result.time_signature, signature_seen = (msg.numerator, msg.denominator), True

@@ -20,9 +20,11 @@ import mido
 from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, AgentState, Out
 from live.engine.session import Session
+from live.errors import MidiFileError
 from live.midi_file import read_input_file
 from live.midi_io.ledger import NoteLedger
 from live.recording import Recording
+from live.settings import DAEMON_NUMBERS
 
 log = logging.getLogger("live.offline")
 
@@ -106,6 +108,10 @@ def run_offline(
     ``bpm``: the tempo for the output file (default: the input file's). Returns the recording.
     """
     source = read_input_file(input_path)
+    BPM = DAEMON_NUMBERS["bpm"]
+    if not bpm and not BPM.low <= source.bpm <= BPM.high:
+        raise MidiFileError(f"{os.fspath(input_path)}: its tempo, {source.bpm:.4g} BPM, is outside {BPM.low:g}..{BPM.high:g}; "
+                            "give --bpm to play it at another tempo")
     bpm = bpm or source.bpm
     num, den = source.time_signature
     ticks_per_beat = 4 * TICKS_PER_QUARTER // den
