@@ -474,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the conversion rate benchmark (benchmarks/conversion.py; note-seq, music21)")
     parser.add_argument("--no-quality", action="store_true",
                         help="skip the musical-quality benchmark (benchmarks/musical_quality.py)")
+    parser.add_argument("--no-faults", action="store_true",
+                        help="skip the faults benchmark (benchmarks/faults.py: JACK restarts, a flood, fuzzing)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     output = args.output or ("-" if args.quick else str(DEFAULT_OUTPUT))
@@ -512,15 +514,19 @@ def main(argv: list[str] | None = None) -> int:
 
         _log("musical quality (simulated time)")
         midi_sections.append(musical_quality.run(args.quick, log=_log))
+    if not args.no_faults and not args.no_midi:
+        from benchmarks import faults
+
+        _log("faults (JACK restarts, a flood, fuzzing)")
+        midi_sections.append(faults.run(args.quick, log=_log))
     results["elapsed_s"] = time.perf_counter() - started
     report = render(results) + "".join("\n" + section.rstrip() + "\n" for section in midi_sections)
     if output == "-":
         sys.stdout.write(report)
     else:
-        tmp = output + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(report)
-        os.replace(tmp, output)
+        from live.files import atomic_write
+
+        atomic_write(output, report)
         _log(f"wrote {output}")
     return 0
 

@@ -181,3 +181,15 @@ def test_the_musical_quality_section_has_every_row(report):
 def _all_rows(text: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
             if line.startswith("| ") and not line.startswith("|---")]
+
+
+def test_the_faults_benchmark_reports_every_fault(jack_server):
+    """Quick mode: two JACK restarts, a flood past RtMidi's queue, a small fuzzing campaign."""
+    from benchmarks import faults
+
+    text = faults.run(True, log=lambda m: None)
+    assert text.startswith("## Faults")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| fault")]
+    assert len(rows) == 5, rows
+    assert "0 never came back" in rows[0] and rows[1].endswith("| 0 | 0 |") and rows[2].endswith("| 0 | 0 |")
+    assert "unaccounted 0 |" in rows[3] and "tracebacks 0 |" in rows[4]

@@ -6,10 +6,14 @@ flipped) either reads or is refused with MidiFileError (one line): never another
 from __future__ import annotations
 
 import io
+import os
 
 import mido
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+EXAMPLES = int(os.environ.get("MAGENTA_LIVE_FUZZ_EXAMPLES", "250"))
+"""Examples per property (benchmarks/faults.py runs a larger campaign)."""
 
 from live.errors import LiveError
 from live.midi_file import read_input_file, read_midi
@@ -40,7 +44,7 @@ def _bytes(tracks: list[list], division: int, file_type: int) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(events, max_size=3), st.sampled_from([0, 1, 96, 480, 0x7FFF, 0xE728]), st.sampled_from([0, 1]),
        st.one_of(st.none(), st.tuples(st.integers(0, 400), st.integers(0, 255))), st.integers(0, 400))
 def test_a_midi_file_reads_or_is_refused_in_one_line(tmp_path_factory, tracks, division, file_type, flip, cut):

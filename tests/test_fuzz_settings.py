@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 
 import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+EXAMPLES = int(os.environ.get("MAGENTA_LIVE_FUZZ_EXAMPLES", "250"))
+"""Examples per property (benchmarks/faults.py runs a larger campaign)."""
 
 from live.cli import build_parser, main, settings_from
 from live.config import AGENT_KEYS, ALIASES, DAEMON_KEYS, read_toml
@@ -63,7 +67,7 @@ def _assert_in_range(daemon: dict, specs: list) -> None:
         assert isinstance(p.loop, bool) and isinstance(p.mutate, bool)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(OPTIONS), texts), min_size=1, max_size=4))
 def test_the_command_line_makes_settings_or_refuses_in_one_line(pairs):
     argv = []
@@ -89,7 +93,7 @@ def test_the_command_line_makes_settings_or_refuses_in_one_line(pairs):
 KEYS = sorted((DAEMON_KEYS | AGENT_KEYS | set(ALIASES)) - {"agent", "controls"})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(KEYS), values, min_size=1, max_size=4),
        st.lists(st.dictionaries(st.sampled_from(sorted(AGENT_KEYS)), values, max_size=3), max_size=2),
        st.dictionaries(st.sampled_from(["temperature", "density", "loop", "panic", "answer_bars", "colour"]),

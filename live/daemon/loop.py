@@ -437,6 +437,9 @@ class Daemon:
             self.release_everything("the JACK server stopped")
             self.say("the JACK server stopped: waiting for it; the ports come back by themselves")
         else:
+            for out in self.outputs:  # a synth that lived through it may still sound what it had
+                for msg in silencing_messages():
+                    out.send(msg)
             self.say("the JACK server is back: ports registered again, connections to named ports restored")
 
     def release_everything(self, why: str) -> None:
