@@ -46,7 +46,7 @@ def _hanging(heard: list[mido.Message]) -> int:
 def _restarts(count: int, log) -> dict:
     from harness.jackd import start_jackd
     from live.daemon import Daemon, DaemonOptions
-    from tests.midi_io.test_ports_jack import NamedJackClient
+    from harness.jackd import NamedJackClient
 
     server = start_jackd(period=256)
     name = server.name
@@ -98,7 +98,7 @@ def _restarts(count: int, log) -> dict:
 def _flood(total: int, log) -> dict:
     from harness.jackd import start_jackd
     from live.daemon import Daemon, DaemonOptions
-    from tests.midi_io.test_ports_jack import NamedJackClient
+    from harness.jackd import NamedJackClient
 
     with start_jackd() as server:
         keys = NamedJackClient(f"{server.name}-flood", "out")

@@ -23,7 +23,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import mido
 
 SAMPLE_RATE = 48000
 PERIOD = 64  # frames: 64 / 48000 s = 1.33 ms
@@ -309,3 +312,37 @@ def each_server(notes: list[str]) -> Iterator[tuple[Jackd, bool, str]]:
             notes.append(f"{label}: `{server.command}`")
             yield server, realtime, label
 
+
+class NamedJackClient:
+    """A JACK client with a chosen name and one virtual port: "out" (a player) or "in" (it
+    records what arrives). The supervisor tests make one go away and come back by name.
+
+    "in" is the daemon's own input class: a Python callback in JACK's process thread would
+    hold up this whole process's JACK calls (see ``live.midi_io.polling``)."""
+
+    def __init__(self, client: str, kind: str) -> None:
+        self.received: list[mido.Message] = []
+        self.ear = jack_input(client) if kind == "in" else None
+        self.rt = None
+        if kind == "out":
+            import rtmidi
+
+            self.rt = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
+            self.rt.open_virtual_port(kind)
+        self.port_name = f"{client}:{kind}"
+
+    def messages(self) -> list[mido.Message]:
+        self.received.extend(m.copy(time=0) for _, m in self.ear.iter_stamped())
+        return list(self.received)
+
+    def send(self, message: mido.Message) -> None:
+        self.rt.send_message(message.bytes())
+
+    def close(self) -> None:
+        if self.ear is not None:
+            self.ear.close()
+            self.ear = None
+        if self.rt is not None:  # a deleted rtmidi client must never be touched again
+            self.rt.close_port()
+            self.rt.delete()
+            self.rt = None

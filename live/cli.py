@@ -96,8 +96,9 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--input-channel", action="append", type=N["input_channel"].argtype, metavar="1-16",
                    help="only the notes on these channels reach the models (may repeat); default: all")
     g.add_argument("--passthrough", action="store_true", default=None, help="forward the player's notes to the outputs")
-    g.add_argument("--clock", choices=["internal", "midi"],
-                   help="internal (default): the daemon keeps time at --bpm; midi: follow MIDI clock from --clock-port")
+    g.add_argument("--clock", choices=["internal", "midi", "link"],
+                   help="internal (default): the daemon keeps time at --bpm; midi: follow MIDI clock from --clock-port; "
+                        "link: join an Ableton Link session (tempo, phase, start/stop; needs magenta-live[link])")
     g.add_argument("--clock-port", metavar="NAME", help="the port MIDI clock comes from (with --clock midi)")
     g.add_argument("--clock-out", metavar="NAME", help="send MIDI clock (0xF8, Start, Stop) to this port")
     g.add_argument("--bpm", type=N["bpm"].argtype, help="tempo of the internal clock in beats per minute (default 120)")

@@ -135,7 +135,7 @@ DAEMON_KEYS = {
 }
 CHOICES = {
     "backend": ("auto", "alsa", "jack", "coremidi", "winmm"),
-    "clock": ("internal", "midi"),
+    "clock": ("internal", "midi", "link"),
     "log_level": ("debug", "info", "warning", "error"),
     "response_quantize": ("step", "beat", "bar"),
     "mode": MODES,

@@ -3,7 +3,8 @@
 The only substitutions are the ones a reader makes: the ports the commands name ("Keystation",
 "DAW clock", output index 2) are made to exist on the test's private JACK server, the Magenta
 bundles they name are the fixture bundles, and files they write land in a temporary folder
-(with ``examples/`` beside it). A daemon command passes when the daemon says it is listening
+(with ``examples/`` beside it); a command that joins an Ableton Link session runs in a private
+network namespace. A daemon command passes when the daemon says it is listening
 and then stops on SIGTERM with exit status 0; any other command passes with exit status 0. The
 set-up lines (a virtual environment and pip) are what CI runs itself; they are reported as not
 run here, with that reason.
@@ -11,7 +12,6 @@ run here, with that reason.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import FIXTURE_BUNDLES
 from tests.jack import stop_child, track
-from tests.midi_io.test_ports_jack import NamedJackClient
+from harness.jackd import NamedJackClient
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -74,8 +74,11 @@ def test_a_documented_command_runs(stage, jack_server, where, command, capsys):
     args = argv[1:]
     daemon = argv[0] == "magenta-live" and not SUBCOMMANDS & set(args) and "--input-file" not in args
     env = {**jack_server.env(), "PYTHONPATH": str(REPO)}
+    run = [sys.executable, "-m", module, *args]
+    if "link" in args:  # Ableton Link: a private network namespace, never the machine's network
+        run = ["unshare", "-n", "sh", "-c", 'ip link set lo up && ip link set lo multicast on && exec "$@"', "sh", *run]
     if daemon:
-        process = track(subprocess.Popen([sys.executable, "-m", module, *args], cwd=stage, env=env, text=True,
+        process = track(subprocess.Popen(run, cwd=stage, env=env, text=True,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         line = process.stdout.readline()
         if "listening on" not in line:
@@ -84,7 +87,7 @@ def test_a_documented_command_runs(stage, jack_server, where, command, capsys):
         process.terminate()
         assert process.wait(30) == 0, f"{command!r} ({where}): {process.communicate(timeout=10)[1][-2000:]}"
         return
-    done = subprocess.run([sys.executable, "-m", module, *args], cwd=stage, env=env, capture_output=True, text=True,
+    done = subprocess.run(run, cwd=stage, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=300)
     assert done.returncode == 0, f"{command!r} ({where}): {done.stdout[-1000:]} {done.stderr[-2000:]}"
 

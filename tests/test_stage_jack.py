@@ -11,7 +11,8 @@ from live.config import agent_spec
 from live.daemon import Daemon, DaemonOptions
 from live.daemon.snapshot import make_snapshot
 from tests.jack import unique_client_name
-from tests.midi_io.test_ports_jack import SETTLE, NamedJackClient
+from harness.jackd import NamedJackClient
+from tests.midi_io.test_ports_jack import SETTLE
 
 
 def test_a_vanished_players_held_keys_are_let_go(jack_server, melody_model_file):

@@ -309,8 +309,13 @@ class Daemon:
             # the clock spins the last millisecond (holding the GIL; 5 % of a core at 120 BPM).
             spin = CLOCK_OUT_SPIN_SECONDS if o.clock_out else 0.0
             self.clock = InternalClock(o.bpm, o.beats_per_bar, spin=spin, realtime_priority=o.realtime_priority)
+        elif o.clock == "link":
+            from live.clock.link import LinkClock  # the optional extra (GPL): only when asked for
+
+            self.clock = LinkClock(o.bpm, o.beats_per_bar, spin=CLOCK_OUT_SPIN_SECONDS if o.clock_out else 0.0,
+                                   realtime_priority=o.realtime_priority)
         else:
-            raise ValueError(f"--clock must be internal or midi, not {o.clock!r}")
+            raise ValueError(f"--clock must be internal, midi or link, not {o.clock!r}")
         if o.clock_out:
             self.clock_output = MidiOutput(o.clock_out, backend=self.backend, client_name=o.client_name, port_name="clock out")
             self.supervisor.watch(self.clock_output)
@@ -479,6 +484,8 @@ class Daemon:
                          "bars count from here until a Song Position Pointer comes")
         if self.recorder.on and isinstance(self.clock, MidiClockIn) and self.clock.locked:
             self.recorder.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
+        if self.session is not None and self.clock is not None and abs(self.clock.bpm - self.session.bpm) > 0.05:
+            self.session.set_tempo(self.clock.bpm)  # a followed clock (MIDI, Link) changed tempo
 
     @property
     def dropped(self) -> int:

@@ -8,7 +8,6 @@ import time
 
 import mido
 import pytest
-import rtmidi
 
 from live.errors import PortNotFoundError
 from live.midi_io.backends import (
@@ -20,7 +19,7 @@ from live.midi_io.backends import (
 from live.midi_io.names import list_ports_text, match_port
 from live.midi_io.ports import MidiInput, MidiOutput
 from live.midi_io.supervisor import PortSupervisor
-from harness.jackd import jack_input
+from harness.jackd import NamedJackClient
 from tests.jack import listen, player, port_names, unique_client_name
 
 SETTLE = 0.05  # JACK needs a moment after a connection before the first message
@@ -97,39 +96,6 @@ def exchange(port: MidiInput, send, expected: list[mido.Message]):
 
     tries(attempt)
     return last
-
-
-class NamedJackClient:
-    """A JACK client with a chosen name and one virtual port: "out" (a player) or "in" (it
-    records what arrives). The supervisor tests make one go away and come back by name.
-
-    "in" is the daemon's own input class: a Python callback in JACK's process thread would
-    hold up this whole process's JACK calls (see ``live.midi_io.polling``)."""
-
-    def __init__(self, client: str, kind: str) -> None:
-        self.received: list[mido.Message] = []
-        self.ear = jack_input(client) if kind == "in" else None
-        self.rt = None
-        if kind == "out":
-            self.rt = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client)
-            self.rt.open_virtual_port(kind)
-        self.port_name = f"{client}:{kind}"
-
-    def messages(self) -> list[mido.Message]:
-        self.received.extend(m.copy(time=0) for _, m in self.ear.iter_stamped())
-        return list(self.received)
-
-    def send(self, message: mido.Message) -> None:
-        self.rt.send_message(message.bytes())
-
-    def close(self) -> None:
-        if self.ear is not None:
-            self.ear.close()
-            self.ear = None
-        if self.rt is not None:  # a deleted rtmidi client must never be touched again
-            self.rt.close_port()
-            self.rt.delete()
-            self.rt = None
 
 
 def test_auto_takes_the_running_jack_server_where_alsa_is_missing(jack_server):
