@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,20 +96,28 @@ class HParams:
         return hp
 
     def validate(self) -> None:
-        """Raise HParamsError when a value is out of range."""
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise HParamsError(f"batch_size must be a positive integer, not {self.batch_size!r}")
+        """Raise HParamsError when a value is out of range. The upper bounds are far above any
+        model this project trains, and below what would exhaust the machine before a step."""
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH:
+            raise HParamsError(f"batch_size must be an integer from 1 to {MAX_BATCH}, not {self.batch_size!r}")
         sizes = self.rnn_layer_sizes
-        if not isinstance(sizes, list) or not sizes or not all(isinstance(u, int) and u > 0 for u in sizes):
-            raise HParamsError(f"rnn_layer_sizes must be a non-empty list of positive integers, not {sizes!r}")
+        if (not isinstance(sizes, list) or not 1 <= len(sizes) <= MAX_LAYERS
+                or not all(isinstance(u, int) and 1 <= u <= MAX_UNITS for u in sizes)):
+            raise HParamsError(
+                f"rnn_layer_sizes must be 1 to {MAX_LAYERS} integers from 1 to {MAX_UNITS}, not {sizes!r}"
+            )
         if not 0.0 < self.dropout_keep_prob <= 1.0:
             raise HParamsError(f"dropout_keep_prob must be in (0, 1], not {self.dropout_keep_prob!r}")
-        if not isinstance(self.attn_length, int) or self.attn_length < 0:
-            raise HParamsError(f"attn_length must be an integer >= 0, not {self.attn_length!r}")
-        if not self.clip_norm > 0:
-            raise HParamsError(f"clip_norm must be > 0, not {self.clip_norm!r}")
-        if not self.learning_rate > 0:
-            raise HParamsError(f"learning_rate must be > 0, not {self.learning_rate!r}")
+        if not isinstance(self.attn_length, int) or not 0 <= self.attn_length <= MAX_ATTN:
+            raise HParamsError(f"attn_length must be an integer from 0 to {MAX_ATTN}, not {self.attn_length!r}")
+        if not (math.isfinite(self.clip_norm) and self.clip_norm > 0):
+            raise HParamsError(f"clip_norm must be a finite number > 0, not {self.clip_norm!r}")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1):
+            raise HParamsError(f"learning_rate must be in (0, 1], not {self.learning_rate!r}")
+
+
+MAX_BATCH, MAX_LAYERS, MAX_UNITS, MAX_ATTN = 4096, 16, 8192, 1024
+"""The hyperparameters' upper bounds (see ``HParams.validate``)."""
 
 
 # Magenta's HParams for each family (magenta/models/*/..._model.py); sizes and attention length

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -296,3 +297,19 @@ def test_training_learns_a_repeated_melody(tmp_path):
     assert after["loss"] < 0.5 * before["loss"]
     assert after["metrics/accuracy"] > before["metrics/accuracy"]
     assert after["metrics/event_accuracy"] > 0.15  # notes, not just "hold" (chance is about 1/36)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("batch_size=1000000000", "batch_size must be an integer from 1 to 4096"),  # once a segfault
+        ("rnn_layer_sizes=[100000]", "rnn_layer_sizes must be 1 to 16 integers from 1 to 8192"),
+        ("rnn_layer_sizes=[8]*17", "cannot parse"),
+        ("attn_length=100000", "attn_length must be an integer from 0 to 1024"),
+        ("learning_rate=2", "learning_rate must be in (0, 1]"),
+        ("clip_norm=1e400", "clip_norm must be a finite number"),
+    ],
+)
+def test_hparams_have_upper_bounds(text, words):
+    with pytest.raises(HParamsError, match=re.escape(words)):
+        parse_hparams(text, default_hparams("basic_rnn"))
