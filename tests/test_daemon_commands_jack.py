@@ -129,3 +129,22 @@ def test_a_signal_stops_the_loop_and_its_handler_takes_no_lock(daemon, caplog):
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert f"signal {int(signal.SIGUSR2)}: stopping" in caplog.text
+
+
+def test_program_change_on_the_control_channel_picks_a_bundled_model(jack_server, melody_model_file):
+    from live.models.bundled import bundled_models
+
+    names = [m.name for m in bundled_models()]
+    options = DaemonOptions(backend="jack", agents=[agent_spec({"model": str(melody_model_file)})], seed=1,
+                            client_name=unique_client_name("pc"), controls=ControlMap(channel=16))
+    with Daemon(options) as daemon:
+        agent = daemon.session.agents[0]
+        before = agent.model.config_id
+        daemon.handle(time.perf_counter(), mido.Message("program_change", channel=0, program=names.index("melody")))
+        run(daemon, 0.3)  # another channel: the player's synth's business
+        assert daemon.session.agents[0].model.config_id == before
+        daemon.handle(time.perf_counter(), mido.Message("program_change", channel=15, program=names.index("melody")))
+        daemon.handle(time.perf_counter(), mido.Message("program_change", channel=15, program=100))
+        run(daemon, 0.8)
+        assert daemon.session.agents[0].model.config_id == "lookback_rnn"  # the bundled melody model
+        assert any("there are" in line and "bundled models" in line for line in daemon.log_lines)

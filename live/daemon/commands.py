@@ -15,12 +15,15 @@ import mido
 
 from live.clock.internal import InternalClock
 from live.config import save_controls
+from live.models.bundled import bundled_models
+from live.models.configs import get_config
+from live.protocol import Command
+from live.settings import DAEMON_NUMBERS
 
 if TYPE_CHECKING:
     from live.daemon.loop import Daemon
-    from live.protocol import Command
 
-MIN_BPM, MAX_BPM = 20.0, 300.0
+BPM = DAEMON_NUMBERS["bpm"]  # the tempo command stays within --bpm's range
 
 
 def control(daemon: Daemon, msg: mido.Message) -> bool:
@@ -36,6 +39,23 @@ def control(daemon: Daemon, msg: mido.Message) -> bool:
     daemon.counters.controls += 1
     daemon.send_command(cmd)
     return True
+
+
+def program(daemon: Daemon, msg: mido.Message) -> None:
+    """Program Change on the control channel: bundled model number ``program`` (0-based, in the
+    order ``magenta-live models`` lists them) for every agent that plays its family."""
+    models = bundled_models()
+    if not 0 <= msg.program < len(models):
+        daemon.say(f"program change {msg.program}: there are {len(models)} bundled models (0 to {len(models) - 1})")
+        return
+    chosen = models[msg.program]
+    family = get_config(chosen.config_id).family
+    agents = daemon.session.agents if daemon.session is not None else []
+    takers = [i for i, agent in enumerate(agents) if get_config(agent.model.config_id).family == family]
+    if not takers:
+        daemon.say(f"program change {msg.program}: no agent plays a {family} model like {chosen.name}")
+    for i in takers:
+        daemon.send_command(Command("model", value=chosen.name, agent=i))
 
 
 def apply(daemon: Daemon, cmd: Command) -> None:
@@ -77,7 +97,7 @@ def tempo(daemon: Daemon, cmd: Command) -> None:
         daemon.say("tempo follows the MIDI clock")
         return
     bpm = cmd.value if cmd.delta is None else clock.bpm + cmd.delta
-    clock.set_bpm(max(MIN_BPM, min(MAX_BPM, float(bpm))))
+    clock.set_bpm(BPM.clamp(float(bpm)))
     if daemon.session is not None:
         daemon.session.set_tempo(clock.bpm)
     daemon.recorder.set_tempo(_tick(daemon), clock.bpm)

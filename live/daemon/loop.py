@@ -398,6 +398,10 @@ class Daemon:
         if not hasattr(msg, "channel"):
             self.counters.ignored_system += 1  # sysex, active sensing, tune request...
             return
+        if (msg.type == "program_change" and self.controls is not None and self.controls.channel is not None
+                and msg.channel == self.controls.channel - 1):
+            commands.program(self, msg)  # the control channel's Program Change picks a bundled model
+            return
         if msg.type == "control_change" and msg.control in SILENCING_CONTROLS:
             # All Sound Off, Reset All Controllers, All Notes Off from the DAW or the controller:
             # the agents stop and every note the daemon holds ends; the player's keys on that
