@@ -164,6 +164,8 @@ class _LiveSink:
 
 
 IDLE_WAIT_SECONDS = 0.01  # the loop's longest wait for input or a tick (seconds)
+QUIET_AFTER_SECONDS = 5.0  # no input for this long and nothing sounding: the daemon is quiet
+QUIET_POLL_SECONDS = 0.004  # how often a quiet daemon reads JACK's input queues (seconds)
 WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_warm), seconds
 CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a tick it sends out
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
@@ -186,7 +188,8 @@ class Daemon:
         self.inputs: list[MidiInput] = []
         self._held: dict[Any, set[tuple[int, int]]] = {}  # input port -> (channel, note) the player holds there
         self.library_output = LibraryOutput()
-        self._server_events: deque[str] = deque()  # "down" / "back" from the port supervisor's thread
+        self._server_events: deque[str] = deque()
+        self._last_input = 0.0  # perf_counter seconds of the last input read (see _poll_wait)  # "down" / "back" from the port supervisor's thread
         self.outputs: list[MidiOutput] = []
         self.schedulers: list[OutputScheduler] = []
         self.clock: ClockSource | None = None
@@ -359,7 +362,8 @@ class Daemon:
                 break
             self._wake.clear()
             for port in reads:
-                port.pump()
+                if port.pump():
+                    self._last_input = now
                 for stamp, msg in port.iter_stamped(limit=256):
                     self.handle(stamp, msg, port)
                 if not port.up and self._held.get(port):
@@ -380,7 +384,7 @@ class Daemon:
                 self._next_report = now + REPORT_SECONDS
                 self._report()
             if not any(port.pending for port in reads) and not self._ticks.items:
-                self._wake.wait(POLL_SECONDS if polled else IDLE_WAIT_SECONDS)
+                self._wake.wait(self._poll_wait(now) if polled else IDLE_WAIT_SECONDS)
         if self._stop_signal:
             logger.info("signal %d: stopping", self._stop_signal)
 
@@ -460,6 +464,15 @@ class Daemon:
             scheduler.cancel("answer", cut=True)
             scheduler.ledger.release_all()
         self.say(f"{why}: every note released")
+
+    def _poll_wait(self, now: float) -> float:
+        """How long the loop waits before it reads JACK's queues again: POLL_SECONDS while the
+        player plays (input in the last QUIET_AFTER_SECONDS) or a note sounds; QUIET_POLL_SECONDS
+        when the daemon has been quiet that long (an idle daemon next to a DAW costs less; the
+        first note after the quiet is read at most that late, its time stamp stays exact)."""
+        if now - self._last_input < QUIET_AFTER_SECONDS or any(s.ledger.sounding_count for s in self.schedulers):
+            return POLL_SECONDS
+        return QUIET_POLL_SECONDS
 
     def _release_held(self, port: Any, stamp: float) -> None:
         """A player's port vanished: the keys it held are let go (note-offs to the agents, the

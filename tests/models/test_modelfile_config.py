@@ -31,7 +31,7 @@ def arrays(tmp_path):
     "change, words",
     [
         (lambda a: a.update({CONFIG_KEY: np.frombuffer(b"{not json", np.uint8)}), "not valid JSON"),
-        (lambda a: a.update({CONFIG_KEY: np.frombuffer(json.dumps({"format": "x"}).encode(), np.uint8)}), ""),
+        (lambda a: a.update({CONFIG_KEY: np.frombuffer(json.dumps({"format": "x"}).encode(), np.uint8)}), "not a magenta-live model"),
         (lambda a: a.pop("output/bias"), "output/bias"),
         (lambda a: a.update({"output/bias": a["output/bias"][:-1]}), "output/bias"),
     ],
