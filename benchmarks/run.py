@@ -515,8 +515,10 @@ def main(argv: list[str] | None = None) -> int:
         _log("musical quality (simulated time)")
         midi_sections.append(musical_quality.run(args.quick, log=_log))
     if not args.no_midi:
-        from benchmarks import link
+        from benchmarks import idle, link
 
+        _log("idle daemon CPU")
+        midi_sections.append(idle.run(args.quick, log=_log))
         _log("Ableton Link (a private network namespace)")
         midi_sections.append(link.run(args.quick, log=_log))
     if not args.no_faults and not args.no_midi:
