@@ -206,6 +206,7 @@ def _run_daemon(args: argparse.Namespace) -> int:
     import signal
 
     from live.daemon import SWITCH_INTERVAL_SECONDS, Daemon, DaemonOptions
+    from live.midi_io.names import printable
 
     settings, specs, controls = settings_from(args)
     if settings.get("input_file"):
@@ -260,10 +261,10 @@ def _run_daemon(args: argparse.Namespace) -> int:
                 run_panel(daemon)
             else:
                 agents = daemon.session.agents if daemon.session is not None else []
-                print("magenta-live: listening on " + ", ".join(p.name for p in daemon.inputs)
-                      + "; playing to " + ", ".join(p.name for p in daemon.outputs)
-                      + "".join(f"; {a.name}: {a.spec.mode} with {a.model.config_id} on channel {a.channel + 1}"
-                                for a in agents), flush=True)
+                print(printable("magenta-live: listening on " + ", ".join(p.name for p in daemon.inputs)
+                                + "; playing to " + ", ".join(p.name for p in daemon.outputs)
+                                + "".join(f"; {a.name}: {a.spec.mode} with {a.model.config_id} on channel {a.channel + 1}"
+                                          for a in agents)), flush=True)
                 if options.learn:
                     _learn_from_stdin(daemon)
                 daemon.run()
