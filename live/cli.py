@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from live import __version__
@@ -191,7 +192,7 @@ def _run_offline(settings: dict, specs: list) -> int:
         raise OutputPathError(f"--output-file: {settings['output_file']} is the input file; name a new file")
     recording = run_offline(
         settings["input_file"], settings["output_file"], specs, seed=settings.get("seed", 0),
-        bpm=settings.get("bpm"), tail_bars=settings.get("tail_bars") or DEFAULT_TAIL_BARS,
+        bpm=settings.get("bpm"), tail_bars=DEFAULT_TAIL_BARS if settings.get("tail_bars") is None else settings["tail_bars"],
     )
     counts = ", ".join(f"{name}: {sum(1 for _, _, m in ev if m.type == 'note_on' and m.velocity)} notes"
                        for name, ev in recording.tracks.items())
@@ -245,11 +246,15 @@ def _run_daemon(args: argparse.Namespace) -> int:
 
     stopping = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, on_signal) for sig in stopping}
+    dumps = None
     if hasattr(signal, "SIGUSR1"):
         # `kill -USR1 PID` prints every thread's stack to stderr, even when one holds the GIL
-        # inside a MIDI driver call: what a daemon that will not stop is waiting for.
+        # inside a MIDI driver call: what a daemon that will not stop is waiting for. The
+        # terminal's stderr is kept on a descriptor of its own: while the daemon runs, file
+        # descriptor 2 belongs to the MIDI libraries' output (live.midi_io.stderr).
         try:
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
+            dumps = os.fdopen(os.dup(2), "w")
+            faulthandler.register(signal.SIGUSR1, file=dumps, all_threads=True)
         except (ValueError, OSError, AttributeError):  # no real stderr (embedded, captured): no dump
             pass
     use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
@@ -273,6 +278,8 @@ def _run_daemon(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         if hasattr(signal, "SIGUSR1"):
             faulthandler.unregister(signal.SIGUSR1)
+        if dumps is not None:
+            dumps.close()
     if daemon.recorder.failed:
         print(f"magenta-live: {daemon.recorder.failed}", file=sys.stderr)
         return 1

@@ -301,7 +301,8 @@ def merge(file_settings: dict[str, Any], cli_settings: dict[str, Any]) -> tuple[
         k: check(k, v) for k, v in settings.items() if k in DAEMON_KEYS and k not in ("agent", "controls") and v is not None
     }
     outputs = daemon.get("output_port") or []
-    cli_agent = {k: v for k, v in cli_settings.items() if k in AGENT_KEYS and v is not None}
+    # the command line's --output-port names the daemon's ports; it never replaces a table's index
+    cli_agent = {k: v for k, v in cli_settings.items() if k in AGENT_KEYS and k != "output_port" and v is not None}
     tables = file_settings.get("agent")
     if tables:
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

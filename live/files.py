@@ -63,15 +63,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     rename, and removed when the block raises (``path`` is then untouched). OSError from the
     file system becomes OutputPathError naming ``path``.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(os.fspath(path))  # a symlinked file is written where it points
+    folder = os.path.dirname(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
+    except OSError:
+        mode = 0o666 & ~_umask()
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
     except OSError as err:
         raise OutputPathError(f"cannot write {path}: {err.strerror or err}") from err
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

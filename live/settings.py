@@ -4,8 +4,9 @@ Each numeric setting is a :class:`Number` with its option name, range and whethe
 integer; ``check`` takes what the TOML file or the code gives (int, float, str), ``argtype`` is
 the command line's parser. Both refuse NaN and infinity, a boolean where a number belongs, and
 anything out of range, with one line that names the option and what it accepts. Switches are
-:class:`Flag` (a TOML boolean, never the string ``"no"``). The knobs' ranges (``CONTINUOUS`` in
-``live.protocol``) are the same numbers as the flags'.
+:class:`Flag` (a TOML boolean, never the string ``"no"``). A knob's CC spans its range in ``CONTINUOUS``
+(``live.protocol``; the flag's range, or a narrower, playable part of it, as for tempo and
+response bars), and a command's value is clamped into the flag's range.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Number:
             raise SettingError(f"{self.option}: {value!r} is not a number; accepted: {self.accepted}")
         try:
             number = float(value.strip()) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SettingError(f"{self.option}: {value!r} is not a number; accepted: {self.accepted}") from None
         if not math.isfinite(number):
             raise SettingError(f"{self.option}: {value!r} is not a finite number; accepted: {self.accepted}")

@@ -221,3 +221,14 @@ def test_learned_controls_keep_the_files_comments_order_and_header(tmp_path):
     _, specs, again = settings(tmp_path, text)  # the next start reads it
     assert again.parameter(80) == "loop" and specs[0].name == "lead"
     assert [p.name for p in tmp_path.iterdir()] == ["live.toml"]  # no temporary file left
+
+
+def test_the_command_lines_output_port_leaves_the_tables_indexes_alone(tmp_path):
+    daemon, specs, _ = settings(tmp_path, '[[agent]]\nname = "a"\n[[agent]]\nname = "b"\noutput_port = 1\n',
+                                "--output-port", "synth", "--output-port", "drums")
+    assert daemon["output_port"] == ["synth", "drums"] and [s.output_port for s in specs] == [0, 1]
+
+
+def test_a_huge_integer_in_the_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigFileError, match="--bpm: .* is not a number"):
+        settings(tmp_path, "bpm = 1" + "0" * 400 + "\n")

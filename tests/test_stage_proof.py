@@ -96,3 +96,25 @@ def test_an_embedded_daemon_reports_a_hanging_port_close_instead_of_ending_the_p
     assert time.perf_counter() - start < 5
     assert daemon.close_hung and "closing the MIDI ports hung" in caplog.text
     port.release.set()
+
+
+def test_each_take_of_the_record_control_gets_its_own_file(tmp_path):
+    said: list[str] = []
+    recorder = Recorder(str(tmp_path / "take.mid"), 4, said.append)
+    for _ in range(3):
+        recorder.toggle(120.0, ["lead"])  # start
+        recorder.add("player", 0, mido.Message("note_on", note=60, velocity=90))
+        recorder.toggle(120.0, ["lead"])  # stop and write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take-2.mid", "take-3.mid", "take.mid"]
+
+
+def test_an_atomic_write_keeps_the_files_mode_and_writes_through_a_symlink(tmp_path):
+    from live.files import atomic_write
+
+    real = tmp_path / "real.toml"
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "live.toml"
+    link.symlink_to(real)
+    atomic_write(link, "new")
+    assert link.is_symlink() and real.read_text() == "new" and (real.stat().st_mode & 0o777) == 0o600

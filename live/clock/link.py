@@ -51,7 +51,8 @@ def load_link() -> Any:
 
 
 class LinkClock(InternalClock):
-    """The internal clock, following (and steering) an Ableton Link session.
+    """The internal clock, following (and steering) an Ableton Link session (``follows_session``:
+    the daemon records the session's tempo changes).
 
     Args:
         bpm: the tempo proposed to the session if it has no other peer yet.
@@ -59,6 +60,8 @@ class LinkClock(InternalClock):
         start_stop_sync: follow and drive the session's transport (Link's start/stop sync).
         Other keyword arguments go to :class:`InternalClock`.
     """
+
+    follows_session = True
 
     def __init__(self, bpm: float = 120.0, beats_per_bar: int = 4, *, beat_unit: int = 4,
                  start_stop_sync: bool = True, **kwargs: Any) -> None:
@@ -70,6 +73,8 @@ class LinkClock(InternalClock):
         self._link.enabled = True
         self._origin = 0.0  # the Link beat of song position 0 (a bar line)
         self._was_playing = False
+        self._transport = threading.Lock()  # start/stop from the daemon and from the session, one at a time
+        self._leaving = False
         self.reanchors = 0
         self._stop_follow = threading.Event()
         self._follower = threading.Thread(target=self._follow, name="live-link-follow", daemon=True)
@@ -107,13 +112,18 @@ class LinkClock(InternalClock):
     def start(self, at: float | None = None) -> None:
         """Start on the session's next bar line: if the session is not playing (or has no
         start/stop sync), ask it to play from there; every synced peer starts with us."""
-        now = self._times()
-        state = self._link.captureAppSessionState()
-        if self._link.startStopSyncEnabled and not state.isPlaying():
-            state.setIsPlayingAndRequestBeatAtTime(True, now[1], 0.0, self.quantum)
-            self._link.commitAppSessionState(state)
+        with self._transport:
+            now = self._times()
             state = self._link.captureAppSessionState()
-        self._start_at_bar(state, now)
+            if self._link.startStopSyncEnabled and not state.isPlaying():
+                state.setIsPlayingAndRequestBeatAtTime(True, now[1], 0.0, self.quantum)
+                self._link.commitAppSessionState(state)
+                state = self._link.captureAppSessionState()
+            self._start_at_bar(state, now)
+
+    def resume(self, at: float | None = None) -> None:
+        """Link has no "continue" from an arbitrary position: start again on the next bar line."""
+        self.start(at)
 
     def _start_at_bar(self, state: Any, now: tuple[float, int]) -> None:
         begin = state.timeForIsPlaying() if state.isPlaying() else now[1]
@@ -124,14 +134,16 @@ class LinkClock(InternalClock):
         super().start(at=self._perf_of(state.timeAtBeat(origin, self.quantum), now))
 
     def stop(self) -> None:
-        """Stop; with start/stop sync the session stops too."""
-        if self._link.startStopSyncEnabled and self._running:
-            state = self._link.captureAppSessionState()
-            if state.isPlaying():
-                state.setIsPlaying(False, self._link.clock().micros())
-                self._link.commitAppSessionState(state)
-            self._was_playing = False
-        super().stop()
+        """Stop; with start/stop sync the session stops too (not when the daemon is only leaving:
+        the rest of the band plays on)."""
+        with self._transport:
+            if self._link.startStopSyncEnabled and self._running and not self._leaving:
+                state = self._link.captureAppSessionState()
+                if state.isPlaying():
+                    state.setIsPlaying(False, self._link.clock().micros())
+                    self._link.commitAppSessionState(state)
+                self._was_playing = False
+            super().stop()
 
     def set_bpm(self, bpm: float) -> None:
         """Set the session's tempo (every peer follows) and ours."""
@@ -142,7 +154,8 @@ class LinkClock(InternalClock):
         super().set_bpm(bpm)
 
     def close(self) -> None:
-        """Stop following, leave the session, and end the clock."""
+        """Stop following, leave the session (which plays on), and end the clock."""
+        self._leaving = True
         self._stop_follow.set()
         if self._follower is not threading.current_thread():
             self._follower.join(timeout=2.0)
@@ -163,11 +176,16 @@ class LinkClock(InternalClock):
         state = self._link.captureAppSessionState()
         playing = bool(state.isPlaying())
         if self._link.startStopSyncEnabled and playing != self._was_playing:
-            self._was_playing = playing
-            if playing and not self._running:
-                self._start_at_bar(state, now)
-            elif not playing and self._running:
-                InternalClock.stop(self)
+            with self._transport:
+                state = self._link.captureAppSessionState()
+                playing = bool(state.isPlaying())
+                if playing == self._was_playing:  # the daemon's own start or stop, just now
+                    return
+                self._was_playing = playing
+                if playing and not self._running:
+                    self._start_at_bar(state, now)
+                elif not playing and self._running:
+                    InternalClock.stop(self)
             return
         if not self._running:
             return

@@ -49,7 +49,7 @@ class MidiClockOut:
             message = START
         elif event == "stop":
             message = STOP
-        elif event == "continue":
+        elif event in ("continue", "join"):  # joined a song already playing: downstream continues
             message = CONTINUE
         elif event == "position" and self._song_position:
             message = mido.Message("songpos", pos=min(tick // TICKS_PER_STEP, MAX_SONG_POSITION))

@@ -8,6 +8,7 @@ session (``Session.command``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,11 @@ def program(daemon: Daemon, msg: mido.Message) -> None:
         daemon.say(f"program change {msg.program}: there are {len(models)} bundled models (0 to {len(models) - 1})")
         return
     chosen = models[msg.program]
-    family = get_config(chosen.config_id).family
+    try:
+        family = get_config(chosen.config_id).family
+    except LookupError:
+        daemon.say(f"program change {msg.program}: the bundled model {chosen.name} has no configuration this engine knows")
+        return
     agents = daemon.session.agents if daemon.session is not None else []
     takers = [i for i, agent in enumerate(agents) if get_config(agent.model.config_id).family == family]
     if not takers:
@@ -97,6 +102,8 @@ def tempo(daemon: Daemon, cmd: Command) -> None:
         daemon.say("tempo follows the MIDI clock")
         return
     bpm = cmd.value if cmd.delta is None else clock.bpm + cmd.delta
+    if not math.isfinite(float(bpm)):
+        return  # a value that is not a number keeps the tempo
     clock.set_bpm(BPM.clamp(float(bpm)))
     if daemon.session is not None:
         daemon.session.set_tempo(clock.bpm)

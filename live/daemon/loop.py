@@ -499,7 +499,8 @@ class Daemon:
             elif kind == "join":
                 self.say(f"MIDI clock: pulses without Start: joined the song already playing (tick {tick}); "
                          "bars count from here until a Song Position Pointer comes")
-        if self.recorder.on and isinstance(self.clock, MidiClockIn) and self.clock.locked:
+        followed = isinstance(self.clock, MidiClockIn) or getattr(self.clock, "follows_session", False)
+        if self.recorder.on and followed and self.clock.locked:
             self.recorder.set_tempo(max(self.clock.tick, 0), round(self.clock.bpm, 1))
         if self.session is not None and self.clock is not None and abs(self.clock.bpm - self.session.bpm) > 0.05:
             self.session.set_tempo(self.clock.bpm)  # a followed clock (MIDI, Link) changed tempo

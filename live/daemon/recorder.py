@@ -39,6 +39,7 @@ class Recorder:
         self.say = say
         self.recording: Recording | None = None
         self.failed: str | None = None  # what went wrong writing a take, if anything did
+        self.takes = 0  # takes written: the next one gets its own file (take.mid, take-2.mid, ...)
 
     @property
     def on(self) -> bool:
@@ -60,6 +61,9 @@ class Recorder:
         if self.recording is None:
             if not self.path:
                 self.path = time.strftime("magenta-live-%Y%m%d-%H%M%S.mid")
+            elif self.takes:
+                stem, ext = os.path.splitext(self.path)
+                self.path = f"{stem.rsplit('-', 1)[0] if self.takes > 1 else stem}-{self.takes + 1}{ext or '.mid'}"
             try:
                 self.start(bpm, tracks)
             except OutputPathError as err:
@@ -76,6 +80,7 @@ class Recorder:
             return
         try:
             self.recording.write(self.path)
+            self.takes += 1
             self.say(f"recording written to {self.path}")
             return
         except OSError as err:

@@ -39,6 +39,9 @@ def load_model(spec: AgentSpec) -> Model:
     return live.models.load(resolve_model(spec.model, spec.mode))
 
 
+MAX_RESPONSE_BARS = 64.0  # the longest answer a command may ask for (bars; --response-bars' range)
+
+
 class Session:
     """Agents on one clock. Feed it ``player`` messages and ``tick`` calls in song order.
 
@@ -213,7 +216,7 @@ class Session:
             elif cmd.name == "top_p":
                 p.set_top_p(_apply(p.top_p, cmd))
             elif cmd.name == "response_bars":
-                value = _apply(p.response_bars or 0.0, cmd)
+                value = min(MAX_RESPONSE_BARS, _apply(p.response_bars or 0.0, cmd))
                 p.response_bars = None if value <= 0 else float(value)
             elif cmd.name in ("loop", "mutate"):
                 old = getattr(p, cmd.name)

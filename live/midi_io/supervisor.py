@@ -60,6 +60,7 @@ class PortSupervisor:
         self.on_server: Callable[[str], None] | None = None
         self._server: tuple[int, int] | None = None  # the JACK server's identity while it runs
         self._server_down = False
+        self._rebuilt: set[MidiInput | MidiOutput] = set()  # registered again on the new server
         self.server_restarts = 0
         for port in ports:
             self.watch(port)
@@ -107,12 +108,14 @@ class PortSupervisor:
             self._tell("down")
         if identity is None:
             return False
-        # A server of the same name runs: register every port on it again.
-        pending = [p for p in ports if p.backend.name == "jack" and not p._rebuild()]
+        # A server of the same name runs: register every port on it again (each once).
+        pending = [p for p in ports if p.backend.name == "jack" and p not in self._rebuilt and not p._rebuild()]
+        self._rebuilt.update(p for p in ports if p not in pending)
         if pending:
             logger.info("the JACK server is back; %d port(s) not registered yet, trying again", len(pending))
             return False
         self._server, self._server_down = identity, False
+        self._rebuilt.clear()
         self.server_restarts += 1
         logger.warning("the JACK server is back: %d port(s) registered again", len(ports))
         self._tell("back")
