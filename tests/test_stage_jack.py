@@ -210,3 +210,51 @@ def test_a_flood_past_the_drivers_queue_is_counted_and_nothing_reaches_the_termi
     err = capfd.readouterr().err
     assert "queue limit" not in err, err[-500:]
     assert "the MIDI driver dropped" in caplog.text  # one summary line in the log, at the end
+
+
+def test_a_midi_clock_that_races_then_stops_mid_bar_leaves_no_note_sounding(jack_server, melody_model_file):
+    """The DAW's clock runs at 10 kHz (a broken sender) while the player plays and the agent
+    answers, then stops mid-bar: every note the daemon sounded ends."""
+    daw = NamedJackClient(unique_client_name("daw"), "out")
+    synth = NamedJackClient(unique_client_name("synth"), "in")
+    options = DaemonOptions(
+        backend="jack", input_ports=[daw.port_name], output_ports=[synth.port_name], clock="midi", clock_port=daw.port_name,
+        agents=[agent_spec({"model": str(melody_model_file), "silence": 1, "response_quantize": "step"})], seed=3,
+        client_name=unique_client_name("stage"), max_note_seconds=2.0,
+    )
+    try:
+        with Daemon(options) as daemon:
+            time.sleep(SETTLE)
+            daw.send(mido.Message("start"))
+            end = time.perf_counter() + 1.5
+            pulses = 0
+            while time.perf_counter() < end:
+                for _ in range(10):
+                    daw.send(mido.Message("clock"))
+                pulses += 10
+                phase = pulses % 1200  # a phrase of three held notes, then silence for the answer
+                if phase in (0, 120, 240):
+                    daw.send(mido.Message("note_on", note=60 + phase // 60, velocity=90))
+                elif phase in (110, 230, 350):
+                    daw.send(mido.Message("note_off", note=60 + (phase - 110) // 60))
+                daemon.run(0.001)
+            for _ in range(7):  # a little more at a sane pace, then Stop in the middle of a bar
+                daw.send(mido.Message("clock"))
+                daemon.run(0.02)
+            daw.send(mido.Message("stop"))
+            daemon.run(0.5)
+            assert daemon.schedulers[0].ledger.sounding() == []
+        heard = [m for m in synth.messages() if m.type in ("note_on", "note_off", "control_change")]
+        sounding: set[tuple[int, int]] = set()
+        for m in heard:
+            if m.type == "note_on" and m.velocity:
+                sounding.add((m.channel, m.note))
+            elif m.type in ("note_on", "note_off"):
+                sounding.discard((m.channel, m.note))
+            elif m.control in (120, 123):
+                sounding = {k for k in sounding if k[0] != m.channel}
+        assert sounding == set(), heard[-20:]
+        assert sum(1 for m in heard if m.type == "note_on" and m.velocity) > 0  # the agent did answer
+    finally:
+        daw.close()
+        synth.close()
