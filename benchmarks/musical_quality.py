@@ -183,20 +183,22 @@ def measure(name: str, model: Model, keys: tuple[Key, ...], seeds: int, fixed: K
     )
 
 
-def measure_improv(model: Model, keys: tuple[Key, ...], seeds: int, params: Params) -> tuple[float, float, str, float]:
-    """(worst key's ratio in key or chord, overall, worst key, notes per bar)."""
-    ratios, inside_all, total_all = {}, 0, 0
+def measure_improv(model: Model, keys: tuple[Key, ...], seeds: int, params: Params) -> tuple[float, float, str, float, float]:
+    """(worst key's ratio in key or chord, overall, worst key, notes per bar, share of chord tones)."""
+    ratios, inside_all, total_all, chord_all = {}, 0, 0, 0
     for key in keys:
         inside = total = 0
         for seed in range(seeds):
             pitches, tones = improv_notes(model, key, seed, params)
             inside += sum(1 for p, t in zip(pitches, tones) if p % 12 in key.scale or p % 12 in t)
+            chord_all += sum(1 for p, t in zip(pitches, tones) if p % 12 in t)
             total += len(pitches)
         ratios[key.name] = inside / total if total else 0.0
         inside_all += inside
         total_all += total
     worst = min(ratios, key=ratios.get)
-    return ratios[worst], inside_all / max(total_all, 1), worst, total_all / (4.0 * seeds * len(keys))
+    return (ratios[worst], inside_all / max(total_all, 1), worst, total_all / (4.0 * seeds * len(keys)),
+            chord_all / max(total_all, 1))
 
 
 CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})  # interval classes below a melody note
@@ -303,15 +305,15 @@ def run(quick: bool = False, log=print) -> str:
     lines += [
         "",
         "Improv (bundled `improv`) over I-vi-IV-V (major keys) or i-VI-iv-v (minor keys), 4 bars: the share of",
-        "its notes in the key's scale or the chord of the moment.",
+        "its notes in the key's scale or the chord of the moment, and the share that are the chord's own tones.",
         "",
-        "| setting | in key or chord, worst key | all keys | notes/bar |",
-        "|---|---|---|---|",
+        "| setting | in key or chord, worst key | all keys | chord tones | notes/bar |",
+        "|---|---|---|---|---|",
     ]
     for label, params in (("--key auto", Params()), ("--scale-lock 1", Params(scale_lock=1.0))):
         log(f"  improv, {label}")
-        worst, overall, worst_key, per_bar = measure_improv(improv, keys, seeds, params)
-        lines.append(f"| {label} | {worst:.2f} ({worst_key}) | {overall:.2f} | {per_bar:.1f} |")
+        worst, overall, worst_key, per_bar, chord_tones = measure_improv(improv, keys, seeds, params)
+        lines.append(f"| {label} | {worst:.2f} ({worst_key}) | {overall:.2f} | {chord_tones:.2f} | {per_bar:.1f} |")
     poly = live.models.load(resolve_model("polyphony", "harmonize"))
     lines += [
         "",
