@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from live.files import atomic_write
+
 START = -1  # context padding before a sequence's first label
 
 
@@ -167,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(result.text())
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(asdict(result), f, indent=2)
+        atomic_write(args.json, json.dumps(asdict(result), indent=2))
     return 0
 
 

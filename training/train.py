@@ -40,6 +40,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from live.files import atomic_write
 from live.models.configs import get_config
 from training.errors import CheckpointMismatchError, DataError, TrainingError
 from training.model import EventRNN, HParams, default_hparams, event_labels, parse_hparams
@@ -96,11 +97,7 @@ def read_run_info(run_dir: str) -> RunInfo | None:
 
 def write_run_info(run_dir: str, info: RunInfo) -> None:
     os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, RUN_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(info.to_json(), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
+    atomic_write(os.path.join(run_dir, RUN_FILE), json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
 
 
 def resolve_run(run_dir: str, config_id: str | None, hparams_text: str) -> RunInfo:
