@@ -156,7 +156,7 @@ def track(process):
     return process
 
 
-def stop_child(process, timeout: float = 10.0) -> None:
+def stop_child(process, timeout: float = 35.0) -> None:
     """End a child process that may hold JACK clients: SIGTERM, and SIGKILL only if it won't go.
 
     Never SIGKILL a running JACK client first: jackd then waits for the dead client's process
@@ -171,7 +171,7 @@ def stop_child(process, timeout: float = 10.0) -> None:
             print(err)  # shown with the failing test's captured output
 
 
-def ended(process, timeout: float = 10.0) -> int:
+def ended(process, timeout: float = 35.0) -> int:
     """Wait for a child that was told to stop and return its exit code.
 
     If it is still running after ``timeout`` seconds, it is asked for its threads' stacks

@@ -85,7 +85,7 @@ def test_a_documented_command_runs(stage, jack_server, where, command, capsys):
             stop_child(process)
             pytest.fail(f"{command!r} ({where}) did not start: {line!r} {process.communicate(timeout=10)[1][-2000:]}")
         process.terminate()
-        assert process.wait(30) == 0, f"{command!r} ({where}): {process.communicate(timeout=10)[1][-2000:]}"
+        assert process.wait(60) == 0, f"{command!r} ({where}): {process.communicate(timeout=10)[1][-2000:]}"
         return
     done = subprocess.run(run, cwd=stage, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=300)

@@ -171,7 +171,11 @@ CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a ti
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
 REPORT_SECONDS = 1.0  # how often unusual input is summed up in the log
-PORT_CLOSE_SECONDS = 10.0  # the longest closing the MIDI ports may take (see close)
+PORT_CLOSE_SECONDS = 30.0
+"""The longest closing the MIDI ports may take (see ``close``). jackd may wait for its graph's next
+cycle up to ten client timeouts when a client deactivates and two more when it closes; a process
+that exits with its clients still open stalls the server for every other client for ten timeouts
+(and a dummy server under load has died of it in the suite), so the daemon waits that long first."""
 
 
 class Daemon:
