@@ -34,3 +34,22 @@ def update_report(path: str, heading: str, text: str) -> None:
 
     report = pathlib.Path(path)
     report.write_text(replace_section(report.read_text(encoding="utf-8"), heading, text), encoding="utf-8")
+
+
+def section_main(doc: str, heading: str, run, quick_help: str, argv: list[str] | None = None) -> int:
+    """The command line of a benchmark that writes one report section: ``--quick`` (``quick_help``
+    says what it measures then), ``--update RESULTS_MD`` (replace that section), else the section
+    on stdout; progress goes to stderr. ``run(quick, log)`` returns the section's text."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
+    args = parser.parse_args(argv)
+    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.update:
+        update_report(args.update, heading, text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -14,7 +14,6 @@ check the behaviour (tests/test_stage_jack.py); this measures it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from collections import Counter
 
 import mido
 
-from benchmarks import update_report
+from benchmarks import section_main
 
 HEADING = "## Faults"
 
@@ -166,16 +165,7 @@ def run(quick: bool = False, log=print) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 restarts, a smaller flood and campaign")
-    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
-    args = parser.parse_args(argv)
-    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
-    if args.update:
-        update_report(args.update, HEADING, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return section_main(__doc__, HEADING, run, "2 restarts, a smaller flood and campaign", argv)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,11 @@ the wall time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import time
 
-from benchmarks import update_report
+from benchmarks import section_main
 
 HEADING = "## Idle daemon CPU"
 
@@ -70,16 +68,7 @@ def run(quick: bool = False, log=print) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 round of 3 s")
-    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
-    args = parser.parse_args(argv)
-    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
-    if args.update:
-        update_report(args.update, HEADING, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return section_main(__doc__, HEADING, run, "1 round of 3 s", argv)
 
 
 if __name__ == "__main__":

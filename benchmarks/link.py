@@ -12,14 +12,12 @@ count). Positive errors: the clock's tick came late.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-from benchmarks import update_report
+from benchmarks import section_main
 
 HEADING = "## Ableton Link: phase against a peer"
 
@@ -58,16 +56,7 @@ def run(quick: bool = False, log=print) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 s measured")
-    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
-    args = parser.parse_args(argv)
-    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
-    if args.update:
-        update_report(args.update, HEADING, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return section_main(__doc__, HEADING, run, "4 s measured", argv)
 
 
 if __name__ == "__main__":

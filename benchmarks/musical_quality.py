@@ -34,15 +34,13 @@ hits on a beat, and the share of snare hits on the backbeat (beats 2 and 4).
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mido
 
-from benchmarks import update_report
+from benchmarks import section_main
 from live.engine.agent import AgentSpec, Out, Params
 from live.engine.key import KEYS, Key
 from live.engine.session import Session
@@ -338,16 +336,7 @@ def run(quick: bool = False, log=print) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 keys, 2 seeds")
-    parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
-    args = parser.parse_args(argv)
-    text = run(args.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
-    if args.update:
-        update_report(args.update, HEADING, text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return section_main(__doc__, HEADING, run, "4 keys, 2 seeds", argv)
 
 
 if __name__ == "__main__":
