@@ -106,12 +106,7 @@ def _flood(total: int, log) -> dict:
         try:
             with daemon:
                 time.sleep(0.1)
-                sent = 0
-                while sent < total:
-                    for i in range(1000):
-                        keys.send(mido.Message("note_on", channel=1, note=i % 128, velocity=1 + i % 100))
-                        sent += 1
-                    time.sleep(0.05)
+                sent = keys.flood(-(-total // 1000))
                 time.sleep(0.3)
                 daemon.run(1.0)
                 result = {"sent": sent, "received": daemon.counters.notes_in, "driver": daemon.library_output.dropped,

@@ -338,6 +338,18 @@ class NamedJackClient:
     def send(self, message: mido.Message) -> None:
         self.rt.send_message(message.bytes())
 
+    def flood(self, bursts: int, burst: int = 1000, pause: float = 0.05) -> int:
+        """Send ``bursts`` bursts of ``burst`` note-ons (channel 2), ``pause`` seconds apart, as fast
+        as python-rtmidi takes them: more than a receiver's queues hold if it does not read
+        meanwhile. Returns how many were sent."""
+        import mido
+
+        for _ in range(bursts):
+            for i in range(burst):
+                self.send(mido.Message("note_on", channel=1, note=i % 128, velocity=1 + i % 100))
+            time.sleep(pause)
+        return bursts * burst
+
     def close(self) -> None:
         if self.ear is not None:
             self.ear.close()
