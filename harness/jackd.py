@@ -14,8 +14,10 @@ no sound card; without realtime priority its period timing is at the mercy of th
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -192,6 +194,19 @@ def _forget_stale_servers() -> None:
         pass
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child before jackd runs: SIGTERM it when the thread that started it dies.
+
+    A test runner or benchmark that crashes (a segfault in a native library) cannot stop its
+    server; without this the orphaned jackd runs on, holding a slot of JACK's eight, and the
+    suites after it meet a stale server."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _start_jackd(period: int, rate: int, timeout: float, realtime: bool, name: str | None = None) -> Jackd:
     reason = missing()
     if reason:
@@ -203,6 +218,7 @@ def _start_jackd(period: int, rate: int, timeout: float, realtime: bool, name: s
          "-d", "dummy", "-r", str(rate), "-p", str(period)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     # JACK_NO_START_SERVER: otherwise jack_wait itself may start a server of that name.
     probe_env = {**os.environ, "JACK_NO_START_SERVER": "1"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from live.errors import LiveError
@@ -33,11 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value is a comma-separated list of numbers that may start with a minus sign.
+LIST_OPTIONS = ("--transpositions", "--stretch-factors")
+_NUMBER_LIST = re.compile(r"-\d[\d.]*(,-?\d[\d.]*)*")
+
+
+def join_number_lists(argv: list[str]) -> list[str]:
+    """``--transpositions -2,0,2`` as ``--transpositions=-2,0,2``: argparse reads a value that
+    starts with a minus sign and is not one plain number as an option of its own."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in LIST_OPTIONS and _NUMBER_LIST.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_number_lists(sys.argv[1:] if argv is None else argv))
     except SystemExit as done:  # --help, or a refused argument (its line is printed)
         return int(done.code or 0)
     try:

@@ -281,3 +281,24 @@ def test_one_time_signature_keeps_chorales_whole():
     whole = [e for s in pieces for e, _ in event_sequences(s, "polyphony", True, Counter(), (0,), None, True)]
     assert len(whole) > len(cut)
     assert len(whole) == len(pieces)  # one track per chorale
+
+
+@pytest.mark.parametrize(
+    "given, transpositions, stretches",
+    [
+        (["--transpositions", "-3,-2,-1,0,1,2,3"], (-3, -2, -1, 0, 1, 2, 3), None),  # as docs/TRAINING.md writes it
+        (["--transpositions", "-2"], (-2,), None),
+        (["--transpositions=-4,4", "--stretch-factors", "0.95,1.05"], (-4, 4), (0.95, 1.05)),
+        (["--transpositions", "0,-12"], (0, -12), None),
+    ],
+)
+def test_number_lists_may_start_with_a_minus_sign(given, transpositions, stretches):
+    argv = ["dataset", "--config", "performance", "--input", "in.tfrecord", "--output-dir", "out", *given]
+    args = cli.build_parser().parse_args(cli.join_number_lists(argv))
+    assert args.transpositions == transpositions and args.stretch_factors == stretches
+
+
+def test_a_transposition_out_of_range_is_refused_in_one_line(capsys):
+    code = cli.main(["dataset", "--config", "performance", "--input", "x", "--output-dir", "y", "--transpositions", "-3,-30"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--transpositions" in err and "-30" in err and "Traceback" not in err
