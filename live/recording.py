@@ -31,6 +31,7 @@ class Recording:
         self.tracks: dict[str, list[tuple[float, int, mido.Message]]] = {}
         self._seq = 0
         self._lock = threading.Lock()
+        self._struck: dict[tuple[str, int, int], float] = {}  # (track, channel, note) -> its last note-on's tick
 
     def add_track(self, name: str) -> None:
         """Make sure track ``name`` exists (tracks are written in the order they were added)."""
@@ -38,8 +39,19 @@ class Recording:
             self.tracks.setdefault(name, [])
 
     def add(self, track: str, tick: float, msg: mido.Message) -> None:
-        """Record ``msg`` on ``track`` at song position ``tick`` (ticks, may be fractional)."""
+        """Record ``msg`` on ``track`` at song position ``tick`` (ticks, may be fractional).
+
+        A note-off never lands before the note-on it ends: messages are recorded as they were
+        sent, but the song position of a send is read from the clock, and a clock thread that is
+        late with its next tick, then stopped, can put a release a fraction of a tick before the
+        note it releases (which would leave that note hanging in the file)."""
         with self._lock:
+            if msg.type in ("note_on", "note_off"):
+                key = (track, msg.channel, msg.note)
+                if msg.type == "note_on" and msg.velocity:
+                    self._struck[key] = tick
+                else:
+                    tick = max(tick, self._struck.get(key, tick))
             self._seq += 1
             self.tracks.setdefault(track, []).append((float(tick), self._seq, msg))
 

@@ -73,6 +73,32 @@ def test_track_names_outside_latin_1_are_written_as_utf_8(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["take.mid"]
 
 
+def test_a_release_read_from_a_late_then_stopped_clock_never_lands_before_its_note(tmp_path):
+    # The output thread sent a note-on at tick 100.7 (the clock thread had not yet emitted tick
+    # 101, its due time past); the clock stopped with 101 next and the release on close was
+    # stamped 100.0: the note-off must not be written before the note-on.
+    recording = Recording(120.0, (4, 4))
+    recording.add("a", 96.0, mido.Message("note_on", note=60, velocity=90))
+    recording.add("a", 99.5, mido.Message("note_off", note=60))  # an earlier note, ended in time
+    recording.add("a", 100.7, mido.Message("note_on", note=62, velocity=90))
+    recording.add("a", 100.0, mido.Message("note_off", note=62))
+    recording.add("a", 100.0, mido.Message("note_on", note=64, velocity=90, channel=1))
+    recording.add("a", 99.9, mido.Message("note_on", note=64, velocity=0, channel=1))  # off as a zero-velocity on
+    recording.write(tmp_path / "take.mid")
+    held, at, heard = {}, 0, []
+    for msg in mido.MidiFile(tmp_path / "take.mid").tracks[1]:
+        at += msg.time
+        if msg.type in ("note_on", "note_off"):
+            key = (msg.channel, msg.note)
+            if msg.type == "note_on" and msg.velocity:
+                held[key] = at
+            else:
+                heard.append((key, held.pop(key), at))
+    assert not held
+    assert sorted(key for key, _, _ in heard) == [(0, 60), (0, 62), (1, 64)]
+    assert heard[0][2] < heard[1][1]  # the first note still ends where it ended
+
+
 class HangingPort:
     name = "hangs"
     closed = False
