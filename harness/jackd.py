@@ -160,24 +160,25 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
         except JackdError as err:
             if "Too many servers" not in str(err) or attempt == MAX_SERVERS_TRIES - 1:
                 raise
-            if not _jackd_running():
+            if not jackd_pids():
                 _forget_stale_servers()
             else:
                 time.sleep(1.0)
     raise AssertionError("unreachable")
 
 
-def _jackd_running() -> bool:
-    """True if any jackd process runs on this machine (Linux /proc)."""
+def jackd_pids() -> list[int]:
+    """The process ids of every jackd running on this machine (Linux /proc)."""
+    pids = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/comm") as f:
                     if f.read().strip() == "jackd":
-                        return True
+                        pids.append(int(pid))
             except OSError:
                 continue
-    return False
+    return pids
 
 
 def _forget_stale_servers() -> None:

@@ -34,6 +34,27 @@ def jack_server() -> JackServer:
     stop_jack_server(server)
 
 
+_OTHER_JACKD = pytest.StashKey[list]()
+
+
+def pytest_sessionstart(session):
+    """Note the JACK servers that already run before this run starts any (leftovers of a crashed
+    run, or another suite): they share the CPU with this run's, and JACK tests that time notes
+    may then flake. The summary at the end names them."""
+    from harness.jackd import jackd_pids
+
+    session.config.stash[_OTHER_JACKD] = jackd_pids()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    pids = config.stash.get(_OTHER_JACKD, [])
+    if pids:
+        terminalreporter.write_line(
+            f"warning: {len(pids)} jackd process(es) were running before this run started "
+            f"(pids {', '.join(map(str, sorted(pids)))}); JACK tests that time notes may have flaked"
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Mark where jackd's log stands when a JACK test starts, for the report below."""
