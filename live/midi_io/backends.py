@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +41,14 @@ PROBE_CLIENT_NAME = "magenta-live-probe"
 # "JACK server not running?"). Such a refusal passes, so a client is asked for this many times,
 # this far apart (seconds), before the refusal is an error.
 CLIENT_TRIES = 3
+
+# libjack keeps state that all of a process's clients share (jack2 counts its clients and
+# frees that state when the last one closes): a client opening in one thread while another
+# closes in a second thread can have it freed under it. That segfaulted a test process when
+# the supervisor registered ports again on a restarted server while a port closed. In this
+# process every client is made, opens or closes its port, and is deleted under this lock
+# (reentrant: opening a port makes a listing client first).
+CLIENT_LOCK = threading.RLock()
 CLIENT_RETRY_SECONDS = 1.0
 
 logger = logging.getLogger("live.midi_io")
@@ -112,10 +122,10 @@ def jack_server_running() -> bool:
         return False
     with _quiet_stderr():
         try:
-            probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=PROBE_CLIENT_NAME)
-        except rtmidi.RtMidiError:
+            probe = new_client(Backend("jack", rtmidi.API_UNIX_JACK), "input", PROBE_CLIENT_NAME, tries=1)
+        except BackendError:
             return False
-        probe.delete()
+        delete_client(probe)
     return True
 
 
@@ -128,8 +138,9 @@ def jack_server_identity() -> tuple[int, int] | None:
     Reads ``/dev/shm/jack_NAME_UID_0`` (jackd2's request socket) and ``/proc``; on a system
     without them it says nothing useful, and the supervisor only watches remote ports."""
     name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    path = f"/dev/shm/jack_{name}_{os.getuid()}_0"
     try:
-        inode = os.stat(f"/dev/shm/jack_{name}_{os.getuid()}_0").st_ino
+        inode = os.stat(path).st_ino
     except (OSError, AttributeError):
         return None
     cached = _JACKD_PIDS.get(name)
@@ -139,7 +150,21 @@ def jack_server_identity() -> tuple[int, int] | None:
         pid = _JACKD_PIDS[name] = _jackd_pid(name)
     if pid is None:  # the socket of a jackd that died (killed: it could not remove it)
         return None
+    if pid == 0 and not _socket_answers(path):  # no jackd in sight, and none behind the socket
+        return None
     return inode, pid
+
+
+def _socket_answers(path: str) -> bool:
+    """Whether a process accepts connections on the Unix socket ``path`` (a killed jackd
+    leaves its socket file behind, and connecting to it is refused)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 _JACKD_PIDS: dict[str, int | None] = {}  # server name -> the jackd last found serving it
@@ -240,9 +265,10 @@ def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIEN
     """
     for attempt in range(1, tries + 1):
         try:
-            if kind == "input":
-                return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
-            return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
+            with CLIENT_LOCK:
+                if kind == "input":
+                    return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
+                return rtmidi.MidiOut(rtapi=backend.api, name=client_name)
         except rtmidi.RtMidiError as err:
             if attempt >= tries:
                 times = "" if tries == 1 else f" {tries} times"
@@ -251,6 +277,13 @@ def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIEN
                            backend.name, err, CLIENT_RETRY_SECONDS)
             time.sleep(CLIENT_RETRY_SECONDS)
     raise AssertionError("unreachable")
+
+
+def delete_client(client: rtmidi.MidiIn | rtmidi.MidiOut) -> None:
+    """Close ``client``'s port and let the client go (under CLIENT_LOCK)."""
+    with CLIENT_LOCK:
+        client.close_port()
+        client.delete()
 
 
 def port_names(backend: Backend | str, kind: str, client_name: str = PROBE_CLIENT_NAME) -> list[str]:
@@ -263,7 +296,7 @@ def port_names(backend: Backend | str, kind: str, client_name: str = PROBE_CLIEN
     except rtmidi.RtMidiError as err:
         raise BackendError(f"the {backend.name} MIDI backend could not list {kind} ports: {err}") from err
     finally:
-        client.delete()
+        delete_client(client)
 
 
 def list_ports(backend: Backend | str = "auto") -> tuple[list[str], list[str]]:

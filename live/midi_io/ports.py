@@ -29,7 +29,9 @@ import rtmidi
 
 from live.errors import BackendError, ConfigFileError
 from live.midi_io.backends import (
+    CLIENT_LOCK,
     Backend,
+    delete_client,
     new_client,
     port_names,
     resolve_backend,
@@ -63,25 +65,26 @@ class _RtPort:
         self._rt = None
         if query is None:
             self.backend.require_virtual_ports()
-        # Our virtual input shows up in others' output lists, and the other way round.
-        other = "output" if self.kind == "input" else "input"
-        before = port_names(self.backend, other) if query is None else []
-        rt = new_client(self.backend, self.kind, client_name)
-        try:
-            self._prepare(rt)
-            if query is None:
-                rt.open_virtual_port(port_name)
-            else:
-                names = rt.get_ports()
-                self.remote = match_port(query, names, self.kind)
-                rt.open_port(names.index(self.remote), port_name)
-        except rtmidi.RtMidiError as err:
-            rt.delete()
-            where = f"a virtual port {port_name!r}" if query is None else f"port {self.remote!r}"
-            raise BackendError(f"the {self.backend.name} MIDI backend could not open {where}: {err}") from err
-        except BaseException:
-            rt.delete()
-            raise
+        with CLIENT_LOCK:  # from the listing client to the open port (see CLIENT_LOCK)
+            # Our virtual input shows up in others' output lists, and the other way round.
+            other = "output" if self.kind == "input" else "input"
+            before = port_names(self.backend, other) if query is None else []
+            rt = new_client(self.backend, self.kind, client_name)
+            try:
+                self._prepare(rt)
+                if query is None:
+                    rt.open_virtual_port(port_name)
+                else:
+                    names = rt.get_ports()
+                    self.remote = match_port(query, names, self.kind)
+                    rt.open_port(names.index(self.remote), port_name)
+            except rtmidi.RtMidiError as err:
+                delete_client(rt)
+                where = f"a virtual port {port_name!r}" if query is None else f"port {self.remote!r}"
+                raise BackendError(f"the {self.backend.name} MIDI backend could not open {where}: {err}") from err
+            except BaseException:
+                delete_client(rt)
+                raise
         self._rt = rt
         if query is None:
             self.name = self._own_full_name(before, port_names(self.backend, other))
@@ -107,8 +110,7 @@ class _RtPort:
         rt, self._rt = self._rt, None
         self.up = False
         if rt is not None:
-            rt.close_port()
-            rt.delete()
+            delete_client(rt)
 
     # Used by PortSupervisor, from its own thread.
 
@@ -117,7 +119,8 @@ class _RtPort:
             if self.closed or self._rt is None:
                 return
             self.up = False
-            self._rt.close_port()
+            with CLIENT_LOCK:
+                self._rt.close_port()
 
     def _reopen(self) -> bool:
         """Connect to our remote port again if it exists; True when done."""
@@ -129,10 +132,11 @@ class _RtPort:
                 target = find_again(self.remote, names, self.backend)
                 if target is None:
                     return False
-                if self._rt.is_port_open():
-                    self._rt.close_port()
-                self._prepare(self._rt)
-                self._rt.open_port(names.index(target), self.port_name)
+                with CLIENT_LOCK:
+                    if self._rt.is_port_open():
+                        self._rt.close_port()
+                    self._prepare(self._rt)
+                    self._rt.open_port(names.index(target), self.port_name)
             except rtmidi.RtMidiError as err:
                 logger.debug("reopening %s %r failed: %s", KIND_WORDS[self.kind], self.remote, err)
                 return False
@@ -156,7 +160,8 @@ class _RtPort:
             _GRAVEYARD.append(old)
         elif old is not None:
             time.sleep(RETIRE_DELAY_SECONDS)  # a read of the old client already under way ends first
-            old.delete()
+            with CLIENT_LOCK:
+                old.delete()
 
     def _rebuild(self) -> bool:
         """The MIDI server is back (restarted): register this port again with a fresh client, as
@@ -165,27 +170,28 @@ class _RtPort:
         with self._lock:
             if self.closed:
                 return False
-            try:
-                rt = new_client(self.backend, self.kind, self.client_name, tries=1)
-            except BackendError as err:
-                logger.debug("re-registering %s %r: %s", KIND_WORDS[self.kind], self.name, err)
-                return False
-            up = True
-            try:
-                self._prepare(rt)
-                if self.remote is None:
-                    rt.open_virtual_port(self.port_name)
-                else:
-                    names = rt.get_ports()
-                    target = find_again(self.remote, names, self.backend)
-                    up = target is not None
-                    if up:
-                        rt.open_port(names.index(target), self.port_name)
-                        self.remote = self.name = target
-            except rtmidi.RtMidiError as err:
-                logger.debug("re-registering %s %r failed: %s", KIND_WORDS[self.kind], self.name, err)
-                rt.delete()
-                return False
+            with CLIENT_LOCK:
+                try:
+                    rt = new_client(self.backend, self.kind, self.client_name, tries=1)
+                except BackendError as err:
+                    logger.debug("re-registering %s %r: %s", KIND_WORDS[self.kind], self.name, err)
+                    return False
+                up = True
+                try:
+                    self._prepare(rt)
+                    if self.remote is None:
+                        rt.open_virtual_port(self.port_name)
+                    else:
+                        names = rt.get_ports()
+                        target = find_again(self.remote, names, self.backend)
+                        up = target is not None
+                        if up:
+                            rt.open_port(names.index(target), self.port_name)
+                            self.remote = self.name = target
+                except rtmidi.RtMidiError as err:
+                    logger.debug("re-registering %s %r failed: %s", KIND_WORDS[self.kind], self.name, err)
+                    delete_client(rt)
+                    return False
             old, self._rt = self._rt, rt
             self._use_client(rt)
         if old is not None:  # the server came back before its death was seen: keep the dead client

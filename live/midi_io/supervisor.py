@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import rtmidi
 
 from live.errors import BackendError
-from live.midi_io.backends import Backend, jack_server_identity, new_client
+from live.midi_io.backends import Backend, delete_client, jack_server_identity, new_client
 from live.midi_io.names import CLIENT_NAME, KIND_WORDS, find_again
 from live.midi_io.ports import MidiInput, MidiOutput
 
@@ -102,7 +102,7 @@ class PortSupervisor:
                 port._server_gone(free)
             for lister in self._listers.values():
                 if free:
-                    lister.delete()
+                    delete_client(lister)
             self._listers.clear()
             logger.warning("the JACK server stopped; waiting for it to come back")
             self._tell("down")
@@ -189,7 +189,7 @@ class PortSupervisor:
             self._thread.join()
             self._thread = None
         for lister in self._listers.values():
-            lister.delete()
+            delete_client(lister)
         self._listers.clear()
 
     def __enter__(self) -> PortSupervisor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -436,3 +437,26 @@ def test_supervisor_leaves_virtual_and_closed_ports_alone(monkeypatch):
     supervisor.check(now=0.0)
     assert virtual.up and closed.up and closed not in supervisor._watched
 
+
+
+def test_a_killed_jack_servers_socket_is_not_a_running_server(monkeypatch):
+    """jackd killed with SIGKILL leaves its request socket file behind. Where no jackd process
+    is visible (a container, or the only server was the one killed), the supervisor must not
+    take that file for a server that restarted: it would register its ports on a dead server."""
+    name = f"mltest-{uuid.uuid4().hex[:8]}"
+    path = f"/dev/shm/jack_{name}_{os.getuid()}_0"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setattr(backends, "_jackd_pid", lambda _name: 0)  # no jackd in sight
+    monkeypatch.setattr(backends, "_JACKD_PIDS", {})
+    assert backends.jack_server_identity() is None  # no socket at all
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(path)
+        server.listen(1)
+        assert backends.jack_server_identity() == (os.stat(path).st_ino, 0)  # a server behind it
+        server.close()  # as SIGKILL leaves it: the file stays, nobody accepts
+        assert os.path.exists(path)
+        assert backends.jack_server_identity() is None
+    finally:
+        server.close()
+        os.unlink(path)
