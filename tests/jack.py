@@ -40,6 +40,23 @@ def stop_jack_server(server: Jackd) -> None:
     server.stop()
 
 
+def in_own_process(call: str, timeout: float = 180.0) -> subprocess.CompletedProcess:
+    """Run the Python statement ``call`` in a fresh interpreter (from the repository root);
+    returns the finished process, stdout and stderr as text.
+
+    For a test that starts, kills and restarts a JACK server of its own. libjack (jack2) keeps
+    one set of process-wide state for all of a process's clients: the first client attaches it
+    to its server's shared memory, and it is let go only when the last client closes. A test
+    process that still holds clients on the suite's server while it opens clients on a second
+    one is something the daemon never does (it serves one server) and libjack cannot do: it
+    segfaulted there."""
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, timeout=timeout,
+                          cwd=Path(__file__).resolve().parents[1])
+
+
 def unique_client_name(prefix: str = "test") -> str:
     """JACK client names must be unique on a server."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

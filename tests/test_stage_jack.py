@@ -10,7 +10,7 @@ import mido
 from live.config import agent_spec
 from live.daemon import Daemon, DaemonOptions
 from live.daemon.snapshot import make_snapshot
-from tests.jack import unique_client_name
+from tests.jack import in_own_process, unique_client_name
 from harness.jackd import NamedJackClient
 from tests.midi_io.test_ports_jack import SETTLE
 
@@ -117,7 +117,13 @@ def test_the_panic_command_silences_a_synth_on_demand(jack_server, capsys):
         synth.close()
 
 
-def test_the_daemon_survives_a_jack_server_restart(melody_model_file):
+def test_the_daemon_survives_a_jack_server_restart():
+    """In a process of its own (tests.jack.in_own_process says why): restart_scenario."""
+    run = in_own_process("from tests.test_stage_jack import restart_scenario; restart_scenario()")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+
+
+def restart_scenario() -> None:
     """jackd is killed (SIGKILL: it cannot clean up) and started again under its name: the
     daemon says so, its notes are released, its ports (virtual and connected) are registered
     again on the new server, the connection to the player's and the synth's ports is restored
