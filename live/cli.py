@@ -259,12 +259,15 @@ def _run_daemon(args: argparse.Namespace) -> int:
             pass
     use_panel = not settings.get("no_ui") and sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        with daemon:
-            if use_panel:
-                from live.ui.panel import run_panel
+        if use_panel:
+            from live.ui.panel import run_panel
 
-                run_panel(daemon)
-            else:
+            try:
+                run_panel(daemon, before_run=daemon.open)  # the panel is up while models load
+            finally:
+                daemon.close()
+        else:
+            with daemon:
                 agents = daemon.session.agents if daemon.session is not None else []
                 print(printable("magenta-live: listening on " + ", ".join(p.name for p in daemon.inputs)
                                 + "; playing to " + ", ".join(p.name for p in daemon.outputs)

@@ -130,3 +130,4 @@ class Snapshot:
     step_ms: float = 0.0
     log: tuple[str, ...] = ()
     learning: str | None = None
+    loading: str | None = None  # what the daemon loads or opens before it can play (its models, its ports)

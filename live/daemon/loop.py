@@ -221,6 +221,7 @@ class Daemon:
         self._reported: dict[str, int] = {}
         self._closed = False
         self.close_hung = False  # closing the ports hung (an embedded daemon logs it and goes on)
+        self.loading: str | None = None  # what open() is doing (the panel shows it before the first snapshot)
         self._channels = None if options.input_channels is None else {c - 1 for c in options.input_channels}
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -237,7 +238,10 @@ class Daemon:
         if o.take_library_output:
             self.library_output.start()
         try:
+            if o.agents:
+                self.loading = "models: " + ", ".join(spec.model or f"the {spec.mode} default" for spec in o.agents)
             self._open_session()
+            self.loading = "MIDI ports"
             self.backend = resolve_backend(o.backend)
             self.supervisor = PortSupervisor()
             for query in o.input_ports or [None]:
@@ -272,6 +276,8 @@ class Daemon:
         except BaseException:
             self.close()
             raise
+        finally:
+            self.loading = None
         for port in self.inputs:
             logger.info("listening on %s", port.name)
         for port in self.outputs:
@@ -572,7 +578,8 @@ class Daemon:
         self._snapshot_asked = time.perf_counter()
         if self._snapshot is None:
             self._wake.set()  # the first one: have the loop make it now
-        return self._snapshot or Snapshot()
+            return Snapshot(loading=self.loading, log=tuple(self.log_lines))  # open() may still be loading
+        return self._snapshot
 
     # -- endings --------------------------------------------------------------------------------
 

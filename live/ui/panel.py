@@ -322,16 +322,23 @@ def _log_to_pane(panel: Panel) -> Iterator[None]:
 
 
 def run_panel(
-    daemon: DaemonLike, *, input: Input | None = None, output: Output | None = None, fps: float = FPS
+    daemon: DaemonLike, *, input: Input | None = None, output: Output | None = None, fps: float = FPS,
+    before_run: Callable[[], object] | None = None,
 ) -> None:
     """Run ``daemon.run()`` in a worker thread and the panel here until ``q`` or until the
     daemon stops. Returns after ``daemon.stop()`` and the worker's end; an error the daemon
-    raised is raised again here. Closing the daemon is the caller's job."""
+    raised is raised again here. Closing the daemon is the caller's job.
+
+    ``before_run`` (the daemon's ``open``): called first on the worker thread, so the panel is
+    up at once and shows what loads (its snapshot's ``loading``) while models load and ports
+    open; a ``q`` meanwhile stops the daemon once that is done, before it plays."""
     panel = Panel(daemon, fps=fps)
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
+            if before_run is not None:
+                before_run()
             daemon.run()
         except BaseException as err:  # noqa: BLE001 - handed to the main thread
             errors.append(err)

@@ -116,6 +116,8 @@ def header(snap: Snapshot, learn_choice: int | None = None) -> Fragments:
     recording; then the backend and the ports; then the learn prompt and, with
     ``learn_choice`` (an index into ``live.config.PARAMETERS``), the parameter offered."""
     f: Fragments = [("class:title", " magenta-live "), ("", " ")]
+    if snap.loading:
+        return f + [("class:unlocked", f"loading {snap.loading} ...")]
     f += [("class:running", "▶ PLAYING") if snap.running else ("class:stopped", "■ STOPPED")]
     f += [("", "  "), ("class:value", f"{snap.bpm:.1f}"), ("class:label", " BPM  bar "), ("class:value", position(snap)),
           ("class:label", "  clock "), ("class:value", snap.clock_source)]

@@ -7,6 +7,8 @@ import io
 import logging
 import re
 import sys
+import threading
+import time
 
 import pytest
 from prompt_toolkit.data_structures import Size
@@ -14,7 +16,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from live.protocol import Command
+from live.protocol import Command, Snapshot
 from live.ui.panel import Panel, _log_to_pane, run_panel
 from tests.ui.fake import FakeDaemon, agent, snapshot
 
@@ -206,3 +208,30 @@ def test_the_panel_leaves_tensorflow_out():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_panel_is_up_while_the_daemon_opens_and_q_then_stops_it_before_it_plays():
+    screen = io.StringIO()
+    output = Vt100_Output(screen, lambda: Size(rows=30, columns=100), term="xterm")
+    daemon = FakeDaemon(snap=Snapshot(loading="models: lookback_rnn.mag"))
+    opening, opened = threading.Event(), threading.Event()
+
+    def open_slowly() -> None:  # a .mag bundle converting: seconds
+        opening.set()
+        assert daemon.stopped.wait(10)  # q pressed while it loads
+        opened.set()
+
+    with create_pipe_input() as pipe:
+        def press_q_once_drawn() -> None:
+            assert opening.wait(10)
+            deadline = time.perf_counter() + 10
+            while "loading models: lookback_rnn.mag" not in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()):
+                assert time.perf_counter() < deadline, "the panel never said what loads"
+                time.sleep(0.02)
+            pipe.send_text("q")
+
+        presser = threading.Thread(target=press_q_once_drawn)
+        presser.start()
+        run_panel(daemon, input=pipe, output=output, before_run=open_slowly)
+        presser.join()
+    assert opened.is_set() and daemon.ran.is_set()  # run() was reached, with stop already asked

@@ -148,3 +148,8 @@ def test_footer_names_the_selected_agent_and_help_lists_every_key():
     text = plain(render.help_text())
     for key in ("space", "t / T", "d / D", "m", "n", "l", "u", "p", "r", "?", "q"):
         assert f" {key} " in text, key
+
+
+def test_while_the_daemon_loads_the_header_says_what_it_loads():
+    text = plain(render.header(snapshot(loading="models: melody.mag")))
+    assert "loading models: melody.mag" in text and "PLAYING" not in text
