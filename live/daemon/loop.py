@@ -171,6 +171,7 @@ CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a ti
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
 SNAPSHOT_SECONDS = 0.05  # the panel's view is refreshed 20 times a second
 REPORT_SECONDS = 1.0  # how often unusual input is summed up in the log
+PASSTHROUGH_DELAYS_KEPT = 4096  # the latest passthrough delays kept (benchmarks/midi_scheduling.py reads them)
 PORT_CLOSE_SECONDS = 30.0
 """The longest closing the MIDI ports may take (see ``close``). jackd may wait for its graph's next
 cycle up to ten client timeouts when a client deactivates and two more when it closes; a process
@@ -222,6 +223,9 @@ class Daemon:
         self._closed = False
         self.close_hung = False  # closing the ports hung (an embedded daemon logs it and goes on)
         self.loading: str | None = None  # what open() is doing (the panel shows it before the first snapshot)
+        # --passthrough: seconds from each forwarded message's input stamp (JACK's time of its
+        # arrival at our port) to its send returning: the daemon's own share of the latency.
+        self.passthrough_delays: deque[float] = deque(maxlen=PASSTHROUGH_DELAYS_KEPT)
         self._channels = None if options.input_channels is None else {c - 1 for c in options.input_channels}
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -446,6 +450,7 @@ class Daemon:
             self.counters.passed_through += 1
             for scheduler in self.schedulers:
                 scheduler.send_now(msg, tag="player")
+            self.passthrough_delays.append(time.perf_counter() - stamp)
 
     def _server_changed(self, what: str) -> None:
         """The supervisor's news of the JACK server (its thread): handled by the loop."""

@@ -24,9 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 
-POLL_SECONDS = 0.001
-"""How often the pump looks for input (seconds). JACK delivers input once per period (1.33 ms
-at 64 frames and 48 kHz), so polling faster would find nothing more."""
+POLL_SECONDS = 0.0005
+"""How often the pump (and the daemon's loop, while the player plays) looks for input
+(seconds). JACK delivers input once per period (1.33 ms at 64 frames and 48 kHz); what a read
+waits after a delivery is on average half this interval, and it is most of the daemon's own
+share of a note's latency: at 1 ms its p99 was 1.2 ms, at 0.5 ms 0.87 ms (benchmarks/RESULTS.md,
+"Passthrough latency")."""
 
 QUEUE_SIZE = 8192
 """rtmidi's queue for one input (messages). When it is full rtmidi drops messages, and their
