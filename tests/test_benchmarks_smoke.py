@@ -174,6 +174,9 @@ def test_the_musical_quality_section_has_every_row(report):
         if cells[0] == "melody (bundled)":
             ratio = float(cells[3])
             assert 0.0 <= ratio <= 1.0
+    heldout = [cells for cells in _all_rows(text) if len(cells) == 8 and cells[0] == "melody (bundled)"]
+    assert [cells[1] for cells in heldout] == ["--key auto (default)", "--key C (not transposed)"]  # real calls
+    assert all(0.0 <= float(cells[7]) <= 1.0 for cells in heldout)
     assert "free" in rows and "--key auto" in rows  # harmonize and improv tables
     assert "hits per bar" in text and "snare hits on beats 2 and 4" in text
 
