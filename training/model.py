@@ -243,19 +243,23 @@ class MagentaLSTMCell(keras.layers.Layer):
         self.bias = self.add_weight(shape=(4 * units,), initializer="zeros", name="bias")
         self.built = True
 
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        """The whole layer over inputs [B, T, input_size] from a zero state -> outputs h [B, T, U].
+    def call(self, inputs: tf.Tensor, initial_state: tuple[tf.Tensor, tf.Tensor] | None = None) -> tf.Tensor:
+        """The whole layer over inputs [B, T, input_size] -> outputs h [B, T, U], from a zero
+        state or ``initial_state`` (c [B, U], h [B, U]).
 
         Runs TensorFlow's fused BlockLSTM op (contrib's LSTMBlockFusedCell, made to be a drop-in
         for BasicLSTMCell: same kernel layout, gate order and forget bias), several times faster
         than a loop of ``step`` on the CPU.
         """
         x = tf.transpose(inputs, [1, 0, 2])  # [T, B, I]
-        zeros = tf.zeros([tf.shape(inputs)[0], self.units], inputs.dtype)
+        if initial_state is None:
+            zeros = tf.zeros([tf.shape(inputs)[0], self.units], inputs.dtype)
+            initial_state = (zeros, zeros)
         zu = tf.zeros([self.units], inputs.dtype)
         out = tf.raw_ops.BlockLSTM(
-            seq_len_max=tf.cast(tf.shape(x)[0], tf.int64), x=x, cs_prev=zeros, h_prev=zeros, w=self.kernel,
-            wci=zu, wcf=zu, wco=zu, b=self.bias, forget_bias=FORGET_BIAS, cell_clip=-1.0, use_peephole=False,
+            seq_len_max=tf.cast(tf.shape(x)[0], tf.int64), x=x, cs_prev=initial_state[0], h_prev=initial_state[1],
+            w=self.kernel, wci=zu, wcf=zu, wco=zu, b=self.bias, forget_bias=FORGET_BIAS, cell_clip=-1.0,
+            use_peephole=False,
         )
         return tf.transpose(out.h, [1, 0, 2])
 

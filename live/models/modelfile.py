@@ -29,9 +29,13 @@ def save(model: Model, path: str | os.PathLike, float16: bool = False) -> None:
     """Write ``model`` to ``path`` (an uncompressed ``.npz``: weights barely compress, and an
     uncompressed file loads at disk speed), atomically. ``float16``: store the weights rounded to
     half precision (ModelFileError if one does not fit: float16 ends at 65504)."""
+    write_container(path, model.config.to_json_dict(), model.weights, float16)
+
+
+def write_container(path: str | os.PathLike, config: dict, weights: dict[str, np.ndarray], float16: bool = False) -> None:
+    """The container itself: ``weights`` and the JSON ``config`` (models and MusicVAEs alike)."""
     path = os.fspath(path)
-    blob = np.frombuffer(json.dumps(model.config.to_json_dict(), sort_keys=True).encode(), np.uint8)
-    weights = model.weights
+    blob = np.frombuffer(json.dumps(config, sort_keys=True).encode(), np.uint8)
     if float16:
         weights = {name: w.astype(np.float16) for name, w in weights.items()}
         bad = [name for name, w in weights.items() if not np.isfinite(w).all()]
@@ -65,6 +69,14 @@ def _check_sizes(path: str) -> None:
 def load(path: str | os.PathLike) -> Model:
     """Read a model file written by ``save``; ModelFileError says what is wrong with a bad one."""
     path = os.fspath(path)
+    config_dict, arrays = read_container(path)
+    return Model(ModelConfig.from_json_dict(config_dict, path), arrays, where=path)
+
+
+def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """(the JSON config, the weights) of a container written by ``write_container``, checked:
+    sizes the file can hold, no Python objects, finite weights, a config that is JSON."""
+    path = os.fspath(path)
     try:
         _check_sizes(path)
         with np.load(path, allow_pickle=False) as data:
@@ -82,4 +94,6 @@ def load(path: str | os.PathLike) -> Model:
         config_dict = json.loads(arrays.pop(CONFIG_KEY).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(f"{path}: the model config is not valid JSON ({err})") from err
-    return Model(ModelConfig.from_json_dict(config_dict, path), arrays, where=path)
+    if not isinstance(config_dict, dict):
+        raise ModelFileError(f"{path}: the model config is not a JSON object")
+    return config_dict, arrays
