@@ -9,13 +9,19 @@ divergence of ``N(mu, sigma)`` from ``N(0, 1)`` beyond ``free_bits`` (in nats:
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from live.models.vae import MusicVae, VaeConfig
+from live.models.vae import FIRST_PITCH_CLASS, MusicVae, VaeConfig
+from training.commands.train import VAE_RUN_FILE
 from training.model import MagentaLSTMCell
 
 
@@ -131,3 +137,223 @@ class MusicVaeNet(keras.Model):
 def beta_at(step: int, max_beta: float, beta_rate: float) -> float:
     """Magenta's KL weight at training step ``step``: ``(1 - beta_rate ** step) * max_beta``."""
     return (1.0 - beta_rate**step) * max_beta
+
+
+# -- hyperparameters ---------------------------------------------------------------------------
+
+
+@dataclass
+class VaeHParams:
+    """Magenta's ``cat-mel_2bar_small`` hyperparameters (``--hparams`` overrides them). Not
+    carried over: scheduled sampling (the decoder here always reads the true previous step)."""
+
+    batch_size: int = 512
+    z_size: int = 256
+    enc_rnn_size: list[int] = field(default_factory=lambda: [512])
+    dec_rnn_size: list[int] = field(default_factory=lambda: [256, 256])
+    learning_rate: float = 0.001
+    decay_rate: float = 0.9999
+    min_learning_rate: float = 0.00001
+    max_beta: float = 0.2
+    beta_rate: float = 0.99999
+    free_bits: float = 0.0
+    clip_norm: float = 1.0
+    transpose: int = 5  # each training window moved by a random -5..+5 semitones (Magenta's augmenter)
+
+    def config(self, source: dict[str, Any] | None = None) -> VaeConfig:
+        return VaeConfig(z_size=self.z_size, encoder_sizes=list(self.enc_rnn_size), decoder_sizes=list(self.dec_rnn_size),
+                         source=dict(source or {}))
+
+
+# name -> (smallest, largest) for numbers; every size of a list the same
+_BOUNDS = {"batch_size": (1, 4096), "z_size": (1, 2048), "enc_rnn_size": (1, 4096), "dec_rnn_size": (1, 4096),
+           "learning_rate": (1e-7, 1.0), "decay_rate": (0.5, 1.0), "min_learning_rate": (0.0, 1.0),
+           "max_beta": (0.0, 100.0), "beta_rate": (0.0, 1.0), "free_bits": (0.0, 1e4), "clip_norm": (1e-6, 1e6),
+           "transpose": (0, 24)}
+
+
+def parse_vae_hparams(text: str, base: VaeHParams | None = None) -> VaeHParams:
+    """``"batch_size=64,enc_rnn_size=[256]"`` over ``base``; HParamsError names a bad one."""
+    from training.errors import HParamsError
+
+    values = asdict(base or VaeHParams())
+    for item in _split(text):
+        name, eq, raw = item.partition("=")
+        name = name.strip()
+        if not eq or name not in values:
+            raise HParamsError(f"--hparams: {item!r} is not NAME=VALUE with NAME one of {', '.join(values)}")
+        try:
+            value = json.loads(raw.strip())
+        except ValueError as err:
+            raise HParamsError(f"--hparams: {name}={raw.strip()} is not a number or a list of numbers") from err
+        lo, hi = _BOUNDS[name]
+        items = value if isinstance(value, list) else [value]
+        if isinstance(values[name], list) != isinstance(value, list) or not items or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi for v in items
+        ):
+            raise HParamsError(f"--hparams: {name}={raw.strip()} must be {'a list of ' if isinstance(values[name], list) else ''}"
+                               f"numbers from {lo:g} to {hi:g}")
+        if isinstance(values[name], int) or isinstance(values[name], list):
+            if not all(float(v).is_integer() for v in items):
+                raise HParamsError(f"--hparams: {name}={raw.strip()} must be whole numbers")
+            value = [int(v) for v in value] if isinstance(value, list) else int(value)
+        values[name] = value
+    return VaeHParams(**values)
+
+
+def _split(text: str) -> list[str]:
+    """Split at the commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p for p in (p.strip() for p in parts) if p]
+
+
+# -- training ---------------------------------------------------------------------------------
+
+RUN_FILE = VAE_RUN_FILE  # what marks a MusicVAE run directory
+
+
+def _transpose(classes: tf.Tensor, amount: int) -> tf.Tensor:
+    """Windows [B, T] moved by random semitones in -amount..amount (a window that would leave
+    the range stays where it is)."""
+    if amount == 0:
+        return classes
+    shift = tf.random.uniform([tf.shape(classes)[0], 1], -amount, amount + 1, tf.int32)
+    pitched = classes >= FIRST_PITCH_CLASS
+    moved = tf.where(pitched, classes + shift, classes)
+    fits = tf.reduce_all(~pitched | ((moved >= FIRST_PITCH_CLASS) & (moved < VaeConfig().num_classes)), axis=1, keepdims=True)
+    return tf.where(fits, moved, classes)
+
+
+def _dataset(path: str, steps: int, batch: int, training: bool) -> tf.data.Dataset:
+    from training.vae_data import parse_example
+
+    ds = tf.data.TFRecordDataset(path).map(lambda b: parse_example(b, steps))
+    if training:
+        ds = ds.shuffle(20_000).repeat()
+    return ds.batch(batch, drop_remainder=training).prefetch(2)
+
+
+def _build(run_dir: str, hparams: VaeHParams):
+    net = MusicVaeNet(hparams.config(), name="music_vae")
+    optimizer = keras.optimizers.Adam(learning_rate=hparams.learning_rate, epsilon=1e-8)
+    optimizer.build(net.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    checkpoint = tf.train.Checkpoint(step=step, model=net, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "train"), max_to_keep=3, checkpoint_name="ckpt")
+    return net, optimizer, step, checkpoint, manager
+
+
+def read_vae_run(run_dir: str) -> VaeHParams | None:
+    path = os.path.join(run_dir, RUN_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return VaeHParams(**json.load(f)["hparams"])
+
+
+def _scalars(writer, step: int, values: dict[str, float]) -> None:
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    with writer.as_default(step=step):
+        for name, value in values.items():
+            tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
+    writer.flush()
+
+
+def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_training_steps: int = 1000,
+              checkpoint_every: int = 200, log_every: int = 50, log=print) -> dict[str, float]:
+    """Train (resuming from ``run_dir``'s latest checkpoint) until the global step reaches
+    ``num_training_steps``; TensorBoard summaries in ``run_dir/train``. Returns the last metrics."""
+    from live.files import atomic_write
+
+    hparams = parse_vae_hparams(hparams_text, read_vae_run(run_dir))
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write(os.path.join(run_dir, RUN_FILE), json.dumps({"config_id": "cat-mel_2bar_small", "hparams": asdict(hparams)},
+                                                             indent=2, sort_keys=True) + "\n")
+    net, optimizer, step, checkpoint, manager = _build(run_dir, hparams)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        log(f"resuming at step {int(step.numpy())} from {manager.latest_checkpoint}")
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+    steps = VaeConfig().steps
+
+    @tf.function(input_signature=[tf.TensorSpec([None, steps], tf.int32), tf.TensorSpec([], tf.float32)])
+    def train_step(classes, beta):
+        classes = _transpose(classes, hparams.transpose)
+        with tf.GradientTape() as tape:
+            terms = net.losses_of(classes, beta, hparams.free_bits)
+        grads = tape.gradient(terms["loss"], net.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        step.assign_add(1)
+        return terms
+
+    batches = iter(_dataset(train_file, steps, hparams.batch_size, training=True))
+    metrics: dict[str, float] = {}
+    started = time.perf_counter()
+    while int(step.numpy()) < num_training_steps:
+        now = int(step.numpy())
+        optimizer.learning_rate.assign(
+            (hparams.learning_rate - hparams.min_learning_rate) * hparams.decay_rate**now + hparams.min_learning_rate)
+        beta = beta_at(now, hparams.max_beta, hparams.beta_rate)
+        terms = train_step(next(batches), tf.constant(beta, tf.float32))
+        done = now + 1
+        if done % log_every == 0 or done == num_training_steps:
+            metrics = {name: float(v.numpy()) for name, v in terms.items()} | {"beta": beta}
+            _scalars(writer, done, metrics)
+            log(f"step {done}: loss {metrics['loss']:.3f} reconstruction {metrics['reconstruction']:.3f} "
+                f"kl {metrics['kl']:.2f} accuracy {metrics['accuracy']:.3f} "
+                f"({time.perf_counter() - started:.0f} s)")
+        if done % checkpoint_every == 0 or done == num_training_steps:
+            manager.save(checkpoint_number=done)
+    return metrics
+
+
+def evaluate_vae(run_dir: str, eval_file: str) -> dict[str, float]:
+    """The latest checkpoint on ``eval_file``'s windows, z = mu: reconstruction accuracy per
+    step, and the ELBO per step in nats (reconstruction cross-entropy + KL, over the steps)."""
+    hparams = read_vae_run(run_dir)
+    if hparams is None:
+        raise FileNotFoundError(f"{run_dir}: no {RUN_FILE}: train first")
+    net, _, step, checkpoint, manager = _build(run_dir, hparams)
+    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    steps = VaeConfig().steps
+    total: dict[str, float] = {"reconstruction": 0.0, "kl": 0.0, "accuracy": 0.0}
+    count = 0
+    for classes in _dataset(eval_file, steps, 256, training=False):
+        terms = net.losses_of(classes, 0.0, 0.0, sample=False)
+        n = int(classes.shape[0])
+        for name in total:
+            total[name] += float(terms[name].numpy()) * n
+        count += n
+    if not count:
+        raise ValueError(f"{eval_file}: no windows")
+    out = {name: value / count for name, value in total.items()}
+    return {"step": int(step.numpy()), "windows": count, "reconstruction_accuracy": out["accuracy"],
+            "elbo_nats_per_step": (out["reconstruction"] + out["kl"]) / steps,
+            "reconstruction_nats_per_step": out["reconstruction"] / steps, "kl_nats": out["kl"]}
+
+
+def export_vae(run_dir: str, output: str, trained_on: str = "", float16: bool = False) -> str:
+    """Write the latest checkpoint as the live MusicVAE file; returns its path."""
+    from live.models.vae import save_vae
+
+    hparams = read_vae_run(run_dir)
+    if hparams is None:
+        raise FileNotFoundError(f"{run_dir}: no {RUN_FILE}: train first")
+    net, _, step, checkpoint, manager = _build(run_dir, hparams)
+    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    save_vae(net.to_live({"tool": "magenta-live-train", "trained_on": trained_on, "steps": int(step.numpy()),
+                          "hparams": asdict(hparams)}), output, float16)
+    return output

@@ -90,6 +90,12 @@ class VaeConfig:
         return config
 
 
+VAE_CONFIGS: dict[str, str] = {
+    "cat-mel_2bar_small": "MusicVAE, 2-bar melodies (90 classes, 32 steps): a bidirectional LSTM encoder, an LSTM decoder",
+}
+"""The MusicVAE configurations magenta-live trains and plays (id -> description)."""
+
+
 def expected_shapes(config: VaeConfig) -> dict[str, tuple[int, ...]]:
     """The shape every weight must have for ``config``."""
     c, z = config.num_classes, config.z_size

@@ -7,6 +7,8 @@ import os
 
 from live.errors import OutputPathError
 from live.models.configs import get_config
+from live.models.vae import VAE_CONFIGS
+from training.errors import DataError
 from live.settings import Number
 from training.commands import WORKERS, workers
 
@@ -55,9 +57,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dataset``: the summary, then the folder written."""
-    get_config(args.config)  # an unknown id fails before TensorFlow loads
+    vae = args.config in VAE_CONFIGS
+    if not vae:
+        get_config(args.config)  # an unknown id fails before TensorFlow loads
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise OutputPathError(f"--output-dir: {args.output_dir} is a file, not a folder")
+    if vae:
+        unused = [flag for flag, value in (("--transpositions", args.transpositions), ("--stretch-factors", args.stretch_factors),
+                                           ("--chunk-steps", args.chunk_steps)) if value]
+        if unused:
+            raise DataError(f"{', '.join(unused)}: not for {args.config} (its windows are two bars; "
+                                       "training moves them by -5..+5 semitones: --hparams transpose=N)")
+        from live.models.vae import VaeConfig
+        from training.vae_data import make_vae_dataset  # TensorFlow loads here
+
+        summary = make_vae_dataset(args.input, args.output_dir, VaeConfig(), args.eval_ratio, args.seed, args.limit)
+        print(summary.text())
+        print(f"wrote {args.output_dir}")
+        return 0
     from training.dataset import make_dataset  # TensorFlow loads here
 
     summary = make_dataset(

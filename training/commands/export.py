@@ -7,6 +7,7 @@ import os
 
 from live.files import check_writable
 from live.models.modelfile import load
+from training.commands.train import VAE_RUN_FILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +28,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``export``, then load the file written back and describe it."""
     check_writable(args.output, "--output")
+    if os.path.exists(os.path.join(args.run_dir, VAE_RUN_FILE)):
+        from live.models.vae import load_vae
+        from training.vae import export_vae  # TensorFlow loads here
+
+        out = export_vae(args.run_dir, args.output, args.trained_on, float16=args.float16)
+        vae = load_vae(out)
+        print(f"wrote {out}: MusicVAE {vae.config.config_id}, z {vae.config.z_size}, encoder {vae.config.encoder_sizes}, "
+              f"decoder {vae.config.decoder_sizes}, step {vae.config.source.get('steps')}, {os.path.getsize(out)} bytes")
+        return 0
     from training.export import export  # TensorFlow loads here
 
     out = export(args.run_dir, args.output, args.trained_on, float16=args.float16)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from live.files import atomic_write, check_writable
 from live.models.configs import get_config
+from live.models.vae import VAE_CONFIGS
 from live.settings import Number
 
+VAE_RUN_FILE = "vae_run.json"  # training.vae.RUN_FILE: a MusicVAE's run directory
 STEPS = Number("--num-training-steps", 1, 10**9, integer=True, meaning="the global step to train to")
 EVERY = {name: Number(f"--{name}", 1, 10**9, integer=True, meaning="steps") for name in ("summary-every", "checkpoint-every", "log-every")}
 
@@ -37,10 +40,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train`` (or ``--eval``)."""
-    if args.config is not None:
+    vae = args.config in VAE_CONFIGS or (args.config is None and os.path.exists(os.path.join(args.run_dir, VAE_RUN_FILE)))
+    if args.config is not None and not vae:
         get_config(args.config)  # an unknown id fails before TensorFlow loads
     if args.metrics_json:
         check_writable(args.metrics_json, "--metrics-json")
+    if vae:
+        from training.vae import evaluate_vae, train_vae  # TensorFlow loads here
+
+        if args.eval:
+            result = evaluate_vae(args.run_dir, args.sequence_example_file)
+            print(json.dumps(result, indent=2, sort_keys=True))
+            if args.metrics_json:
+                atomic_write(args.metrics_json, json.dumps(result, indent=2, sort_keys=True) + "\n")
+        else:
+            train_vae(args.run_dir, args.sequence_example_file, args.hparams, args.num_training_steps,
+                      checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+        return 0
     from training.train import evaluate, train  # TensorFlow loads here
 
     if args.eval:
