@@ -25,7 +25,7 @@ import tensorflow as tf
 from note_seq.protobuf import music_pb2
 
 from live.files import atomic_path
-from live.models.vae import FIRST_PITCH_CLASS, NO_EVENT, NOTE_OFF, VaeConfig
+from live.models.vae import FIRST_PITCH_CLASS, VaeConfig, events_classes
 from training.dataset import (
     DatasetError,
     extract_melodies,
@@ -38,24 +38,6 @@ from training.dataset import (
 OUTPUT_NAME = "vae_melodies"
 STEPS_PER_QUARTER = 4
 MIN_BARS = 2
-
-
-def melody_row(events: list[int], config: VaeConfig) -> np.ndarray:
-    """A note-seq Melody's events (-2 no event, -1 note off, else a pitch) -> classes, pitches
-    moved by octaves into the config's range."""
-    row = np.empty(len(events), np.int64)
-    for i, e in enumerate(events):
-        if e == -2:
-            row[i] = NO_EVENT
-        elif e == -1:
-            row[i] = NOTE_OFF
-        else:
-            while e < config.min_pitch:
-                e += 12
-            while e > config.max_pitch:
-                e -= 12
-            row[i] = FIRST_PITCH_CLASS + e - config.min_pitch
-    return row
 
 
 def windows(sequence, config: VaeConfig, stats: Counter) -> list[np.ndarray]:
@@ -76,7 +58,7 @@ def windows(sequence, config: VaeConfig, stats: Counter) -> list[np.ndarray]:
             stats[f"pieces skipped: {type(err).__name__}"] += 1
             continue
         for melody in melodies:
-            row = melody_row(list(melody), config)
+            row = events_classes(list(melody), config.min_pitch, config.num_classes)
             for start in range(0, len(row) - config.steps + 1, steps_per_bar):
                 window = row[start : start + config.steps]
                 if (window >= FIRST_PITCH_CLASS).any():

@@ -525,9 +525,25 @@ def run(args: argparse.Namespace) -> int:
     the exit status."""
     from live.models import load
 
+    from live.models.bundled import resolve_model
+    from live.models.vae import is_vae_file, load_vae
+
     options = GenerateOptions.from_args(args)
+    path = resolve_model(options.model)
+    if is_vae_file(path):
+        from live.generate.vae import run_vae
+
+        vae = load_vae(path)
+        make_output_dir(options.output_dir)
+        names = output_names(options.num_outputs)
+        run_vae(vae, options, names)
+        print(f"wrote {len(names)} MIDI file(s) to {options.output_dir}")
+        return 0
+    if options.interpolate or options.sample:
+        raise ConfigFileError(f"--{'interpolate' if options.interpolate else 'sample'} needs a MusicVAE model, "
+                              f"and {options.model} is not one")
     make_output_dir(options.output_dir)
-    model = load(options.model)
+    model = load(path)
     pieces = generate(model, options)
     names = output_names(options.num_outputs)
     for name in names:

@@ -125,6 +125,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps-per-iteration", type=LIMITS["steps_per_iteration"].argtype, default=1, help="beam search: events per iteration (default: %(default)s)"
     )
     g.add_argument("--seed", type=LIMITS["seed"].argtype, default=None, help="random seed; the same seed gives the same files (default: random)")
+    g = parser.add_argument_group("MusicVAE (a model trained with --config cat-mel_2bar_small)")
+    g.add_argument("--interpolate", nargs=2, metavar=("A.mid", "B.mid"), default=None,
+                   help="--num-outputs two-bar phrases morphing from A's first two bars to B's (spherical "
+                        "interpolation of their codes; the first is A re-voiced, the last B)")
+    g.add_argument("--sample", action="store_true", default=None, help="--num-outputs two-bar phrases from random codes")
     g = parser.add_argument_group("improv")
     g.add_argument(
         "--backing-chords", default=None, help=f'chord symbols separated by spaces (default: "{DEFAULT_BACKING_CHORDS}")'
@@ -334,6 +339,8 @@ class GenerateOptions:
     notes_per_second: str | None = None
     pitch_class_histogram: str | None = None
     disable_conditioning: str | None = None
+    interpolate: list[str] | None = None  # MusicVAE: two MIDI files to morph between
+    sample: bool | None = None  # MusicVAE: draw phrases from the prior
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> GenerateOptions:

@@ -266,6 +266,48 @@ def melody_classes(notes: list[tuple[int, int, int]], steps: int, min_pitch: int
     return row
 
 
+def events_classes(events: list[int], min_pitch: int = 21, num_classes: int = 90) -> np.ndarray:
+    """Melody events as note-seq writes them (-2 no event, -1 note off, else a MIDI pitch) ->
+    classes int [len(events)], pitches moved by octaves into the range."""
+    max_pitch = min_pitch + num_classes - FIRST_PITCH_CLASS - 1
+    row = np.empty(len(events), np.int64)
+    for i, e in enumerate(events):
+        if e == -2:
+            row[i] = NO_EVENT
+        elif e == -1:
+            row[i] = NOTE_OFF
+        else:
+            while e < min_pitch:
+                e += 12
+            while e > max_pitch:
+                e -= 12
+            row[i] = FIRST_PITCH_CLASS + e - min_pitch
+    return row
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation from code ``a`` (t = 0) to ``b`` (t = 1), as Magenta interpolates."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+
+
+def is_vae_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a MusicVAE file (its config read, not its weights)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z, z.open("__config__.npy") as f:
+            config = json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode())
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
 def classes_notes(row: np.ndarray, min_pitch: int = 21) -> list[tuple[int, int, int]]:
     """classes int [T] -> (start step, end step, pitch) notes (the inverse of melody_classes)."""
     notes, current = [], None
