@@ -1,4 +1,5 @@
-"""Write the example MIDI files: call.mid (a one-bar phrase) and beat.mid (a two-bar drum pattern).
+"""Write the example MIDI files: call.mid (a one-bar phrase), tune.mid (a two-bar phrase in G,
+for ``generate --interpolate``) and beat.mid (a two-bar drum pattern).
 
     python examples/make_midi.py
 """
@@ -36,6 +37,16 @@ def call() -> list[tuple[int, mido.Message]]:
     return events
 
 
+def tune() -> list[tuple[int, mido.Message]]:
+    eighth = PPQ // 2
+    phrase = [67, 69, 71, 74, 76, 74, 71, 67, 69, 71, 72, 71, 69, 67, 66, 67]
+    events = []
+    for i, pitch in enumerate(phrase):
+        events.append((i * eighth, mido.Message("note_on", note=pitch, velocity=90)))
+        events.append((i * eighth + eighth - 10, mido.Message("note_off", note=pitch)))
+    return events
+
+
 def beat() -> list[tuple[int, mido.Message]]:
     sixteenth = PPQ // 4
     events = []
@@ -53,5 +64,6 @@ def beat() -> list[tuple[int, mido.Message]]:
 
 if __name__ == "__main__":
     write(HERE / "call.mid", call())
+    write(HERE / "tune.mid", tune())
     write(HERE / "beat.mid", beat())
-    print("wrote", HERE / "call.mid", "and", HERE / "beat.mid")
+    print("wrote", HERE / "call.mid", HERE / "tune.mid", "and", HERE / "beat.mid")

@@ -51,6 +51,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for m in models:
         modes = ", ".join(mode for mode, name in DEFAULT_FOR_MODE.items() if name == m.name)
         default = f"  [default for {modes}]" if modes else ""
+        default += "  [MusicVAE: magenta-live generate --interpolate/--sample]" if m.kind == "vae" else ""
         print(f"{m.name:<12} {m.config_id:<24} {m.size_bytes / 1e6:5.2f} MB  {m.trained_on}{default}")
     return 0
 

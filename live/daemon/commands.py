@@ -50,6 +50,10 @@ def program(daemon: Daemon, msg: mido.Message) -> None:
         daemon.say(f"program change {msg.program}: there are {len(models)} bundled models (0 to {len(models) - 1})")
         return
     chosen = models[msg.program]
+    if chosen.kind != "rnn":
+        daemon.say(f"program change {msg.program}: {chosen.name} is a MusicVAE; no live mode plays it yet "
+                   "(magenta-live generate --interpolate/--sample does)")
+        return
     try:
         family = get_config(chosen.config_id).family
     except LookupError:

@@ -243,7 +243,7 @@ class Session:
                       f"no bundled model plays {mode}")
             return
         if next_model:
-            names = [m.name for m in bundled_models()]
+            names = [m.name for m in bundled_models() if m.kind == "rnn"]
             current = spec.model or DEFAULT_FOR_MODE.get(spec.mode)
             candidates = []
             for _ in names:

@@ -38,6 +38,7 @@ class BundledModel:
     config_id: str
     size_bytes: int
     trained_on: str
+    kind: str = "rnn"  # "rnn" (the agents play it) or "vae" (a MusicVAE: `magenta-live generate`)
 
 
 def _read_config(path: Path) -> dict:
@@ -57,8 +58,9 @@ def bundled_models() -> list[BundledModel]:
     for path in sorted(BUNDLED_DIR.glob("*.npz")):
         config = _read_config(path)
         source = config.get("source") or {}
+        kind = "vae" if config.get("format") == "magenta-live-vae" else "rnn"
         models.append(
-            BundledModel(path.stem, path, config.get("config_id", "?"), path.stat().st_size, str(source.get("trained_on", "")))
+            BundledModel(path.stem, path, config.get("config_id", "?"), path.stat().st_size, str(source.get("trained_on", "")), kind)
         )
     return models
 
