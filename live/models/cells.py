@@ -54,8 +54,15 @@ def prepare_lstm(kernel: np.ndarray, bias: np.ndarray, forget_bias: float = 1.0)
 
 def lstm_step(p: LSTMParams, x: np.ndarray, c: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One BasicLSTMCell step. x [B, I], c [B, U], h [B, U] -> (new c [B, U], new h [B, U])."""
+    return lstm_step_projected(p, x @ p.wx, c, h)
+
+
+def lstm_step_projected(p: LSTMParams, xw: np.ndarray, c: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``lstm_step`` with the input already projected: xw [B, 4U] = x @ p.wx. A one-hot input's
+    projection is a row of ``p.wx``, and a whole known sequence's is one matmul, so callers that
+    know their inputs ahead (MusicVAE's encoder) skip a matmul per step."""
     u = p.units
-    t = np.tanh(x @ p.wx + h @ p.wh + p.b)  # [B, 4U]: tanh of j, tanh(z/2) of i, f, o
+    t = np.tanh(xw + h @ p.wh + p.b)  # [B, 4U]: tanh of j, tanh(z/2) of i, f, o
     g = 0.5 * t + 0.5  # sigmoid of i, f, o (the j columns are unused)
     c = c * g[:, 2 * u : 3 * u] + g[:, :u] * t[:, u : 2 * u]
     h = np.tanh(c) * g[:, 3 * u :]

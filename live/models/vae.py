@@ -162,17 +162,18 @@ class MusicVae:
             raise ValueError(f"encode wants classes [B, T], got shape {events.shape}")
         if events.min() < 0 or events.max() >= self.config.num_classes:
             raise ValueError(f"classes must lie in 0..{self.config.num_classes - 1}")
-        x = one_hot(events, self.config.num_classes)  # [B, T, C]
         batch, steps = events.shape
+        x = None  # the layer below's outputs [B, T, 2U]; the first layer reads the one-hot classes
         last_fw = first_bw = None
         for fw, bw in self._enc:
             outs = []
             for p, order in ((fw, range(steps)), (bw, range(steps - 1, -1, -1))):
+                xw = p.wx[events] if x is None else x @ p.wx  # [B, T, 4U]: every step's input projected at once
                 c = np.zeros((batch, p.units), np.float32)
                 h = np.zeros((batch, p.units), np.float32)
                 out = np.empty((batch, steps, p.units), np.float32)
                 for t in order:
-                    c, h = cells.lstm_step(p, x[:, t], c, h)
+                    c, h = cells.lstm_step_projected(p, xw[:, t], c, h)
                     out[:, t] = h
                 outs.append(out)
             last_fw, first_bw = outs[0][:, -1], outs[1][:, 0]
@@ -195,14 +196,21 @@ class MusicVae:
             at += 2 * u
         return state
 
-    def _step(self, state: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> tuple[list, np.ndarray]:
-        """One decoder step: input [B, C + Z] -> (new state, logits [B, C])."""
-        new = []
+    def _step(self, state: list[tuple[np.ndarray, np.ndarray]], xw: np.ndarray) -> tuple[list, np.ndarray]:
+        """One decoder step: the bottom layer's projected input [B, 4U] -> (new state, logits [B, C])."""
+        new, below = [], None
         for p, (c, h) in zip(self._dec, state):
-            c, h = cells.lstm_step(p, x, c, h)
+            c, h = cells.lstm_step_projected(p, xw if below is None else below @ p.wx, c, h)
             new.append((c, h))
-            x = h
-        return new, x @ self.weights["decoder/output/kernel"] + self.weights["decoder/output/bias"]
+            below = h
+        return new, below @ self.weights["decoder/output/kernel"] + self.weights["decoder/output/bias"]
+
+    def _inputs(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bottom layer's input projection, split: (z's share [B, 4U], computed once per
+        phrase; the rows of the previous step's class [C, 4U]) ."""
+        wx = self._dec[0].wx
+        classes = self.config.num_classes
+        return z @ wx[classes:], wx[:classes]
 
     def logits(self, z: np.ndarray, events: np.ndarray) -> np.ndarray:
         """Teacher-forced: the logits [B, T, C] of each step of ``events`` (int [B, T]) given
@@ -210,12 +218,12 @@ class MusicVae:
         z = np.asarray(z, np.float32)
         events = np.asarray(events)
         batch, steps = events.shape
-        prev = np.zeros((batch, self.config.num_classes), np.float32)
+        from_z, from_class = self._inputs(z)
         state = self.initial_state(z)
         out = np.empty((batch, steps, self.config.num_classes), np.float32)
         for t in range(steps):
-            state, out[:, t] = self._step(state, np.concatenate([prev, z], axis=1))
-            prev = one_hot(events[:, t], self.config.num_classes)
+            xw = from_z if t == 0 else from_z + from_class[events[:, t - 1]]  # the first step reads no class
+            state, out[:, t] = self._step(state, xw)
         return out
 
     def decode(self, z: np.ndarray, temperature: float = 1.0, rng: np.random.Generator | None = None,
@@ -228,19 +236,20 @@ class MusicVae:
             raise ValueError(f"decode wants codes [B, {self.config.z_size}], got shape {z.shape}")
         rng = rng or np.random.default_rng()
         steps = steps or self.config.steps
-        batch, classes = z.shape[0], self.config.num_classes
-        prev = np.zeros((batch, classes), np.float32)
+        batch = z.shape[0]
+        from_z, from_class = self._inputs(z)
         state = self.initial_state(z)
         out = np.empty((batch, steps), np.int64)
+        xw = from_z
         for t in range(steps):
-            state, logits = self._step(state, np.concatenate([prev, z], axis=1))
+            state, logits = self._step(state, xw)
             if temperature <= 0:
                 chosen = logits.argmax(axis=1)
             else:
                 probs = cells.softmax(logits, temperature)
                 chosen = (probs.cumsum(axis=1) > rng.random((batch, 1))).argmax(axis=1)
             out[:, t] = chosen
-            prev = one_hot(chosen, classes)
+            xw = from_z + from_class[chosen]
         return out
 
 
