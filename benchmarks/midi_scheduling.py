@@ -439,7 +439,7 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
             f"clock running) in one process; a player (this process) sends {2 * m.count} messages, one every "
             f"{SPACING / 2 * 1e3:g} ms, into its input; a listener in a third process hears its output. *latency* = "
             "arrival − the player's send time: two JACK hops (each 0 to one period) plus the daemon's own path "
-            "(its loop reads JACK's input queue every millisecond, then ledger and output). On JACK neither the "
+            "(its loop reads JACK's input queue every half millisecond while the player plays, then ledger and output). On JACK neither the "
             "daemon nor the listener runs Python in JACK's process thread (`live/midi_io/polling.py`): with a "
             "non-realtime jackd, JACK's own client threads then compete with every other thread for the CPU, "
             "and under full load its cycles, and the MIDI they carry, fall behind; a realtime jackd (`-R`) keeps "
