@@ -264,7 +264,7 @@ class NoteLedger:
         ``now`` is perf_counter seconds (default: the clock now). Returns the note-offs sent;
         does nothing without a ``max_note_seconds``. Never raises for a failing output.
         """
-        if self.max_note_seconds is None:
+        if self.max_note_seconds is None or not self._sounding:  # nothing sounds: nothing to do (no lock taken)
             return []
         if now is None:
             now = self._now()
