@@ -16,13 +16,23 @@ from live.settings import OneLineParser
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    """Convert a .mag bundle once into the project's model file (the only step that needs TensorFlow)."""
+    """Convert a .mag bundle (or a Magenta MusicVAE checkpoint) once into the project's model
+    file (the only step that needs TensorFlow)."""
     from live.models import save
     from live.models.mag import load_mag
 
     check_writable(args.output, "--output")
     if same_file(args.bundle, args.output):
         raise OutputPathError(f"--output: {args.output} is the bundle itself; name a new .npz file")
+    if not args.bundle.endswith(".mag") and (args.bundle.endswith((".index", ".ckpt")) or ".ckpt" in os.path.basename(args.bundle)):
+        from live.models.vae import save_vae
+        from live.models.vae_import import load_vae_checkpoint
+
+        vae = load_vae_checkpoint(args.bundle)
+        save_vae(vae, args.output)
+        c = vae.config
+        print(f"{args.bundle}: MusicVAE, encoder {c.encoder_sizes} each way, decoder {c.decoder_sizes}, z {c.z_size} -> {args.output}")
+        return 0
     model = load_mag(args.bundle)
     save(model, args.output)
     cfg = model.config
@@ -331,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=argparse.SUPPRESS, choices=["auto", "alsa", "jack", "coremidi", "winmm"])
     p.set_defaults(func=_cmd_panic)
 
-    p = sub.add_parser("import", help="convert a Magenta .mag bundle to a magenta-live model file (.npz)")
-    p.add_argument("bundle", help="path to the .mag bundle")
+    p = sub.add_parser("import", help="convert a Magenta .mag bundle (or MusicVAE checkpoint) to a magenta-live model file (.npz)")
+    p.add_argument("bundle", help="path to the .mag bundle, or a MusicVAE checkpoint (NAME.ckpt, its .index or data file)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
     p.set_defaults(func=_cmd_import)
 
