@@ -123,7 +123,8 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mode", choices=MODES,
                    help="call-response (default): answer each phrase; continue: play on from the player's phrase; "
                         "improv: melody over chords; harmonize: voices under the player's melody; drums: a kit "
-                        "part on channel 10; duet: expressive piano alongside the player")
+                        "part on channel 10; duet: expressive piano alongside the player; vary: a MusicVAE's "
+                        "variations of each phrase; morph: a MusicVAE walking from the last phrase to the latest")
     g.add_argument("--model", metavar="NAME|PATH",
                    help="a bundled model (see `magenta-live models`) or a model file (.npz) or Magenta bundle "
                         "(.mag); default: the mode's bundled model")
@@ -140,6 +141,10 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=N["top_p"].argtype, metavar="0.05-1",
                    help="nucleus sampling: draw only among the likeliest choices that add up to this "
                         "probability (default 1: all)")
+    g.add_argument("--strays", type=N["strays"].argtype, metavar="0-1",
+                   help="vary: how far an answer strays from the phrase: 0 the phrase re-voiced, 1 a free sample (default 0.5)")
+    g.add_argument("--morph-steps", type=N["morph_steps"].argtype, metavar="1-16",
+                   help="morph: two-bar phrases the answer takes from the last phrase to the latest (default 4)")
     g.add_argument("--silence", metavar="STEPS|Nbeat",
                    help="call-response: silence that ends a call, in 16th steps (4) or beats (1beat; the default)")
     g.add_argument("--response-quantize", choices=["step", "beat", "bar"],
@@ -172,8 +177,8 @@ def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 AGENT_OPTIONS = (
-    "mode", "model", "output_channel", "temperature", "density", "key", "scale_lock", "top_p", "silence",
-    "response_quantize", "response_bars", "loop", "mutate", "backing_chords", "steps_per_chord", "chord_channel",
+    "mode", "model", "output_channel", "temperature", "density", "key", "scale_lock", "top_p", "strays", "morph_steps",
+    "silence", "response_quantize", "response_bars", "loop", "mutate", "backing_chords", "steps_per_chord", "chord_channel",
     "chord_below", "pattern_file", "input_channel",
 )
 """The agent's options: each is the TOML key of the same name (``--output-channel``: ``output_channel``)."""

@@ -47,10 +47,12 @@ DEFAULT_CONTROLS = {
     "record": 32,
     "scale_lock": 33,
     "top_p": 34,
+    "strays": 35,
+    "morph_steps": 36,
 }
 """The CC number of each parameter unless ``[controls]`` says otherwise (any channel). CC 21-28
 are the eight knobs of many controllers' first bank; 29-32 suit pads or buttons; 33-34 (scale
-lock, top-p) are the second bank's first two knobs."""
+lock, top-p) are the second bank's first two knobs, 35-36 (strays, morph steps) the next two."""
 LEGACY_PARAMETERS = {"answer_bars": "response_bars"}
 """Older names a ``[controls]`` table may still use."""
 
@@ -124,6 +126,7 @@ AGENT_KEYS = {
     "name", "mode", "model", "output_channel", "input_channel", "output_port", "silence", "min_call", "max_call",
     "response_quantize", "response_bars", "backing_chords", "steps_per_chord", "chord_channel", "chord_below",
     "pattern_file", "temperature", "density", "loop", "mutate", "velocity", "key", "scale_lock", "top_p",
+    "strays", "morph_steps",
 }
 """An agent's keys: the command line's long options with underscores (``--output-channel``)."""
 ALIASES = {"channel": "output_channel", "input_channels": "input_channel"}
@@ -234,7 +237,7 @@ def agent_spec(settings: dict[str, Any], index: int = 0, outputs: list[str] | No
     mode = given.get("mode") or DEFAULT_MODE
     channel = given.get("output_channel", 10 if mode == "drums" else min(16, index + 1))
     params = Params()
-    for name in ("temperature", "density", "scale_lock", "top_p", "loop", "mutate", "velocity"):
+    for name in ("temperature", "density", "scale_lock", "top_p", "strays", "morph_steps", "loop", "mutate", "velocity"):
         if name in given:
             setattr(params, name, given[name])
     if "response_bars" in given:

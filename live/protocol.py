@@ -17,7 +17,7 @@ __all__ = [
     "TICKS_PER_QUARTER", "AgentView", "Command", "RollNote", "Snapshot",
 ]
 
-MODES = ("call-response", "continue", "improv", "harmonize", "drums", "duet")
+MODES = ("call-response", "continue", "improv", "harmonize", "drums", "duet", "vary", "morph")
 """Every mode an agent can play (``--mode``), in the order the mode control steps through them."""
 
 MIN_TOP_P = 0.05
@@ -31,13 +31,15 @@ CONTINUOUS = {
     "tempo": (40.0, 240.0),
     "scale_lock": (0.0, 1.0),
     "top_p": (MIN_TOP_P, 1.0),
+    "strays": (0.0, 1.0),  # MusicVAE vary: 0 the call re-voiced, 1 a free sample
+    "morph_steps": (1.0, 16.0),  # MusicVAE morph: phrases from the last call to the latest
 }
 SWITCHES = ("loop", "mutate")  # value >= 64 on, < 64 off
 BUTTONS = ("mode", "model", "end_call", "panic", "start_stop", "record")  # acts when pressed (value >= 64)
 PARAMETERS = (*CONTINUOUS, *SWITCHES, *BUTTONS)
 """What a MIDI CC (or MIDI learn) can steer."""
 
-AGENT_PARAMETERS = ("temperature", "density", "scale_lock", "top_p", "response_bars", "loop", "mutate")
+AGENT_PARAMETERS = ("temperature", "density", "scale_lock", "top_p", "strays", "morph_steps", "response_bars", "loop", "mutate")
 """What each agent's knobs set (``Params``)."""
 SESSION_COMMANDS = (*AGENT_PARAMETERS, "end_call", "mode", "model")
 """Commands the session applies to its agents; the rest are the daemon's own."""
@@ -90,6 +92,8 @@ class AgentView:
     key_fixed: bool = False  # True: given with --key; False: found from the player
     scale_lock: float = 0.0
     top_p: float = 1.0
+    strays: float | None = None  # MusicVAE agents only
+    morph: str = ""  # morph agents: "2/4" while the walk goes on
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ AGENT_NUMBERS: dict[str, Number] = {
     "density": _knob("density", "--density", "0 sparse, 0.5 as the model plays, 1 busy"),
     "scale_lock": _knob("scale_lock", "--scale-lock", "0 free, 1 only the key's pitches"),
     "top_p": Number("--top-p", MIN_TOP_P, 1.0, meaning="1: sample from everything"),
+    "strays": _knob("strays", "--strays", "MusicVAE vary: 0 the call re-voiced, 1 a free sample"),
+    "morph_steps": Number("--morph-steps", 1, 16, integer=True, meaning="MusicVAE morph: two-bar phrases"),
     "response_bars": Number("--response-bars", 0, 64, meaning="0: as long as the call"),
     "output_channel": Number("--output-channel", 1, 16, integer=True),
     "input_channel": Number("--input-channel", 1, 16, integer=True),

@@ -16,6 +16,7 @@ import mido
 
 from live.clock.internal import InternalClock
 from live.config import save_controls
+from live.engine.session import model_family
 from live.models.bundled import bundled_models
 from live.models.configs import get_config
 from live.protocol import Command
@@ -60,7 +61,7 @@ def program(daemon: Daemon, msg: mido.Message) -> None:
         daemon.say(f"program change {msg.program}: the bundled model {chosen.name} has no configuration this engine knows")
         return
     agents = daemon.session.agents if daemon.session is not None else []
-    takers = [i for i, agent in enumerate(agents) if get_config(agent.model.config_id).family == family]
+    takers = [i for i, agent in enumerate(agents) if model_family(agent.model) == family]
     if not takers:
         daemon.say(f"program change {msg.program}: no agent plays a {family} model like {chosen.name}")
     for i in takers:

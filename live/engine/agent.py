@@ -33,6 +33,7 @@ from live.models.model import Model
 log = logging.getLogger("live.engine")
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
+MAX_MORPH_STEPS = 16
 
 
 class AgentState(str, Enum):
@@ -91,6 +92,8 @@ class Params:
             ``1 - scale_lock`` of its probability. Every family with pitches (not drums).
         top_p: nucleus sampling, 0.05 to 1.0: only the likeliest classes whose probabilities add
             up to ``top_p`` can be drawn (1.0: all of them).
+        strays: MusicVAE (vary): 0.0 (the call re-voiced) to 1.0 (a free sample).
+        morph_steps: MusicVAE (morph): two-bar phrases from the last call to the latest, 1 to 16.
     """
 
     temperature: float = 1.0
@@ -101,6 +104,14 @@ class Params:
     velocity: int = 90
     scale_lock: float = 0.0
     top_p: float = 1.0
+    strays: float = 0.5
+    morph_steps: int = 4
+
+    def set_strays(self, value: float) -> None:
+        self.strays = float(min(1.0, max(0.0, value)))
+
+    def set_morph_steps(self, value: float) -> None:
+        self.morph_steps = int(min(MAX_MORPH_STEPS, max(1, round(value))))
 
     def set_temperature(self, value: float) -> None:
         self.temperature = float(min(MAX_TEMPERATURE, max(MIN_TEMPERATURE, value)))

@@ -8,7 +8,8 @@ from live.engine.drums import DrumsAgent
 from live.engine.improv import Improv
 from live.engine.performance import Duet, PerformanceCallResponse, PerformanceContinue
 from live.engine.polyphony import Harmonize
-from live.models.configs import DRUMS, IMPROV, MELODY, PERFORMANCE, POLYPHONY
+from live.engine.vae_agent import Morph, Vary
+from live.models.configs import DRUMS, IMPROV, MELODY, PERFORMANCE, POLYPHONY, VAE
 from live.protocol import MODES
 
 AGENTS: dict[str, dict[str, type[Agent]]] = {
@@ -24,6 +25,8 @@ AGENTS: dict[str, dict[str, type[Agent]]] = {
     "harmonize": {POLYPHONY: Harmonize},
     "drums": {DRUMS: DrumsAgent},
     "duet": {PERFORMANCE: Duet},
+    "vary": {VAE: Vary},
+    "morph": {VAE: Morph},
 }
 assert tuple(AGENTS) == MODES
 

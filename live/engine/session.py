@@ -23,9 +23,10 @@ from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.agent import Agent, AgentSpec, Sink
 from live.engine.modes import agent_class
 from live.models.bundled import DEFAULT_FOR_MODE, bundled_models, resolve_model
-from live.models.configs import get_config
+from live.models.configs import VAE, get_config
 from live.errors import ModelFileError
 from live.models.model import Model
+from live.models.vae import MusicVae, is_vae_file, load_vae
 from live.protocol import AGENT_PARAMETERS, MODES, AgentView, Command
 
 log = logging.getLogger("live.engine")
@@ -33,10 +34,18 @@ log = logging.getLogger("live.engine")
 SWAP_GRID_TICKS = TICKS_PER_QUARTER // 4  # a loaded agent is swapped in on a sixteenth's first tick
 
 
-def load_model(spec: AgentSpec) -> Model:
-    """The model ``spec`` names (or its mode's bundled default). Raises FileNotFoundError /
-    ModelFileError with a message that says what is wrong."""
-    return live.models.load(resolve_model(spec.model, spec.mode))
+def load_model(spec: AgentSpec) -> Model | MusicVae:
+    """The model ``spec`` names (or its mode's bundled default): an RNN, or a MusicVAE. Raises
+    FileNotFoundError / ModelFileError with a message that says what is wrong."""
+    path = resolve_model(spec.model, spec.mode)
+    if is_vae_file(path):
+        return load_vae(path)
+    return live.models.load(path)
+
+
+def model_family(model: Model | MusicVae) -> str:
+    """The family an agent class is chosen by: an RNN's configuration's, or "vae"."""
+    return VAE if isinstance(model, MusicVae) else get_config(model.config_id).family
 
 
 MAX_RESPONSE_BARS = 64.0  # the longest answer a command may ask for (bars; --response-bars' range)
@@ -91,7 +100,7 @@ class Session:
 
     def make_agent(self, index: int, spec: AgentSpec, model: Model | None = None) -> Agent:
         model = model or load_model(spec)
-        cls = agent_class(spec.mode, get_config(model.config_id).family)
+        cls = agent_class(spec.mode, model_family(model))
         seq = np.random.SeedSequence(None if self.seed is None else [self.seed, index])
         agent = cls(spec, model, self.sink, np.random.default_rng(seq), self.ticks_per_bar, self.ticks_per_beat)
         if hasattr(self, "bpm"):
@@ -215,6 +224,10 @@ class Session:
                 p.set_scale_lock(_apply(p.scale_lock, cmd))
             elif cmd.name == "top_p":
                 p.set_top_p(_apply(p.top_p, cmd))
+            elif cmd.name == "strays":
+                p.set_strays(_apply(p.strays, cmd))
+            elif cmd.name == "morph_steps":
+                p.set_morph_steps(_apply(p.morph_steps, cmd))
             elif cmd.name == "response_bars":
                 value = min(MAX_RESPONSE_BARS, _apply(p.response_bars or 0.0, cmd))
                 p.response_bars = None if value <= 0 else float(value)
@@ -269,6 +282,8 @@ class Session:
                 a.name, a.spec.mode, a.model.config_id, str(a.state), a.params.temperature, a.params.density,
                 a.channel + 1, a.params.loop, a.params.mutate, a.params.response_bars, a.notes_played, a.step_seconds * 1e3,
                 key.name if key is not None else "", a.spec.key is not None, a.params.scale_lock, a.params.top_p,
+                a.params.strays if a.spec.mode in ("vary", "morph") else None,
+                f"{getattr(a, 'morph_at', 0)}/{a.params.morph_steps}" if a.spec.mode == "morph" else "",
             ))
         return tuple(views)
 

@@ -25,6 +25,8 @@ DEFAULT_FOR_MODE = {
     "harmonize": "polyphony",
     "drums": "drums",
     "duet": "performance",
+    "vary": "vae",
+    "morph": "vae",
 }
 """The bundled model each daemon mode uses when ``--model`` is not given."""
 

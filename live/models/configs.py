@@ -18,6 +18,7 @@ from live.models.encodings.performance import performance_encoder
 from live.models.encodings.polyphony import polyphony_encoder
 
 MELODY, IMPROV, POLYPHONY, PERFORMANCE, DRUMS = "melody", "improv", "polyphony", "performance", "drums"
+VAE = "vae"  # MusicVAE (live.models.vae): not an RNN configuration here, but a family agents are chosen by
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,10 @@ class MusicVae:
         self._dec = [cells.prepare_lstm(w[f"decoder/lstm_{k}/kernel"], w[f"decoder/lstm_{k}/bias"])
                      for k in range(len(config.decoder_sizes))]
 
+    @property
+    def config_id(self) -> str:
+        return self.config.config_id
+
     # -- encoder -----------------------------------------------------------------------------
 
     def encode(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,10 +231,11 @@ class MusicVae:
         return out
 
     def decode(self, z: np.ndarray, temperature: float = 1.0, rng: np.random.Generator | None = None,
-               steps: int | None = None) -> np.ndarray:
+               steps: int | None = None, bias: np.ndarray | None = None) -> np.ndarray:
         """Codes z [B, Z] -> sampled classes int [B, steps] (default: the config's steps).
 
-        ``temperature`` divides the logits (0 takes the most likely class each step)."""
+        ``temperature`` divides the logits (0 takes the most likely class each step); ``bias``
+        [C] is added to every step's logits first (the scale lock: -1e9 rules a class out)."""
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.z_size:
             raise ValueError(f"decode wants codes [B, {self.config.z_size}], got shape {z.shape}")
@@ -243,6 +248,8 @@ class MusicVae:
         xw = from_z
         for t in range(steps):
             state, logits = self._step(state, xw)
+            if bias is not None:
+                logits = logits + bias
             if temperature <= 0:
                 chosen = logits.argmax(axis=1)
             else:

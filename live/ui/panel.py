@@ -53,6 +53,7 @@ TEMPERATURE_STEP = 0.1
 DENSITY_STEP = 0.1
 SCALE_LOCK_STEP = 0.1
 TOP_P_STEP = 0.05
+STRAYS_STEP = 0.1
 TEMPO_STEP = 1.0  # BPM
 
 
@@ -115,7 +116,7 @@ class Panel:
             return self.snap
         now = time.perf_counter()
         for i, agent in enumerate(snap.agents):
-            for name in ("temperature", "density", "scale_lock", "top_p"):
+            for name in ("temperature", "density", "scale_lock", "top_p", "strays"):
                 value = getattr(agent, name)
                 old = self._knobs.get((i, name))
                 if old is not None and old != value:
@@ -169,6 +170,10 @@ class Panel:
         command("S", "scale_lock", +SCALE_LOCK_STEP)
         command("o", "top_p", -TOP_P_STEP)
         command("O", "top_p", +TOP_P_STEP)
+        command("y", "strays", -STRAYS_STEP)
+        command("Y", "strays", +STRAYS_STEP)
+        command("w", "morph_steps", -1.0)
+        command("W", "morph_steps", +1.0)
         command("m", "mode")
         command("n", "model")
         command("l", "loop")

@@ -24,6 +24,7 @@ TICKS_PER_BAR = 96  # 4/4 at 24 ticks per quarter
 TEMPERATURE_RANGE = (0.1, 2.0)
 DENSITY_RANGE = (0.0, 1.0)
 SCALE_LOCK_RANGE = (0.0, 1.0)
+STRAYS_RANGE = (0.0, 1.0)
 TOP_P_RANGE = (0.0, 1.0)
 KNOB_WIDTH = 8  # characters per knob bar
 KNOB_EIGHTHS = " ▏▎▍▌▋▊▉"  # a character filled to 0/8 .. 7/8
@@ -68,6 +69,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("d / D", "density down / up (0.1 a press)"),
     ("s / S", "scale lock down / up (0.1 a press)"),
     ("o / O", "top-p down / up (0.05 a press)"),
+    ("y / Y", "MusicVAE: strays down / up (0.1 a press)"),
+    ("w / W", "MusicVAE morph: one phrase fewer / more in the walk"),
     ("m", "next mode"),
     ("n", "next model"),
     ("l", "loop on / off"),
@@ -181,7 +184,12 @@ def _agent_row(i: int, a: AgentView, selected: bool, changed: frozenset[tuple[in
     f.append(("", "   "))
     f += _knob("temp", a.temperature, TEMPERATURE_RANGE, (i, "temperature") in changed)
     f.append(("", "  "))
-    f += _knob("dens", a.density, DENSITY_RANGE, (i, "density") in changed)
+    if a.strays is not None:  # a MusicVAE has no density: how far it strays from the call instead
+        f += _knob("strays", a.strays, STRAYS_RANGE, (i, "strays") in changed)
+        if a.morph:
+            f += [("", "  "), ("class:label", "morph "), ("class:value", a.morph)]
+    else:
+        f += _knob("dens", a.density, DENSITY_RANGE, (i, "density") in changed)
     f += [("", "  "), ("class:label", "loop "), ("class:on", "on ") if a.loop else ("class:off", "off"),
           ("", "  "), ("class:label", "mutate "), ("class:on", "on ") if a.mutate else ("class:off", "off")]
     if a.response_bars:

@@ -46,6 +46,10 @@ def drive(daemon: FakeDaemon, keys: str, output=None) -> None:
         ("r", Command("record")),
         ("+", Command("tempo", delta=1.0)),
         ("-", Command("tempo", delta=-1.0)),
+        ("y", Command("strays", delta=-0.1)),
+        ("Y", Command("strays", delta=0.1)),
+        ("w", Command("morph_steps", delta=-1.0)),
+        ("W", Command("morph_steps", delta=1.0)),
     ],
 )
 def test_each_key_sends_its_command(key, command):
@@ -86,7 +90,7 @@ def test_without_learning_arrows_and_enter_send_nothing():
 
 def test_help_and_unbound_keys_send_nothing():
     daemon = FakeDaemon()
-    drive(daemon, "?xyz?q")
+    drive(daemon, "?xjz?q")
     assert daemon.commands == []
 
 

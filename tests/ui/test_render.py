@@ -153,3 +153,11 @@ def test_footer_names_the_selected_agent_and_help_lists_every_key():
 def test_while_the_daemon_loads_the_header_says_what_it_loads():
     text = plain(render.header(snapshot(loading="models: melody.mag")))
     assert "loading models: melody.mag" in text and "PLAYING" not in text
+
+
+def test_a_musicvae_agent_shows_strays_and_its_morph_instead_of_density():
+    vary = agent("v", mode="morph", model="cat-mel_2bar_small", strays=0.3, morph="2/4")
+    text = plain(render.agent_rows(snapshot(agents=(vary, agent()))))
+    first, second = text.split("\n   ", 1)[1], text
+    assert "strays" in first and "0.30" in first and "morph 2/4" in first
+    assert "dens" in second  # the RNN agent keeps its density knob
