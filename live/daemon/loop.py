@@ -165,7 +165,7 @@ class _LiveSink:
 
 IDLE_WAIT_SECONDS = 0.01  # the loop's longest wait for input or a tick (seconds)
 QUIET_AFTER_SECONDS = 5.0  # no input for this long and nothing sounding: the daemon is quiet
-QUIET_POLL_SECONDS = 0.004  # how often a quiet daemon reads JACK's input queues (seconds)
+QUIET_POLL_SECONDS = 0.004  # how often a quiet daemon reads JACK's input queues (seconds; benchmarks/idle.py)
 WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_warm), seconds
 CLOCK_OUT_SPIN_SECONDS = 0.001  # the internal clock spins this long before a tick it sends out
 SWITCH_INTERVAL_SECONDS = 0.0005  # what the daemon's process asks of sys.setswitchinterval (cli.py)
