@@ -380,7 +380,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def report(m: Measurements, cpus: int, load_before: float, load_after: float) -> str:
-    out = ["## Output scheduling", ""]
+    out = ["## Output scheduling", "", f"`python -m benchmarks.midi_scheduling` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
     out += [
         "Private JACK servers (dummy driver, no sound card): " + "; ".join(m.notes) + ". "
         f"One JACK period = 64/48000 s = {_ms(m.period)} ms: JACK delivers MIDI at period boundaries, so every "
