@@ -310,6 +310,14 @@ def measure_clock_out(server: Jackd, seconds: float, load: int, priority: int = 
     return OutResult(condition, info["stats"]["ticks"], len(pulses), errors, intervals, lateness, info["stats"])
 
 
+def _heard_bpm(r: OutResult, bpm: float = 120.0) -> float:
+    """The tempo the listener heard: the pulses' errors drift by the difference per pulse."""
+    if len(r.errors) < 10:
+        return float("nan")
+    drift = np.polyfit(np.arange(len(r.errors)), r.errors, 1)[0]  # seconds per pulse
+    return 60.0 / (24 * (60.0 / (bpm * 24) + drift))
+
+
 def measure_clock_in_jack(server: Jackd, scenario: Scenario, seed: int) -> FollowResult:
     client = f"bench-clockin-{os.getpid()}-{seed}"
     duration = float(scenario.ideal()[-1])
@@ -378,6 +386,12 @@ def measure_jack(quick: bool, cpus: int) -> Measurements:
         conditions = [(0, 0), (cpus, 0)] + ([(cpus, REALTIME_PRIORITY)] if realtime else [])
         for load, priority in conditions:
             m.outs.append((label, measure_clock_out(server, m.seconds, load, priority)))
+        if not realtime:  # a client of ours that ran and ended must leave the server as it was
+            subprocess.run([sys.executable, "-m", "live.cli", "ports", "--backend", "jack"], env=server.env(),
+                           capture_output=True, check=False, timeout=60)
+            after = measure_clock_out(server, m.seconds, 0)
+            after.condition = "idle, after `magenta-live ports` ran and ended"
+            m.outs.append((label, after))
         if not (quick and realtime):
             for i, scenario in jack_scenarios(quick).items():
                 m.jack_in.setdefault(i, []).append((label, scenario, measure_clock_in_jack(server, scenario, seed=i)))
@@ -400,7 +414,7 @@ def run(quick: bool) -> str:
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
     load_after = os.getloadavg()
-    out = ["## Clock", ""]
+    out = ["## Clock", "", f"`python -m benchmarks.clock` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
     out += [
         "Private JACK servers (dummy driver, no sound card): " + "; ".join(m.notes) + ". "
         f"One period = {_ms(m.period)} ms; MIDI events are delivered at period boundaries. "
@@ -423,12 +437,12 @@ def run(quick: bool) -> str:
         rows = []
         for server, r in m.outs:
             rows.append([
-                server, r.condition, f"{r.received}/{r.sent}", _ms(_p99(r.lateness)), _ms(float(np.max(r.lateness))),
+                server, r.condition, f"{r.received}/{r.sent}", f"{_heard_bpm(r):.2f}", _ms(_p99(r.lateness)), _ms(float(np.max(r.lateness))),
                 _ms(float(np.median(r.errors))), _ms(_p99(np.abs(r.errors))), _ms(_p99(np.abs(r.errors - np.median(r.errors)))),
                 _ms(_p99(np.abs(r.intervals))), _ms(float(np.max(np.abs(r.intervals)))),
             ])
         out += _table(
-            ["jackd", "condition", "received/sent", "sent late p99 ms", "sent late max ms", "median error ms",
+            ["jackd", "condition", "received/sent", "tempo heard (BPM)", "sent late p99 ms", "sent late max ms", "median error ms",
              "p99 abs(error) ms", "p99 abs(jitter) ms", "p99 abs(interval error) ms", "max abs(interval error) ms"],
             rows,
         )
