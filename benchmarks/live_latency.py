@@ -200,6 +200,7 @@ def run(quick: bool) -> str:
     lines = [
         HEADING,
         "",
+        f"`python -m benchmarks.live_latency` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"A Daemon in this process with one agent, on a private dummy-driver JACK server, at {BPM:.0f} BPM; a "
         f"python-rtmidi client plays {calls} phrases per row (8th notes; chords for improv; kit hits on channel 10 "
         "for drums). Times are measured inside the daemon (perf_counter right after python-rtmidi's send returned). "
