@@ -132,10 +132,11 @@ class Answer:
     found: Key | None = None  # the key the agent heard in the call (and answered in)
 
 
-def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Params, calls: Calls = call_notes) -> Answer:
-    """Play a call in ``key`` (from ``calls``) into a call-response agent and return its answer."""
+def answer_to(model: Model, key: Key, seed: int, fixed: Key | None, params: Params, calls: Calls = call_notes,
+              mode: str = "call-response") -> Answer:
+    """Play a call in ``key`` (from ``calls``) into an agent of ``mode`` and return its answer."""
     sink = _Collect()
-    spec = AgentSpec(name="a", mode="call-response", key=fixed, params=replace(params), response_quantize="bar")
+    spec = AgentSpec(name="a", mode=mode, key=fixed, params=replace(params), response_quantize="bar")
     session = Session([spec], sink, seed=seed, models={0: model})
     call = calls(key, seed)
     play(session, call, 6 * TICKS_PER_BAR)
@@ -174,7 +175,7 @@ class Row:
 
 
 def measure(name: str, model: Model, keys: tuple[Key, ...], seeds: int, fixed: Key | None, params: Params,
-            calls: Calls = call_notes) -> Row:
+            calls: Calls = call_notes, mode: str = "call-response") -> Row:
     per_key: dict[str, tuple[int, int]] = {}
     per_bar, gaps, pitches = [], [], []
     call_per_bar = []
@@ -182,7 +183,7 @@ def measure(name: str, model: Model, keys: tuple[Key, ...], seeds: int, fixed: K
     for key in keys:
         inside = total = 0
         for seed in range(seeds):
-            answer = answer_to(model, key, seed, fixed, params, calls)
+            answer = answer_to(model, key, seed, fixed, params, calls, mode)
             call = [p for _, _, p in calls(key, seed)]
             call_per_bar.append(len(call) / 2.0)
             inside += sum(1 for p in answer.pitches if p % 12 in key.scale)
@@ -270,6 +271,60 @@ def measure_drums(model: Model, seeds: int, bars: int = 8) -> tuple[float, float
     return hits / (bars * seeds), kicks_on / max(kicks, 1), snares_on / max(snares, 1)
 
 
+def vae_model(log=print):
+    """The bundled MusicVAE, or None when it is not installed."""
+    from live.models.bundled import BUNDLED_DIR
+    from live.models.vae import load_vae
+
+    path = BUNDLED_DIR / "vae.npz"
+    if not path.exists():
+        log("  vae: not bundled, skipped")
+        return None
+    return load_vae(path)
+
+
+def edit_distance(a: list[int], b: list[int]) -> int:
+    """Levenshtein distance between two class rows."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def measure_interpolation(vae, pairs: int = 12, steps: int = 5, temperature: float = 0.5) -> tuple[float, float, float, float]:
+    """Held-out tune openings in pairs (the second moved to the first's key), morphed in
+    ``steps`` phrases: (share of notes in the key, mean edit distance between neighbouring
+    phrases per step, the same between the two ends, first phrase's agreement with its tune)."""
+    import numpy as np
+
+    from live.models.vae import classes_notes, melody_classes, slerp
+
+    calls = json.loads(HELDOUT.read_text())
+    inside = total = 0
+    neighbour, ends, agree = [], [], []
+    rng = np.random.default_rng(0)
+    for i in range(min(pairs, len(calls) // 2)):
+        a, b = calls[2 * i], calls[2 * i + 1]
+        shift = (a["tonic"] - b["tonic"]) % 12
+        shift -= 12 if shift > 6 else 0
+        rows = [melody_classes([(2 * s, 2 * (s + n), p + (shift if c is b else 0)) for s, n, p in c["notes"]],
+                               vae.config.steps) for c in (a, b)]
+        mu, _ = vae.encode(np.stack(rows))
+        z = np.stack([slerp(mu[0], mu[1], t) for t in np.linspace(0.0, 1.0, steps)])
+        out = vae.decode(z, temperature, rng)
+        key = Key(a["tonic"], a["minor"])
+        for row in out:
+            pitches = [p for _, _, p in classes_notes(row)]
+            inside += sum(1 for p in pitches if p % 12 in key.scale)
+            total += len(pitches)
+        neighbour += [edit_distance(list(out[k]), list(out[k + 1])) / vae.config.steps for k in range(steps - 1)]
+        ends.append(edit_distance(list(out[0]), list(out[-1])) / vae.config.steps)
+        agree.append(float((out[0] == rows[0]).mean()))
+    return inside / max(total, 1), statistics.mean(neighbour), statistics.mean(ends), statistics.mean(agree)
+
+
 def melody_models(log=print) -> list[tuple[str, Model]]:
     """The bundled melody default and the fixture melody bundles (these only with TensorFlow)."""
     import live.models
@@ -317,10 +372,13 @@ def run(quick: bool = False, log=print) -> str:
         ("--scale-lock 1", None, Params(scale_lock=1.0)),
     ]
     models = melody_models(log)
-    for name, model in models:
-        for label, fixed, params in settings:
+    vae = vae_model(log)
+    vae_settings = [("--mode vary --strays 0.25", None, Params(strays=0.25)), ("--mode vary --strays 1", None, Params(strays=1.0))]
+    for name, model, mode, rows in [(n, m, "call-response", settings) for n, m in models] + (
+            [("vae (bundled)", vae, "vary", vae_settings)] if vae is not None else []):
+        for label, fixed, params in rows:
             log(f"  {name}, {label}")
-            r = measure(name, model, keys, seeds, fixed, params)
+            r = measure(name, model, keys, seeds, fixed, params, mode=mode)
             lines.append(
                 f"| {name} | {label} | {r.worst:.2f} ({r.worst_key}) | {r.overall:.2f} | "
                 f"{r.answer_per_bar:.1f} ({r.call_per_bar:.1f}) | {r.low}-{r.high} | {r.median_gap:+.1f} |"
@@ -339,10 +397,11 @@ def run(quick: bool = False, log=print) -> str:
         "| model | setting | in-scale, worst key | in-scale, all keys | notes/bar answer (call) | range | median gap | in the key it found |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, model in models:
-        for label, fixed, params in settings[:2]:
+    for name, model, mode, rows in [(n, m, "call-response", settings[:2]) for n, m in models] + (
+            [("vae (bundled)", vae, "vary", vae_settings)] if vae is not None else []):
+        for label, fixed, params in rows:
             log(f"  {name}, held-out calls, {label}")
-            r = measure(name, model, keys, seeds, fixed, params, heldout_notes)
+            r = measure(name, model, keys, seeds, fixed, params, heldout_notes, mode)
             lines.append(
                 f"| {name} | {label} | {r.worst:.2f} ({r.worst_key}) | {r.overall:.2f} | "
                 f"{r.answer_per_bar:.1f} ({r.call_per_bar:.1f}) | {r.low}-{r.high} | {r.median_gap:+.1f} | "
@@ -378,6 +437,17 @@ def run(quick: bool = False, log=print) -> str:
     lines += ["", "The same polyphony model at 3,000 training steps (its state before 2026-12-06's second session): free "
               "0.62 consonant, 2.68 voices, 0.64 in the key; with the scale lock 0.70, 2.57, 0.93. A random interval is "
               "consonant 0.58 of the time."]
+    if vae is not None:
+        log("  vae interpolation")
+        in_key, step_edit, end_edit, agree = measure_interpolation(vae)
+        lines += [
+            "",
+            "MusicVAE (bundled `vae`) morphs between pairs of the held-out tune openings (the second moved to the",
+            "first's key), 5 phrases at temperature 0.5, as `generate --interpolate` makes them: "
+            f"{in_key:.2f} of the notes in the key; neighbouring phrases differ in {step_edit:.2f} of their steps "
+            f"(edit distance per step), the two ends in {end_edit:.2f}; the first phrase agrees with its tune on "
+            f"{agree:.2f} of the steps.",
+        ]
     drums = live.models.load(resolve_model("drums", "drums"))
     log("  drums")
     per_bar, kick_on_beat, snare_backbeat = measure_drums(drums, 4 * seeds)

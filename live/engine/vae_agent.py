@@ -44,7 +44,7 @@ class VaeAgent(AnswersCalls, Agent):
     """What vary and morph share: the call, its notes, the answer's plan and its playing."""
 
     mode = "?"
-
+    step_ticks = STEP_TICKS  # as every step-grid agent says its step
     def __init__(self, spec: AgentSpec, model: MusicVae, sink: Sink, rng: np.random.Generator,
                  ticks_per_bar: int = 96, ticks_per_beat: int = 24) -> None:
         self.steps_per_bar = max(1, ticks_per_bar // STEP_TICKS)
