@@ -137,3 +137,18 @@ def test_an_rnn_model_cannot_vary(vae):
 
     with pytest.raises(ValueError, match="vary needs a vae model"):
         Session([AgentSpec(name="v", mode="vary")], ListSink(), models={0: random_model("basic_rnn")})
+
+
+def test_vary_and_morph_load_the_bundled_musicvae_and_the_mode_key_reaches_them():
+    session = Session([AgentSpec(name="v", mode="vary")], ListSink())
+    assert isinstance(session.agents[0], Vary) and session.agents[0].model.config_id == "cat-mel_2bar_small"
+    rnn = Session([AgentSpec(name="m", mode="call-response")], ListSink())
+    for _ in range(rnn_modes_before_vary()):
+        rnn.command(Command("mode"))
+    assert rnn.agents[0].spec.mode == "vary" and isinstance(rnn.agents[0], Vary)  # the mode's default model came with it
+
+
+def rnn_modes_before_vary() -> int:
+    from live.protocol import MODES
+
+    return MODES.index("vary") - MODES.index("call-response")
