@@ -111,3 +111,16 @@ def test_generate_unknown_model_name_is_a_clear_error(tmp_path, capsys):
     assert code != 0
     err = capsys.readouterr().err
     assert "no_such_model" in err and "melody" in err and "Traceback" not in err
+
+
+def test_the_bundled_musicvae_says_what_it_is_and_plays():
+    from live.models.vae import load_vae
+
+    info = {m.name: m for m in bundled_models()}["vae"]
+    assert info.kind == "vae" and info.config_id == "cat-mel_2bar_small" and info.trained_on
+    assert info.size_bytes < 4_500_000
+    vae = load_vae(resolve_model("vae"))
+    assert vae.config.source.get("steps", 0) > 0
+    row = vae.decode(np.zeros((1, vae.config.z_size), np.float32), 0.0)[0]
+    assert (row >= 2).any()  # the code of silence-free music decodes to notes
+    assert all(m.kind == "rnn" for m in bundled_models() if m.name != "vae")
