@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -28,6 +28,7 @@ from live.files import atomic_path
 from live.models.vae import FIRST_PITCH_CLASS, VaeConfig, events_classes
 from training.dataset import (
     DatasetError,
+    DatasetSummary,
     extract_melodies,
     is_eval,
     quantize,
@@ -77,29 +78,16 @@ def parse_example(blob: tf.Tensor, steps: int) -> tf.Tensor:
     return tf.cast(tf.io.parse_single_example(blob, {"classes": tf.io.FixedLenFeature([steps], tf.int64)})["classes"], tf.int32)
 
 
-@dataclass
-class VaeDatasetSummary:
-    sequences: int = 0
-    eval_sequences: int = 0
-    training_examples: int = 0
-    eval_examples: int = 0
-    stats: Counter = field(default_factory=Counter)
-
-    def text(self) -> str:
-        lines = [f"{self.sequences} NoteSequences ({self.eval_sequences} for evaluation): "
-                 f"{self.training_examples} training and {self.eval_examples} eval two-bar windows"]
-        lines += [f"  {name}: {count}" for name, count in sorted(self.stats.items())]
-        return "\n".join(lines)
-
-
 def make_vae_dataset(input_path: str | os.PathLike, output_dir: str | os.PathLike, config: VaeConfig,
-                     eval_ratio: float = 0.1, seed: int = 0, limit: int | None = None) -> VaeDatasetSummary:
-    """Write the training and eval windows of ``input_path``'s NoteSequences into ``output_dir``."""
+                     eval_ratio: float = 0.1, seed: int = 0, limit: int | None = None) -> DatasetSummary:
+    """Write the training and eval windows of ``input_path``'s NoteSequences into ``output_dir``
+    (an example is a window; its steps are the window's)."""
+    started = time.perf_counter()
     records = list(read_note_sequences(input_path))[:limit]
     if not records:
         raise DatasetError(f"{input_path}: no NoteSequences in the file")
     os.makedirs(output_dir, exist_ok=True)
-    summary = VaeDatasetSummary(sequences=len(records))
+    summary = DatasetSummary(sequences=len(records))
     paths = {k: os.path.join(output_dir, f"{'eval' if k else 'training'}_{OUTPUT_NAME}.tfrecord") for k in (False, True)}
     with contextlib.ExitStack() as files:
         writers = {k: files.enter_context(tf.io.TFRecordWriter(files.enter_context(atomic_path(p)))) for k, p in paths.items()}
@@ -111,8 +99,11 @@ def make_vae_dataset(input_path: str | os.PathLike, output_dir: str | os.PathLik
                 writers[evaluation].write(example_bytes(row))
                 if evaluation:
                     summary.eval_examples += 1
+                    summary.eval_steps += config.steps
                 else:
                     summary.training_examples += 1
+                    summary.training_steps += config.steps
+        summary.seconds = time.perf_counter() - started
         if summary.training_examples + summary.eval_examples == 0:
             raise DatasetError(f"no two-bar melody windows in {input_path}:\n{summary.text()}")
     return summary

@@ -16,6 +16,7 @@ note leaves exactly on its grid point.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -274,6 +275,31 @@ class Agent:
         if msg.type == "note_on" and msg.velocity > 0:
             self.notes_played += 1
         self.sink.play(self, Out(tick, msg, offset, now))
+
+
+class OnSteps:
+    """Mixed into a step-grid agent (before ``Agent``): ``tick`` calls ``process(step)`` once
+    per step, at the step's mid-point (its input is complete then: see the module's docstring),
+    and times it for the panel. The agent sets ``step_ticks`` and ``processed`` (-1 at first)."""
+
+    step_ticks: int
+    processed: int
+    step_seconds: float
+
+    def tick(self, tick: int) -> None:
+        if tick % self.step_ticks != self.step_ticks // 2:
+            return
+        step = tick // self.step_ticks
+        if step <= self.processed:
+            return
+        started = time.perf_counter()
+        self.process(step)
+        self.processed = step
+        self.step_seconds = time.perf_counter() - started
+
+    def process(self, step: int) -> None:
+        """Step ``step``'s input is complete: act on it, and plan step ``step + 1``."""
+        raise NotImplementedError
 
 
 ENDLESS = 1 << 40

@@ -9,13 +9,12 @@ modes (call-and-response, improv, drums, harmonize) define.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Hashable
 
 import mido
 import numpy as np
 
-from live.engine.agent import Agent, AgentSpec, Sink, density_bias, ticks_per_step
+from live.engine.agent import Agent, AgentSpec, OnSteps, Sink, density_bias, ticks_per_step
 from live.engine.key import Key, Tonality
 from live.engine.stream import Stream
 from live.engine.voices import StepInput, StepVoice, voice_for
@@ -23,7 +22,7 @@ from live.models.configs import IMPROV, MELODY, get_config
 from live.models.model import Model
 
 
-class StepAgent(Agent):
+class StepAgent(OnSteps, Agent):
     """What every step-grid agent shares: the step clock, the player's quantized input, the stream."""
 
     follows_register = True  # melody models hear the player's register moved to theirs (improv: no)
@@ -77,21 +76,6 @@ class StepAgent(Agent):
         return taken
 
     # -- the clock's side ----------------------------------------------------------------------
-
-    def tick(self, tick: int) -> None:
-        if tick % self.step_ticks != self.step_ticks // 2:
-            return
-        step = tick // self.step_ticks
-        if step <= self.processed:
-            return
-        started = time.perf_counter()
-        self.process(step)
-        self.processed = step
-        self.step_seconds = time.perf_counter() - started
-
-    def process(self, step: int) -> None:
-        """Step ``step``'s input is complete: feed it, and plan step ``step + 1``."""
-        raise NotImplementedError
 
     # -- helpers for subclasses --------------------------------------------------------------
 

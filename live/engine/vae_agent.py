@@ -24,13 +24,12 @@ milliseconds (benchmarks/RESULTS.md, "MusicVAE"), inside the half step of look-a
 
 from __future__ import annotations
 
-import time
 
 import mido
 import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER
-from live.engine.agent import Agent, AgentSpec, AgentState, Sink
+from live.engine.agent import Agent, AgentSpec, AgentState, OnSteps, Sink
 from live.engine.call import AnswersCalls, Call
 from live.engine.key import Key, Tonality
 from live.models.vae import FIRST_PITCH_CLASS, MusicVae, classes_notes, melody_classes, slerp
@@ -40,7 +39,7 @@ STEP_TICKS = TICKS_PER_QUARTER // 4  # a sixteenth note
 Note = tuple[int, int, int]  # (start step, end step, pitch)
 
 
-class VaeAgent(AnswersCalls, Agent):
+class VaeAgent(AnswersCalls, OnSteps, Agent):
     """What vary and morph share: the call, its notes, the answer's plan and its playing."""
 
     mode = "?"
@@ -92,17 +91,6 @@ class VaeAgent(AnswersCalls, Agent):
         self.call.end_call()
 
     # -- the clock ----------------------------------------------------------------------------
-
-    def tick(self, tick: int) -> None:
-        if tick % STEP_TICKS != STEP_TICKS // 2:
-            return
-        step = tick // STEP_TICKS
-        if step <= self.processed:
-            return
-        started = time.perf_counter()
-        self.process(step)
-        self.processed = step
-        self.step_seconds = time.perf_counter() - started
 
     def process(self, step: int) -> None:
         played = []

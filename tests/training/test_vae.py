@@ -104,7 +104,8 @@ def test_the_command_line_makes_a_dataset_trains_evaluates_and_exports_and_numpy
     data, run = tmp_path / "data", tmp_path / "run"
     assert cli.main(["dataset", "--config", "cat-mel_2bar_small", "--input", str(source), "--output-dir", str(data),
                      "--eval-ratio", "0.25"]) == 0
-    assert "two-bar windows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "training examples (" in out and "windows: " in out  # an example is a two-bar window
     train_file, eval_file = data / "training_vae_melodies.tfrecord", data / "eval_vae_melodies.tfrecord"
     hparams = "batch_size=16,z_size=8,enc_rnn_size=[16],dec_rnn_size=[16,16],transpose=2"
     assert cli.main(["train", "--config", "cat-mel_2bar_small", "--run-dir", str(run), "--sequence-example-file",
