@@ -514,6 +514,10 @@ def main(argv: list[str] | None = None) -> int:
 
         _log("musical quality (simulated time)")
         midi_sections.append(musical_quality.run(args.quick, log=_log))
+    from benchmarks import vae
+
+    _log("MusicVAE encode and decode")
+    midi_sections.append(vae.run(args.quick, log=_log))
     if not args.no_midi:
         from benchmarks import idle, link
 

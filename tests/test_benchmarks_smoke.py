@@ -198,3 +198,12 @@ def test_the_faults_benchmark_reports_every_fault():
     assert len(rows) == 5, rows
     assert "0 never came back" in rows[0] and rows[1].endswith("| 0 | 0 |") and rows[2].endswith("| 0 | 0 |")
     assert "unaccounted 0 |" in rows[3] and "tracebacks 0 |" in rows[4]
+
+
+def test_the_musicvae_section_has_batch_1_and_8(report):
+    text = section(report, "MusicVAE: encode and decode a two-bar phrase")
+    rows = [cells for cells in _all_rows(text) if cells[0] != "model"]
+    assert [cells[1] for cells in rows if cells[0].startswith("bundled")] == ["1", "8"]
+    for cells in rows:
+        median, p99 = (float(x) for x in cells[2].split(" / "))
+        assert 0 < median <= p99
