@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("live", "training", "benchmarks", "harness", "tests")
 
-MODES = ("call", "call_response", "accompany", "improv", "drums", "polyphony", "performance", "session", "modes", "step_agent")
+MODES = ("call", "call_response", "accompany", "improv", "drums", "polyphony", "performance", "session", "modes", "step_agent",
+         "vae_agent")
 FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     # (importer prefix, imported prefixes, why)
     ("live.engine", ("live.daemon", "live.ui", "live.midi_io", "live.config", "live.cli", "live.offline"),
