@@ -34,6 +34,7 @@ hits on a beat, and the share of snare hits on the backbeat (beats 2 and 4).
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from collections.abc import Callable
@@ -97,10 +98,16 @@ def call_notes(key: Key, phrase: int) -> list[tuple[int, int, int]]:
 HELDOUT = Path(__file__).resolve().parent / "heldout_calls.json"  # benchmarks/heldout_calls.py writes it
 
 
+@functools.cache
+def heldout_calls() -> tuple[dict, ...]:
+    """benchmarks/heldout_calls.json, read once."""
+    return tuple(json.loads(HELDOUT.read_text()))
+
+
 def heldout_notes(key: Key, phrase: int) -> list[tuple[int, int, int]]:
     """A held-out folk tune's opening two bars (benchmarks/heldout_calls.py) of the key's mode,
     moved to ``key`` by at most a tritone either way: (start tick, end tick, pitch)."""
-    calls = [c for c in json.loads(HELDOUT.read_text()) if c["minor"] == key.minor]
+    calls = [c for c in heldout_calls() if c["minor"] == key.minor]
     call = calls[(KEYS.index(key) * SEEDS + phrase) % len(calls)]
     shift = (key.tonic - call["tonic"]) % 12
     shift -= 12 if shift > 6 else 0
@@ -301,7 +308,7 @@ def measure_interpolation(vae, pairs: int = 12, steps: int = 5, temperature: flo
 
     from live.models.vae import classes_notes, melody_classes, slerp
 
-    calls = json.loads(HELDOUT.read_text())
+    calls = heldout_calls()
     inside = total = 0
     neighbour, ends, agree = [], [], []
     rng = np.random.default_rng(0)
@@ -383,7 +390,7 @@ def run(quick: bool = False, log=print) -> str:
                 f"| {name} | {label} | {r.worst:.2f} ({r.worst_key}) | {r.overall:.2f} | "
                 f"{r.answer_per_bar:.1f} ({r.call_per_bar:.1f}) | {r.low}-{r.high} | {r.median_gap:+.1f} |"
             )
-    heldout = json.loads(HELDOUT.read_text())
+    heldout = heldout_calls()
     lines += [
         "",
         f"The same with real calls: the opening two bars of {len(heldout)} folk tunes the melody model never trained",

@@ -24,7 +24,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     check_writable(args.output, "--output")
     if same_file(args.bundle, args.output):
         raise OutputPathError(f"--output: {args.output} is the bundle itself; name a new .npz file")
-    if not args.bundle.endswith(".mag") and (args.bundle.endswith((".index", ".ckpt")) or ".ckpt" in os.path.basename(args.bundle)):
+    if ".ckpt" in os.path.basename(args.bundle) and not args.bundle.endswith(".mag"):  # NAME.ckpt[.index|.data-*]
         from live.models.vae import save_vae
         from live.models.vae_import import load_vae_checkpoint
 

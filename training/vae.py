@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from live.models.vae import FIRST_PITCH_CLASS, MusicVae, VaeConfig
 from training.commands.train import VAE_RUN_FILE
-from training.model import MagentaLSTMCell
+from training.model import MagentaLSTMCell, _split_top_level
 
 
 class MusicVaeNet(keras.Model):
@@ -177,7 +177,7 @@ def parse_vae_hparams(text: str, base: VaeHParams | None = None) -> VaeHParams:
     from training.errors import HParamsError
 
     values = asdict(base or VaeHParams())
-    for item in _split(text):
+    for item in _split_top_level(text):
         name, eq, raw = item.partition("=")
         name = name.strip()
         if not eq or name not in values:
@@ -199,21 +199,6 @@ def parse_vae_hparams(text: str, base: VaeHParams | None = None) -> VaeHParams:
             value = [int(v) for v in value] if isinstance(value, list) else int(value)
         values[name] = value
     return VaeHParams(**values)
-
-
-def _split(text: str) -> list[str]:
-    """Split at the commas outside brackets."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [p for p in (p.strip() for p in parts) if p]
 
 
 # -- training ---------------------------------------------------------------------------------

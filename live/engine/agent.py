@@ -26,7 +26,7 @@ import numpy as np
 
 from live.clock.base import TICKS_PER_QUARTER, seconds_per_tick
 from live.engine.key import Key
-from live.protocol import MIN_TOP_P
+from live.protocol import CONTINUOUS, MIN_TOP_P
 from live.models.cells import State
 from live.models.configs import get_config
 from live.models.model import Model
@@ -34,7 +34,7 @@ from live.models.model import Model
 log = logging.getLogger("live.engine")
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 2.0
-MAX_MORPH_STEPS = 16
+MAX_MORPH_STEPS = int(CONTINUOUS["morph_steps"][1])
 
 
 class AgentState(str, Enum):
@@ -285,6 +285,11 @@ class OnSteps:
     step_ticks: int
     processed: int
     step_seconds: float
+
+    def step_of(self, tick: int) -> int:
+        """The step a message at ``tick`` belongs to: the nearest step start (ties: the later),
+        but never one already processed."""
+        return max((tick + self.step_ticks // 2) // self.step_ticks, self.processed + 1)
 
     def tick(self, tick: int) -> None:
         if tick % self.step_ticks != self.step_ticks // 2:

@@ -65,6 +65,11 @@ class Call:
         if self.state == AgentState.LISTENING:
             self.end_call_asked = True
 
+    def ended(self, at: int, last_active: int) -> bool:
+        """Whether the call being listened to has ended at ``at``: ``silence`` units with nothing
+        sounding since ``last_active``, the end-call control, or ``max_call``."""
+        return self.end_call_asked or at - last_active >= self.spec.silence or self.too_long(at + 1 - self.call_start)
+
     def too_long(self, length: int) -> bool:
         """Whether a call ``length`` units long has reached ``max_call``."""
         return length >= self.spec.max_call * self.unit_per_step

@@ -125,8 +125,7 @@ class CallResponse(AnswersCalls, StepAgent):
     def call_ended(self, step: int) -> bool:
         """The step rule: ``silence`` steps with nothing sounding, the end-call control, or
         ``max_call``."""
-        call = self.call
-        return call.end_call_asked or step - self.last_active >= self.spec.silence or call.too_long(step + 1 - call.call_start)
+        return self.call.ended(step, self.last_active)
 
     def answer_next(self, step: int) -> None:
         """Plan step ``step + 1`` of the answer (or end the answer there)."""

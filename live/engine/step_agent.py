@@ -47,11 +47,6 @@ class StepAgent(OnSteps, Agent):
 
     # -- the player's side -------------------------------------------------------------------
 
-    def step_of(self, tick: int) -> int:
-        """The step a message at ``tick`` belongs to: the nearest step start (ties: the later),
-        but never one already processed."""
-        return max((tick + self.step_ticks // 2) // self.step_ticks, self.processed + 1)
-
     def note(self, tick: int, msg: mido.Message) -> None:
         velocity = msg.velocity if msg.type == "note_on" else 0
         self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))

@@ -24,7 +24,6 @@ milliseconds (benchmarks/RESULTS.md, "MusicVAE"), inside the half step of look-a
 
 from __future__ import annotations
 
-
 import mido
 import numpy as np
 
@@ -32,6 +31,7 @@ from live.clock.base import TICKS_PER_QUARTER
 from live.engine.agent import Agent, AgentSpec, AgentState, OnSteps, Sink
 from live.engine.call import AnswersCalls, Call
 from live.engine.key import Key, Tonality
+from live.engine.voices.base import ScaleLock
 from live.models.vae import FIRST_PITCH_CLASS, MusicVae, classes_notes, melody_classes, slerp
 
 STEP_TICKS = TICKS_PER_QUARTER // 4  # a sixteenth note
@@ -44,6 +44,7 @@ class VaeAgent(AnswersCalls, OnSteps, Agent):
 
     mode = "?"
     step_ticks = STEP_TICKS  # as every step-grid agent says its step
+
     def __init__(self, spec: AgentSpec, model: MusicVae, sink: Sink, rng: np.random.Generator,
                  ticks_per_bar: int = 96, ticks_per_beat: int = 24) -> None:
         self.steps_per_bar = max(1, ticks_per_bar // STEP_TICKS)
@@ -61,15 +62,15 @@ class VaeAgent(AnswersCalls, OnSteps, Agent):
         self.sounding: dict[int, int] = {}  # pitch -> end step (absolute) of the answer's sounding notes
         self.previous: np.ndarray | None = None  # morph: the last call's code
         self.morph_at = 0  # morph: phrases of the walk played so far (the panel shows it)
+        c = model.config
+        label_pitch = [-1] * FIRST_PITCH_CLASS + list(range(c.min_pitch, c.max_pitch + 1))
+        self.scale_lock = ScaleLock(np.array(label_pitch))  # the melody agents' scale lock, over the VAE's classes
 
     # -- the player ----------------------------------------------------------------------------
 
     @property
     def key(self) -> Key | None:
         return self.tonality.key
-
-    def step_of(self, tick: int) -> int:
-        return max((tick + STEP_TICKS // 2) // STEP_TICKS, self.processed + 1)
 
     def note(self, tick: int, msg: mido.Message) -> None:
         velocity = msg.velocity if msg.type == "note_on" else 0
@@ -116,8 +117,7 @@ class VaeAgent(AnswersCalls, OnSteps, Agent):
         elif self.open_notes and self.state == AgentState.LISTENING:
             self.last_active = step
         call = self.call
-        ended = call.end_call_asked or step - self.last_active >= self.spec.silence or call.too_long(step + 1 - call.call_start)
-        if self.state == AgentState.LISTENING and ended:
+        if self.state == AgentState.LISTENING and call.ended(step, self.last_active):
             notes = self.call_notes + [(s, step + 1, p) for p, s in self.open_notes.items()]
             if call.close(step + 1, self.last_active + 1 - call.call_start) and notes:
                 self.plan = self.answer_to(notes)
@@ -151,14 +151,8 @@ class VaeAgent(AnswersCalls, OnSteps, Agent):
 
     def bias(self) -> np.ndarray | None:
         """The scale lock as a logit bias over the classes (None: free, or no key yet)."""
-        lock, key = self.params.scale_lock, self.key
-        if lock <= 0 or key is None:
-            return None
-        c = self.vae.config
-        bias = np.zeros(c.num_classes, np.float32)
-        outside = [k for k in range(FIRST_PITCH_CLASS, c.num_classes) if (c.min_pitch + k - FIRST_PITCH_CLASS) % 12 not in key.scale]
-        bias[outside] = -1e9 if lock >= 1 else np.log1p(-lock)
-        return bias
+        key = self.key
+        return self.scale_lock.bias(key.scale if key is not None else None, self.params.scale_lock)
 
     def answer_to(self, notes: list[Note]) -> list[Note]:
         """Encode the call, decode the answer: its notes, steps from the answer's start."""

@@ -8,7 +8,6 @@ Every daemon mode has a bundled default, so no mode needs ``--model``.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -45,11 +44,10 @@ class BundledModel:
 
 def _read_config(path: Path) -> dict:
     """The JSON config of a model file, read without loading the weights."""
-    try:
-        with zipfile.ZipFile(path) as z, z.open("__config__.npy") as f:
-            import numpy as np
+    from live.models.modelfile import read_config
 
-            return json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode())
+    try:
+        return read_config(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise ModelFileError(f"{path}: a broken bundled model file ({err})") from err
 

@@ -110,16 +110,21 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: str) -> None:
-    """Raise ModelFileError naming every missing, unexpected or misshapen weight."""
-    expected = expected_shapes(config)
+def weight_problems(expected: dict[str, tuple[int, ...]], weights: dict[str, np.ndarray]) -> list[str]:
+    """Every missing, unexpected or misshapen weight of ``weights`` against ``expected`` shapes."""
     problems = [f"missing {n} {s}" for n, s in expected.items() if n not in weights]
-    problems += [f"unexpected {n} {weights[n].shape}" for n in weights if n not in expected]
+    problems += [f"unexpected {n} {tuple(weights[n].shape)}" for n in weights if n not in expected]
     problems += [
         f"{n} has shape {tuple(weights[n].shape)}, expected {s}"
         for n, s in expected.items()
         if n in weights and tuple(weights[n].shape) != s
     ]
+    return problems
+
+
+def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], where: str) -> None:
+    """Raise ModelFileError naming every missing, unexpected or misshapen weight."""
+    problems = weight_problems(expected_shapes(config), weights)
     if problems:
         raise ModelFileError(f"{where}: weights don't fit {config.config_id} {config.layer_sizes}: " + "; ".join(problems))
 

@@ -66,6 +66,13 @@ def _check_sizes(path: str) -> None:
                 )
 
 
+def read_config(path: str | os.PathLike) -> dict:
+    """The JSON config of a model file, read without loading its weights (the zip member's
+    own errors, OSError, KeyError, ValueError or BadZipFile, are the caller's to word)."""
+    with zipfile.ZipFile(path) as z, z.open(f"{CONFIG_KEY}.npy") as f:
+        return json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode())
+
+
 def load(path: str | os.PathLike) -> Model:
     """Read a model file written by ``save``; ModelFileError says what is wrong with a bad one."""
     path = os.fspath(path)

@@ -31,6 +31,7 @@ import numpy as np
 
 from live.errors import ModelFileError
 from live.models import cells
+from live.models.model import weight_problems
 
 FORMAT = "magenta-live-vae"
 FORMAT_VERSION = 1
@@ -123,11 +124,6 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x).astype(np.float32)
 
 
-def one_hot(events: np.ndarray, num_classes: int) -> np.ndarray:
-    """int [B, T] -> float32 [B, T, C]."""
-    return np.eye(num_classes, dtype=np.float32)[events]
-
-
 class MusicVae:
     """A MusicVAE in numpy; batched: every method takes B phrases at once.
 
@@ -137,11 +133,7 @@ class MusicVae:
     """
 
     def __init__(self, config: VaeConfig, weights: dict[str, np.ndarray], where: str = "MusicVAE") -> None:
-        expected = expected_shapes(config)
-        problems = [f"missing {n} {s}" for n, s in expected.items() if n not in weights]
-        problems += [f"unexpected {n} {tuple(weights[n].shape)}" for n in weights if n not in expected]
-        problems += [f"{n} has shape {tuple(weights[n].shape)}, expected {s}"
-                     for n, s in expected.items() if n in weights and tuple(weights[n].shape) != s]
+        problems = weight_problems(expected_shapes(config), weights)
         if problems:
             raise ModelFileError(f"{where}: weights don't fit {config.config_id}: " + "; ".join(problems))
         self.config = config
@@ -263,20 +255,25 @@ class MusicVae:
 # -- melodies <-> classes -------------------------------------------------------------------------
 
 
+def pitch_class_index(pitch: int, min_pitch: int = 21, num_classes: int = 90) -> int:
+    """The class that starts MIDI ``pitch``, moved by octaves into the range first."""
+    max_pitch = min_pitch + num_classes - FIRST_PITCH_CLASS - 1
+    while pitch < min_pitch:
+        pitch += 12
+    while pitch > max_pitch:
+        pitch -= 12
+    return FIRST_PITCH_CLASS + pitch - min_pitch
+
+
 def melody_classes(notes: list[tuple[int, int, int]], steps: int, min_pitch: int = 21, num_classes: int = 90) -> np.ndarray:
     """(start step, end step, pitch) notes, monophonic -> classes int [steps]. A note that
     starts where another sounds ends that one; a note outside the pitch range is moved by
     octaves into it; a note-off goes where a note ends and no other starts."""
-    max_pitch = min_pitch + num_classes - FIRST_PITCH_CLASS - 1
     row = np.full(steps, NO_EVENT, np.int64)
     for start, end, pitch in sorted(notes):
         if not 0 <= start < steps:
             continue
-        while pitch < min_pitch:
-            pitch += 12
-        while pitch > max_pitch:
-            pitch -= 12
-        row[start] = FIRST_PITCH_CLASS + pitch - min_pitch
+        row[start] = pitch_class_index(pitch, min_pitch, num_classes)
         if end < steps and row[end] == NO_EVENT:
             row[end] = NOTE_OFF
     return row
@@ -285,20 +282,8 @@ def melody_classes(notes: list[tuple[int, int, int]], steps: int, min_pitch: int
 def events_classes(events: list[int], min_pitch: int = 21, num_classes: int = 90) -> np.ndarray:
     """Melody events as note-seq writes them (-2 no event, -1 note off, else a MIDI pitch) ->
     classes int [len(events)], pitches moved by octaves into the range."""
-    max_pitch = min_pitch + num_classes - FIRST_PITCH_CLASS - 1
-    row = np.empty(len(events), np.int64)
-    for i, e in enumerate(events):
-        if e == -2:
-            row[i] = NO_EVENT
-        elif e == -1:
-            row[i] = NOTE_OFF
-        else:
-            while e < min_pitch:
-                e += 12
-            while e > max_pitch:
-                e -= 12
-            row[i] = FIRST_PITCH_CLASS + e - min_pitch
-    return row
+    special = {-2: NO_EVENT, -1: NOTE_OFF}
+    return np.array([special[e] if e in special else pitch_class_index(e, min_pitch, num_classes) for e in events], np.int64)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -313,12 +298,12 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 def is_vae_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a MusicVAE file (its config read, not its weights)."""
-    import json
     import zipfile
 
+    from live.models.modelfile import read_config
+
     try:
-        with zipfile.ZipFile(path) as z, z.open("__config__.npy") as f:
-            config = json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode())
+        config = read_config(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return False
     return isinstance(config, dict) and config.get("format") == FORMAT
