@@ -394,7 +394,7 @@ class EventRNN(keras.Model):
         Steps past a sequence's length see padding; their outputs are garbage to be masked,
         and cannot affect earlier steps.
         """
-        x = tf.convert_to_tensor(inputs, tf.float32)
+        x = tf.cast(inputs, self.compute_dtype)  # float16 under mixed precision (the logits too)
         for k, lstm in enumerate(self.lstms):
             x = self.attention(x) if k == 0 and self.attention is not None else lstm(x)
             x = self._dropout(x, training)

@@ -18,6 +18,18 @@ them: feature list ``inputs`` (one FloatList of the encoding's input size per st
 ``labels`` (one Int64List holding one class per step). For
 ``performance_with_dynamics_compact`` inputs may also be Magenta's class index (width 1).
 
+Distribution (``--strategy``): ``default`` trains on one device; ``mirrored`` keeps a copy of
+the network on every GPU of this machine (or, with ``--cpu-replicas N``, on N logical CPU
+devices) and splits each batch between them; ``multi-worker`` does the same across machines,
+one process per machine, as ``TF_CONFIG`` describes them. In every strategy the batch size is
+the global batch (split across replicas), the loss is the mean over the valid steps of the
+whole batch, and gradients are summed across replicas before clipping: one step is the same
+update as on one device. Only the chief (worker 0) writes checkpoints, summaries and run.json.
+
+Mixed precision (``--mixed-precision``): float16 computation with float32 weights and dynamic
+loss scaling (Keras's ``mixed_float16``); fast on GPUs with tensor cores, slower than float32
+on a CPU. Checkpoints and exports stay float32.
+
 Summaries (train and eval): ``loss`` (mean cross-entropy per event, nats),
 ``metrics/perplexity``, ``metrics/accuracy``, ``metrics/event_accuracy`` and
 ``metrics/no_event_accuracy`` (accuracy on steps whose label is / is not the encoding's
@@ -32,6 +44,8 @@ import glob
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +62,7 @@ from training.model import EventRNN, HParams, default_hparams, event_labels, par
 
 RUN_FILE = "run.json"
 COMPACT = "performance_with_dynamics_compact"
+STRATEGIES = ("default", "mirrored", "multi-worker")
 METRICS = (
     "loss",
     "metrics/perplexity",
@@ -341,23 +356,34 @@ class TrainResult:
     metrics: dict[str, float]
 
 
-def build(info: RunInfo, run_dir: str):
-    """(model, optimizer, step variable, checkpoint, manager) for a run; nothing restored."""
+def build(info: RunInfo, run_dir: str, loss_scaling: bool = False, save_dir: str | None = None):
+    """(model, optimizer, step variable, checkpoint, manager) for a run; nothing restored.
 
+    Called inside a distribution strategy's scope, the variables are that strategy's.
+    ``loss_scaling`` wraps Adam in Keras's LossScaleOptimizer (for float16 compute); the
+    checkpoint holds Adam itself either way, so a run can switch mixed precision on or off.
+    ``save_dir``: where the manager writes (default ``run_dir/train``; another worker than
+    the chief writes to a scratch folder).
+    """
 
     model = EventRNN.for_config(info.config_id, info.hparams)
     # TensorFlow 1's Adam defaults (Magenta's optimizer), epsilon 1e-8.
-    optimizer = keras.optimizers.Adam(learning_rate=info.hparams.learning_rate, epsilon=1e-8)
+    adam = keras.optimizers.Adam(learning_rate=info.hparams.learning_rate, epsilon=1e-8)
+    optimizer = keras.optimizers.LossScaleOptimizer(adam) if loss_scaling else adam
     optimizer.build(model.trainable_variables)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-    checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "train"), max_to_keep=5, checkpoint_name="ckpt")
+    # Counted once per step, whatever the number of replicas.
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=adam)
+    directory = save_dir or os.path.join(run_dir, "train")
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=5, checkpoint_name="ckpt")
     return model, optimizer, step, checkpoint, manager
 
 
 def restore(run_dir: str, model, checkpoint, manager, *, require: bool, weights_only: bool = False) -> str | None:
-    """Restore the latest checkpoint (checked for shape first); None when there is none."""
-    path = manager.latest_checkpoint
+    """Restore the latest checkpoint of ``run_dir/train`` (checked for shape first); None when
+    there is none."""
+    path = tf.train.latest_checkpoint(os.path.join(run_dir, "train"))
     if path is None:
         if require:
             raise TrainingError(f"no checkpoint in {os.path.join(run_dir, 'train')}: train first")
@@ -379,25 +405,94 @@ def batch_signature(input_size: int) -> tuple:
     )
 
 
-def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams"):
-    """A compiled training step (inputs, labels, lengths) -> metric sums: mean cross-entropy
-    over the valid steps, gradients clipped to ``clip_norm`` by global norm (Magenta's
-    ``create_train_op``), one Adam update, ``step`` + 1."""
+def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams", strategy=None, signature=None):
+    """A compiled training step on one global batch (inputs, labels, lengths) -> metric sums
+    over the whole batch (plus ``sequences``).
 
-    @tf.function(input_signature=batch_signature(model.input_size))
-    def train_step(inputs, labels, lengths):
-        with tf.GradientTape() as tape:
-            logits = model(inputs, training=True)
-            sums = metrics.sums(logits, labels, lengths)
-            loss = sums["ce"] / tf.maximum(sums["count"], 1.0)
+    Each replica runs the network on its share of the batch; the loss is the mean cross-entropy
+    over the valid steps of the whole batch; gradients are summed across replicas, clipped to
+    ``clip_norm`` by global norm (Magenta's ``create_train_op``), and applied as one Adam update;
+    ``step`` + 1. With a LossScaleOptimizer the loss is scaled before the gradients and
+    unscaled before clipping; a step whose gradients overflow is skipped by the optimizer.
+    ``strategy``: a tf.distribute strategy (default: the default one-device strategy); the
+    batches must come from its ``experimental_distribute_dataset``, whose ``element_spec`` is
+    ``signature`` (default: ``batch_signature``, plain batches on one device).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    total = tf.distribute.ReduceOp.SUM
+
+    def replica_step(inputs, labels, lengths):
+        context = tf.distribute.get_replica_context()
         variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
-        optimizer.apply_gradients(zip(grads, variables))
+        scale = optimizer.dynamic_scale if scaling else tf.constant(1.0)
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(inputs, training=True), tf.float32)
+            sums = metrics.sums(logits, labels, lengths)
+            count = context.all_reduce(total, sums["count"])  # valid steps in the whole batch
+            loss = sums["ce"] / tf.maximum(count, 1.0)
+            scaled = loss * scale
+        grads = context.all_reduce(total, tape.gradient(scaled, variables))  # the whole batch's gradient
+        grads, _ = tf.clip_by_global_norm([g / scale for g in grads], hparams.clip_norm)
+        # apply_gradients sums what the replicas hand it (and a LossScaleOptimizer divides by
+        # its scale): each replica hands in its share of the one update.
+        optimizer.apply_gradients(zip([g * (scale / replicas) for g in grads], variables))
         step.assign_add(1)
-        return sums
+        return {**sums, "sequences": tf.cast(tf.shape(lengths)[0], tf.float32)}
+
+    @tf.function(input_signature=signature or batch_signature(model.input_size))
+    def train_step(inputs, labels, lengths):
+        per_replica = strategy.run(replica_step, args=(inputs, labels, lengths))
+        return {k: strategy.reduce(total, v, axis=None) for k, v in per_replica.items()}
 
     return train_step
+
+
+def make_strategy(name: str, cpu_replicas: int = 1):
+    """The tf.distribute strategy ``--strategy`` names: ``default`` (one device), ``mirrored``
+    (every GPU here, else every logical CPU device), ``multi-worker`` (the cluster in
+    ``TF_CONFIG``). ``cpu_replicas`` > 1 first splits the CPU into that many logical devices.
+
+    Call it before TensorFlow runs anything in this process. Raises TrainingError.
+    """
+    if name not in STRATEGIES:
+        raise TrainingError(f"--strategy: {name!r} is not one of {', '.join(STRATEGIES)}")
+    if cpu_replicas > 1:
+        if name == "default":
+            raise TrainingError("--cpu-replicas: for --strategy mirrored or multi-worker (default trains on one device)")
+        try:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        except RuntimeError as err:
+            raise TrainingError(f"--cpu-replicas: TensorFlow already started in this process ({err})") from err
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if not os.environ.get("TF_CONFIG"):
+        raise TrainingError(
+            "--strategy multi-worker: TF_CONFIG is not set; every worker needs it, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}} '
+            "(see docs/TRAINING.md)"
+        )
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except ValueError as err:
+        raise TrainingError(f"--strategy multi-worker: TF_CONFIG is not usable ({err})") from err
+
+
+def worker_role(strategy) -> tuple[bool, str]:
+    """(whether this process is the chief, its name in the cluster: "worker 1"; "" on one
+    machine). The chief is the "chief" task, or worker 0 when the cluster names none."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True, ""
+    kind, index = resolver.task_type, int(resolver.task_id)
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return chief, f"{kind} {index}"
 
 
 def train(
@@ -410,11 +505,21 @@ def train(
     checkpoint_every: int = 100,
     log_every: int = 10,
     log=print,
+    strategy: str = "default",
+    cpu_replicas: int = 1,
+    mixed_precision: bool = False,
 ) -> TrainResult:
     """Train until the global step reaches ``num_training_steps`` (resuming from the latest
-    checkpoint in ``run_dir/train``); checkpoint every ``checkpoint_every`` steps and at the end."""
+    checkpoint in ``run_dir/train``); checkpoint every ``checkpoint_every`` steps and at the end.
 
+    ``strategy``, ``cpu_replicas``: see ``make_strategy`` (made first, before TensorFlow runs).
+    ``mixed_precision``: float16 compute, float32 weights, dynamic loss scaling.
+    """
 
+    distribution = make_strategy(strategy, cpu_replicas)
+    chief, name = worker_role(distribution)
+    if name:
+        log = (lambda say: lambda text: say(f"{name}: {text}"))(log)
     info = resolve_run(run_dir, config_id, hparams)
     saved = read_run_info(run_dir)
     if saved is not None and _shape_key(saved.hparams) != _shape_key(info.hparams):
@@ -426,40 +531,78 @@ def train(
         )
     paths = sequence_example_files(sequence_example_file)
     width = probe_inputs(paths, info.input_size, info.config_id)
-    model, optimizer, step, checkpoint, manager = build(info, run_dir)
-    restored = restore(run_dir, model, checkpoint, manager, require=False)
-    write_run_info(run_dir, info)
     hp = info.hparams
-    start = int(step.numpy())
-    if restored:
-        log(f"resuming {info.config_id} from {restored} at step {start}")
-    else:
-        log(f"training {info.config_id} from scratch in {run_dir}")
-    log(f"hparams: {hp.to_string()}")
-    if start >= num_training_steps:
-        log(f"step {start} >= --num-training-steps {num_training_steps}: nothing to do")
-        return TrainResult(start, 0, 0.0, {})
+    replicas = distribution.num_replicas_in_sync
+    if hp.batch_size < replicas:
+        raise TrainingError(f"batch_size {hp.batch_size} is smaller than the {replicas} replicas it is split across")
+    # Another worker than the chief saves its (identical) checkpoints to a scratch folder.
+    scratch = None if chief else tempfile.mkdtemp(prefix="magenta-live-train-")
+    policy = keras.config.dtype_policy()
+    try:
+        if mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        with distribution.scope():
+            model, optimizer, step, checkpoint, manager = build(info, run_dir, mixed_precision, scratch)
+        restored = restore(run_dir, model, checkpoint, manager, require=False)
+        if chief:
+            write_run_info(run_dir, info)
+        start = int(step.numpy())
+        if restored:
+            log(f"resuming {info.config_id} from {restored} at step {start}")
+        else:
+            log(f"training {info.config_id} from scratch in {run_dir}")
+        log(f"hparams: {hp.to_string()}")
+        if replicas > 1:
+            devices = ", ".join(d.split("device:")[-1] for d in distribution.extended.worker_devices)
+            log(f"--strategy {strategy}: {replicas} replicas ({'this worker: ' if name else ''}{devices}), "
+                f"{hp.batch_size} sequences per step in all")
+        if mixed_precision:
+            log("mixed precision: float16 compute, float32 weights"
+                + ("" if tf.config.list_logical_devices("GPU") else " (no GPU here: slower than float32 on a CPU)"))
+        if start >= num_training_steps:
+            log(f"step {start} >= --num-training-steps {num_training_steps}: nothing to do")
+            return TrainResult(start, 0, 0.0, {})
+        return _train_loop(
+            distribution, chief, run_dir, info, paths, width, model, optimizer, step, checkpoint, manager,
+            start, num_training_steps, summary_every, checkpoint_every, log_every, log,
+        )
+    finally:
+        keras.config.set_dtype_policy(policy)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
+
+def _train_loop(
+    distribution, chief: bool, run_dir: str, info: RunInfo, paths: list[str], width: int, model, optimizer, step,
+    checkpoint, manager, start: int, num_training_steps: int, summary_every: int, checkpoint_every: int,
+    log_every: int, log,
+) -> TrainResult:
+    hp = info.hparams
     metrics = Metrics(*event_labels(get_config(info.config_id)))
     dataset = make_dataset(paths, width, info.input_size, hp.batch_size, training=True)
-    train_step = make_train_step(model, optimizer, step, metrics, hp)
+    options = tf.data.Options()
+    # Each worker reads every file and keeps its share of the records (the files may be fewer
+    # than the workers).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    batches = distribution.experimental_distribute_dataset(dataset.with_options(options))
+    train_step = make_train_step(model, optimizer, step, metrics, hp, distribution, batches.element_spec)
 
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief else tf.summary.create_noop_writer()
     t0 = time.perf_counter()
     t_log, n_log, seqs = t0, 0, 0
     last: dict[str, float] = {}
     current = start
     try:
-        for inputs, labels, lengths in dataset:
+        for inputs, labels, lengths in batches:
             sums = train_step(inputs, labels, lengths)
             current = int(step.numpy())
             n_log += 1
-            seqs += int(lengths.shape[0])
+            seqs += int(sums["sequences"])
             if current % summary_every == 0 or current == num_training_steps or current % log_every == 0:
                 last = Metrics.summarize({k: float(v) for k, v in sums.items()})
                 if not math.isfinite(last["loss"]):
                     raise TrainingError(f"the loss became {last['loss']} at step {current}; try a smaller learning_rate")
-            if current % summary_every == 0 or current == num_training_steps:
+            if chief and (current % summary_every == 0 or current == num_training_steps):
                 write_scalars(writer, current, last)
             if current % log_every == 0 or current == num_training_steps:
                 now = time.perf_counter()
@@ -469,7 +612,7 @@ def train(
                 )
                 t_log, n_log = now, 0
             if current % checkpoint_every == 0 and current < num_training_steps:
-                manager.save(checkpoint_number=current)
+                manager.save(checkpoint_number=current)  # every worker: saving may take part in collectives
             if current >= num_training_steps:
                 break
     except KeyboardInterrupt:
@@ -485,7 +628,8 @@ def train(
     writer.flush()
     seconds = time.perf_counter() - t0
     log(
-        f"saved {manager.latest_checkpoint} after {current - start} steps, {seqs} sequences in {seconds:.1f} s "
+        f"{'saved ' + manager.latest_checkpoint if chief else 'done'} after {current - start} steps, "
+        f"{seqs} sequences in {seconds:.1f} s "
         f"({(current - start) / seconds:.2f} steps/s, {seqs / seconds:.1f} sequences/s)"
     )
     return TrainResult(current, current - start, seconds, last)
@@ -512,7 +656,7 @@ def evaluate(
     metrics = Metrics(*event_labels(get_config(info.config_id)))
     @tf.function(input_signature=batch_signature(info.input_size))
     def eval_step(inputs, labels, lengths):
-        return metrics.sums(model(inputs, training=False), labels, lengths)
+        return metrics.sums(tf.cast(model(inputs, training=False), tf.float32), labels, lengths)
 
     totals: dict[str, float] = {}
     sequences = 0

@@ -10,9 +10,11 @@ from live.files import atomic_write, check_writable
 from live.models.configs import get_config
 from live.models.vae import VAE_CONFIGS
 from live.settings import Number
+from training.errors import TrainingError
 
 VAE_RUN_FILE = "vae_run.json"  # training.vae.RUN_FILE: a MusicVAE's run directory
 STEPS = Number("--num-training-steps", 1, 10**9, integer=True, meaning="the global step to train to")
+CPU_REPLICAS = Number("--cpu-replicas", 1, 64, integer=True, meaning="logical CPU devices")
 EVERY = {name: Number(f"--{name}", 1, 10**9, integer=True, meaning="steps") for name in ("summary-every", "checkpoint-every", "log-every")}
 
 
@@ -35,6 +37,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--summary-every", type=EVERY["summary-every"].argtype, default=10, help="steps between TensorBoard summaries (default 10)")
     p.add_argument("--checkpoint-every", type=EVERY["checkpoint-every"].argtype, default=100, help="steps between checkpoints (default 100)")
     p.add_argument("--log-every", type=EVERY["log-every"].argtype, default=10, help="steps between progress lines (default 10)")
+    p.add_argument(
+        "--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+        help="default: one device; mirrored: every GPU of this machine, the batch split between them; "
+        "multi-worker: several machines as TF_CONFIG describes them (see docs/TRAINING.md)",
+    )
+    p.add_argument("--cpu-replicas", type=CPU_REPLICAS.argtype, default=1,
+                   help="with mirrored or multi-worker on a machine without GPUs: split the CPU into N replicas "
+                   "(to try a strategy; not faster)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 compute with float32 weights (fast on GPUs with tensor cores); exports stay float32")
     p.set_defaults(run=run)
 
 
@@ -45,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         get_config(args.config)  # an unknown id fails before TensorFlow loads
     if args.metrics_json:
         check_writable(args.metrics_json, "--metrics-json")
+    distributed = [flag for flag, used in (("--strategy " + args.strategy, args.strategy != "default"),
+                                           ("--cpu-replicas", args.cpu_replicas > 1),
+                                           ("--mixed-precision", args.mixed_precision)) if used]
+    if distributed and (vae or args.eval):
+        raise TrainingError(f"{', '.join(distributed)}: for training the RNN families "
+                            f"({'the MusicVAE trains on one device' if vae else '--eval runs on one device'})")
     if vae:
         from training.vae import evaluate_vae, train_vae  # TensorFlow loads here
 
@@ -67,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
         train(
             args.run_dir, args.config, args.sequence_example_file, args.hparams, args.num_training_steps,
             summary_every=args.summary_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+            strategy=args.strategy, cpu_replicas=args.cpu_replicas, mixed_precision=args.mixed_precision,
         )
     return 0
