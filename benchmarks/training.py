@@ -19,6 +19,7 @@ every core (the runner pins itself to one and limits BLAS threads for the engine
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import subprocess
@@ -56,26 +57,35 @@ def _random_records(path: str, config_id: str, count: int, length: int, seed: in
     return encoder.input_size
 
 
-def measure(config_id: str, length: int, steps: int, warmup: int) -> dict:
+def measure(config_id: str, length: int, steps: int, warmup: int, strategy: str = "default", cpu_replicas: int = 1,
+            mixed_precision: bool = False) -> dict:
     """Time ``steps`` training steps of ``config_id`` at its default hparams on sequences of
-    ``length`` steps; returns per-step seconds and the shapes."""
+    ``length`` steps, as ``train --strategy STRATEGY --cpu-replicas N [--mixed-precision]`` runs
+    them; returns per-step seconds and the shapes. Call it in a fresh process (the strategy is
+    made before TensorFlow starts)."""
+    from training.train import make_strategy
+
+    distribution = make_strategy(strategy, cpu_replicas)
     import keras
     import tensorflow as tf
 
     from live.models.configs import get_config
-    from training.model import EventRNN, default_hparams, event_labels
-    from training.train import Metrics, make_dataset, make_train_step
+    from training.model import default_hparams, event_labels
+    from training.train import Metrics, RunInfo, build, make_dataset, make_train_step
 
     hp = default_hparams(config_id)
+    if mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.tfrecord")
         width = _random_records(path, config_id, max(2 * hp.batch_size, 64), length)
-        model = EventRNN.for_config(config_id, hp)
-        optimizer = keras.optimizers.Adam(learning_rate=hp.learning_rate, epsilon=1e-8)
-        optimizer.build(model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64)
-        train_step = make_train_step(model, optimizer, step, Metrics(*event_labels(get_config(config_id))), hp)
-        batches = iter(make_dataset([path], width, width, hp.batch_size, training=True))
+        info = RunInfo(config_id, hp, width, get_config(config_id).make_encoder().num_classes)
+        with distribution.scope():
+            model, optimizer, step, _, _ = build(info, tmp, mixed_precision)
+        dataset = distribution.experimental_distribute_dataset(make_dataset([path], width, width, hp.batch_size, training=True))
+        metrics = Metrics(*event_labels(get_config(config_id)))
+        train_step = make_train_step(model, optimizer, step, metrics, hp, distribution, dataset.element_spec)
+        batches = iter(dataset)
         t0 = time.perf_counter()
         for _ in range(warmup):
             float(train_step(*next(batches))["ce"])
@@ -94,7 +104,18 @@ def measure(config_id: str, length: int, steps: int, warmup: int) -> dict:
         "times": times,
         "warmup_s": warm_s,
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "strategy": strategy,
+        "replicas": distribution.num_replicas_in_sync,
+        "mixed_precision": mixed_precision,
     }
+
+
+# The strategy comparison: one configuration, one child process per row.
+STRATEGY_ROWS = (
+    ("default", 1, False),
+    ("mirrored", 2, False),
+    ("default", 1, True),
+)
 
 
 def render(results: list[dict], settings: dict, elapsed: float) -> str:
@@ -137,7 +158,42 @@ def section(quick: bool) -> str:
     for config_id in settings["configs"]:
         print(f"[benchmarks] training: {config_id}", file=sys.stderr, flush=True)
         results.append(measure(config_id, settings["length"], settings["steps"], settings["warmup"]))
-    return render(results, settings, time.perf_counter() - t0)
+    rows = []
+    for strategy, replicas, mixed in STRATEGY_ROWS:
+        print(f"[benchmarks] training: --strategy {strategy}, {replicas} replica{'s' if replicas > 1 else ''}{', mixed precision' if mixed else ''}",
+              file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "benchmarks.training", "--row", f"{strategy},{replicas},{int(mixed)}"]
+        cmd += ["--quick"] if quick else []
+        proc = subprocess.run(cmd, cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"--strategy {strategy} row failed: {proc.stderr.strip().splitlines()[-1:]}")
+        rows.append(json.loads(proc.stdout))
+    return render(results, settings, time.perf_counter() - t0) + render_strategies(rows)
+
+
+def render_strategies(rows: list[dict]) -> str:
+    """The one-vs-two-replicas table."""
+    import numpy as np
+
+    first = rows[0]
+    lines = [
+        "",
+        f"Strategies, {first['config']} at the same sizes: each row a fresh process (`train --strategy ... "
+        "--cpu-replicas N [--mixed-precision]`); the batch is the global batch, split across the replicas. "
+        f"On this {os.cpu_count()}-core machine both CPU replicas share the same cores, so two replicas show the "
+        "strategy's cost, not a speed-up; float16 on a CPU is slower than float32 (it is for GPUs).",
+        "",
+        "| strategy | replicas | precision | batch | median s per step | p99 s per step | sequences/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = np.array(r["times"])
+        med = float(np.median(t))
+        lines.append(
+            f"| {r['strategy']} | {r['replicas']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | {r['batch']} "
+            f"| {med:.3f} | {float(np.percentile(t, 99)):.3f} | {r['batch'] / med:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def run(quick: bool) -> str:
@@ -159,7 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few steps of one configuration")
     parser.add_argument("--update", metavar="RESULTS_MD", help="replace (or add) this section in a report file")
+    parser.add_argument("--row", metavar="STRATEGY,REPLICAS,MIXED", help="measure one strategy row; print it as JSON")
     args = parser.parse_args(argv)
+    if args.row:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        strategy, replicas, mixed = args.row.split(",")
+        settings = QUICK if args.quick else FULL
+        print(json.dumps(measure(settings["configs"][0], settings["length"], settings["steps"], settings["warmup"],
+                                 strategy, int(replicas), mixed == "1")))
+        return 0
     text = section(args.quick)
     if args.update:
         update_report(args.update, HEADING, text)

@@ -31,3 +31,21 @@ def test_replace_section_touches_only_its_own_section():
     assert replace_section("# R\n\n## A\n\na\n", H, "## Training speed\n\nx\n") == "# R\n\n## A\n\na\n\n## Training speed\n\nx\n"
     last = replace_section("# R\n\n## Training speed\n\nold\n", H, "## Training speed\n\nnew\n")
     assert last == "# R\n\n## Training speed\n\nnew\n"
+
+
+def test_a_strategy_row_measures_two_replicas_in_a_fresh_process():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.training", "--row", "mirrored,2,0", "--quick"], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout)
+    assert row["strategy"] == "mirrored" and row["replicas"] == 2 and len(row["times"]) == bench.QUICK["steps"]
+    text = bench.render_strategies([row])
+    cells = [c.strip() for c in text.strip().splitlines()[-1].strip("|").split("|")]
+    assert cells[:4] == ["mirrored", "2", "float32", "128"]
+    assert float(cells[6]) == pytest.approx(128 / float(cells[4]), rel=0.05)
