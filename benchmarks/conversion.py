@@ -6,15 +6,18 @@
 
 Real files from music21's corpus, per kind: Bach chorales as MusicXML (``.mxl``), the same
 chorales as MIDI files (written by note-seq), and single-tune ABC files (Ryan's Mammoth).
-Two figures per kind: the rate of a whole ``magenta-live-train convert`` run with two worker
+Three figures per kind: the rate of a whole ``magenta-live-train convert`` run with two worker
 processes (the command's default), as its summary reports it (starting the pool, converting,
-writing the TFRecord), median of a few runs; and the time of each file converted alone in this
+writing the TFRecord), median of a few runs; the same with ``--runner beam`` (Apache Beam's
+DirectRunner, two worker processes in ``multi_processing`` mode: starting the workers, converting,
+writing the shards), on the same files; and the time of each file converted alone in this
 process (``file_to_sequences``, readers already imported), median and 99th percentile.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import platform
@@ -52,13 +55,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def _command_rate(input_dir: pathlib.Path, output: pathlib.Path) -> float:
-    """Files per second of one ``magenta-live-train convert`` run, from its summary line (pool start,
-    conversion and writing; not the interpreter's own start)."""
+def _command_rate(input_dir: pathlib.Path, output: pathlib.Path, runner: str = "local") -> float:
+    """Files per second of one ``magenta-live-train convert --runner RUNNER --workers 2`` run, from its
+    summary line (pool or workers' start, conversion and writing; not the interpreter's own start)."""
     import re
     import subprocess
 
-    cmd = [sys.executable, "-m", "training.cli", "convert", "--input-dir", str(input_dir), "--output", str(output), "--quiet"]
+    cmd = [sys.executable, "-m", "training.cli", "convert", "--input-dir", str(input_dir), "--output", str(output),
+           "--quiet", "--runner", runner, "--workers", "2"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env,
                           cwd=pathlib.Path(__file__).resolve().parents[1])
@@ -72,6 +76,7 @@ def measure(quick: bool) -> dict[str, dict]:
     from training.convert import file_to_sequences, find_music_files
 
     settings = QUICK if quick else FULL
+    beam = importlib.util.find_spec("apache_beam") is not None  # the [beam] extra
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp)
@@ -85,17 +90,27 @@ def measure(quick: bool) -> dict[str, dict]:
                 t0 = time.perf_counter()
                 file_to_sequences(p)
                 per_file.append(time.perf_counter() - t0)
-            rates = []
+            rates, beam_rates = [], []
             for _ in range(settings["runs"]):  # each run as the command runs: a fresh process
                 rates.append(_command_rate(d, root / f"{kind}.tfrecord"))
+                if beam:
+                    beam_rates.append(_command_rate(d, root / f"{kind}-beam.tfrecord", "beam"))
             results[kind] = {
                 "files": len(files),
                 "rate_median": statistics.median(rates),
                 "rates": rates,
+                "beam_rates": beam_rates,
                 "file_median_ms": 1000 * statistics.median(per_file),
                 "file_p99_ms": 1000 * _percentile(per_file, 0.99),
             }
     return results
+
+
+def _rates(rates: list[float]) -> str:
+    """``median (run, run, ...)`` files/s, or a dash for no runs."""
+    if not rates:
+        return "-"
+    return f"{statistics.median(rates):.1f} ({', '.join(f'{x:.1f}' for x in rates)})"
 
 
 def section(quick: bool) -> str:
@@ -110,21 +125,25 @@ def section(quick: bool) -> str:
             f"load average {load[0]:.2f} at the end (a shared machine)."
         ),
         "",
-        "| files | count | convert, 2 workers: files/s (median of runs) | one file alone: median | p99 |",
-        "|---|---|---|---|---|",
+        (
+            "| files | count | convert, 2 workers: files/s (median of runs) "
+            "| --runner beam, DirectRunner, 2 workers: files/s | one file alone: median | p99 |"
+        ),
+        "|---|---|---|---|---|---|",
     ]
     names = {"musicxml": "MusicXML chorales (.mxl)", "midi": "MIDI (chorales via note-seq)", "abc": "ABC tunes (music21)"}
     for kind, r in results.items():
-        runs = ", ".join(f"{x:.1f}" for x in r["rates"])
         lines.append(
-            f"| {names[kind]} | {r['files']} | {r['rate_median']:.1f} ({runs}) | {r['file_median_ms']:.1f} ms "
-            f"| {r['file_p99_ms']:.1f} ms |"
+            f"| {names[kind]} | {r['files']} | {_rates(r['rates'])} | {_rates(r['beam_rates'])} "
+            f"| {r['file_median_ms']:.1f} ms | {r['file_p99_ms']:.1f} ms |"
         )
     lines += [
         "",
         (
             "A whole run includes starting two worker processes (each imports note-seq and music21 on its "
-            "first file) and writing the TFRecord, so small folders convert below the per-file rate."
+            "first file) and writing the TFRecord, so small folders convert below the per-file rate. "
+            "A Beam run starts two SDK worker processes (each imports Beam, note-seq and music21) and "
+            "writes shards; its column shows a dash where the [beam] extra is not installed."
         ),
     ]
     return "\n".join(lines) + "\n"

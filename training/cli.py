@@ -2,7 +2,8 @@
 
 Each subcommand's arguments live in ``training.commands.<name>`` (cheap, no TensorFlow); its
 ``run`` imports the implementation (``training.<name>``) once the arguments are good. Errors of the ``live.errors.LiveError`` hierarchy
-become one line on stderr and exit status 2.
+become one line on stderr and exit status 2. What follows a ``--`` is ``args.pipeline_args``: Apache
+Beam pipeline options for ``convert`` and ``dataset`` with ``--runner beam``.
 """
 
 from __future__ import annotations
@@ -51,11 +52,25 @@ def join_number_lists(argv: list[str]) -> list[str]:
     return out
 
 
+def split_pipeline_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` before the first ``--``, and what follows it: Apache Beam pipeline options for
+    ``--runner beam`` (``convert --runner beam ... -- --runner=FlinkRunner``); ``[]`` when none."""
+    if "--" not in argv:
+        return list(argv), []
+    cut = argv.index("--")
+    return list(argv[:cut]), list(argv[cut + 1 :])
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     parser = build_parser()
+    own, pipeline_args = split_pipeline_args(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(join_number_lists(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(join_number_lists(own))
+        args.pipeline_args = pipeline_args
+        if pipeline_args and getattr(args, "runner", None) != "beam":
+            parser.error(f"{pipeline_args[0]}: options after -- are Apache Beam pipeline options, "
+                         "for convert and dataset with --runner beam only")
     except SystemExit as done:  # --help, or a refused argument (its line is printed)
         return int(done.code or 0)
     try:

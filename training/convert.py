@@ -13,6 +13,7 @@ What Magenta's ``convert_dir_to_note_sequences`` does, for three kinds of file:
 Files that cannot be read, and files with no notes, are skipped and counted by reason in the
 summary. The work runs in a pool of two processes (this machine has two cores); the parent
 process writes the TFRecord in a stable order (sorted paths), so a rerun gives the same file.
+``training.beam`` runs the same per-file work (``convert_file``) as an Apache Beam pipeline.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 import music21
 import note_seq
@@ -33,6 +35,7 @@ from note_seq.protobuf import music_pb2
 
 from live.files import atomic_path
 from training.errors import DataError
+from training.records import remove_shards
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".xml", ".mxl", ".musicxml")
@@ -231,7 +234,9 @@ def _reason(message: str) -> str:
     return message.split(":", 1)[0].strip()[:60]
 
 
-def _convert_one(path: str, root: str | None = None) -> FileResult:
+def convert_file(path: str, root: str | None = None) -> FileResult:
+    """One file's NoteSequences (those with notes, serialized), or why it has none; never raises
+    ConvertError. Sequence ids are paths relative to ``root`` (``file_to_sequences``)."""
     try:
         seqs = file_to_sequences(path, root)
     except ConvertError as err:
@@ -243,7 +248,7 @@ def _convert_one(path: str, root: str | None = None) -> FileResult:
 
 
 def _convert_indexed(job: tuple[int, str, str | None]) -> tuple[int, FileResult]:
-    return job[0], _convert_one(job[1], job[2])
+    return job[0], convert_file(job[1], job[2])
 
 
 class Progress:
@@ -280,7 +285,7 @@ def convert_files(
     bar = Progress(len(paths)) if progress else None
     if workers <= 1 or len(paths) <= 1:
         for p in paths:
-            yield _convert_one(str(p), root)
+            yield convert_file(str(p), root)
             if bar:
                 bar.update()
         return
@@ -298,14 +303,57 @@ def convert_files(
                 following += 1
 
 
+_Summary = TypeVar("_Summary", bound="CountedSummary")
+
+
+class CountedSummary:
+    """A summary dataclass as flat named counts, the form Beam's metrics counters carry: each int
+    field by its name, each entry of a Counter field as ``<field>:<key>``."""
+
+    def counts(self) -> dict[str, int]:
+        """The numbers (not the floats, not the other fields) as named counts."""
+        out: dict[str, int] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Counter):
+                out.update({f"{f.name}:{key}": n for key, n in value.items()})
+            elif isinstance(value, int):
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_counts(cls: type[_Summary], counts: dict[str, int]) -> _Summary:
+        """The summary whose ``counts()`` are ``counts`` (the other fields at their defaults)."""
+        summary = cls()
+        for name, n in counts.items():
+            field_name, _, key = name.partition(":")
+            value = getattr(summary, field_name)
+            if isinstance(value, Counter):
+                value[key] += n
+            else:
+                setattr(summary, field_name, value + n)
+        return summary
+
+
 @dataclass
-class Summary:
+class Summary(CountedSummary):
+    """What a ``convert`` run made of its files (either runner)."""
+
     files: int = 0
     converted_files: int = 0
     sequences: int = 0
     skipped: Counter = field(default_factory=Counter)
-    examples: dict = field(default_factory=dict)  # reason -> one example path
+    examples: dict = field(default_factory=dict)  # reason -> one example path (the local runner's only)
     seconds: float = 0.0
+
+    def add(self, result: FileResult) -> None:
+        """Count one file's result (``files`` is counted by whoever lists the files)."""
+        if result.error is not None:
+            self.skipped[result.reason] += 1
+            self.examples.setdefault(result.reason, f"{result.path}: {result.error}"[:200])
+        else:
+            self.converted_files += 1
+            self.sequences += len(result.sequences)
 
     def text(self) -> str:
         rate = self.files / max(self.seconds, 1e-9)
@@ -316,23 +364,36 @@ class Summary:
             )
         ]
         for reason, n in self.skipped.most_common():
-            lines.append(f"  skipped {n}: {reason} (e.g. {self.examples[reason]})")
+            example = f" (e.g. {self.examples[reason]})" if reason in self.examples else ""
+            lines.append(f"  skipped {n}: {reason}{example}")
         return "\n".join(lines)
+
+    def check(self, input_dir: str | os.PathLike) -> None:
+        """Raise DataError when no file gave a NoteSequence (the output is then worthless)."""
+        if self.sequences == 0:
+            raise DataError(f"none of the {self.files} music files in {input_dir} could be read:\n" + self.text())
+
+
+def music_files(input_dir: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """``find_music_files``, but DataError when there is none (with a hint about --recursive)."""
+    paths = find_music_files(input_dir, recursive)
+    if not paths:
+        hint = "" if recursive else " (use --recursive to look in subdirectories)"
+        raise DataError(f"no music files ({', '.join(EXTENSIONS)}) in {input_dir}{hint}")
+    return paths
 
 
 def convert_dir(
     input_dir: str | os.PathLike, output: str | os.PathLike, recursive: bool = False, workers: int = 2,
     progress: bool = True,
 ) -> Summary:
-    """Convert every music file under ``input_dir`` into the TFRecord ``output``.
+    """Convert every music file under ``input_dir`` into the TFRecord ``output``, in path order.
 
     Raises FileNotFoundError for a missing directory and DataError when it holds no music
-    file, or none that could be read (the output is then not written).
+    file, or none that could be read (the output is then not written). Shards that the Beam
+    runner left under the name ``output`` are removed when the file is written.
     """
-    paths = find_music_files(input_dir, recursive)
-    if not paths:
-        hint = "" if recursive else " (use --recursive to look in subdirectories)"
-        raise DataError(f"no music files ({', '.join(EXTENSIONS)}) in {input_dir}{hint}")
+    paths = music_files(input_dir, recursive)
     summary = Summary(files=len(paths))
     start = time.perf_counter()
     results = convert_files(paths, workers, progress, input_dir)  # the pool starts before TensorFlow loads
@@ -344,17 +405,12 @@ def convert_dir(
     with atomic_path(output) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
             for result in _chain(first, results):
-                if result.error is not None:
-                    summary.skipped[result.reason] += 1
-                    summary.examples.setdefault(result.reason, f"{result.path}: {result.error}"[:200])
-                    continue
-                summary.converted_files += 1
+                summary.add(result)
                 for blob in result.sequences:
                     writer.write(blob)
-                    summary.sequences += 1
         summary.seconds = time.perf_counter() - start
-        if summary.sequences == 0:
-            raise DataError(f"none of the {len(paths)} music files in {input_dir} could be read:\n" + summary.text())
+        summary.check(input_dir)
+        remove_shards(output)
     return summary
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import multiprocessing
 import os
 import time
@@ -52,8 +53,9 @@ from live.files import atomic_path
 from live.models.configs import get_config
 from live.models.encodings.performance import PerfEvent
 from live.models.encodings.polyphony import sequence_to_poly_events
-from training.convert import Progress
+from training.convert import CountedSummary, Progress
 from training.errors import DataError
+from training.records import record_files, remove_shards
 
 
 OUTPUT_NAMES = {
@@ -321,7 +323,9 @@ def sequence_example_bytes(inputs: np.ndarray, labels: np.ndarray) -> bytes:
         "inputs": tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in inputs]),
         "labels": tf.train.FeatureList(feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])) for v in labels]),
     }
-    return tf.train.SequenceExample(feature_lists=tf.train.FeatureLists(feature_list=features)).SerializeToString()
+    example = tf.train.SequenceExample(feature_lists=tf.train.FeatureLists(feature_list=features))
+    # deterministic: the map of feature lists in one key order, whichever process (or runner) writes it
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_sequence_example(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -396,18 +400,49 @@ def _worker_init() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
+@dataclass(frozen=True)
+class Extraction:
+    """What ``dataset`` does to every NoteSequence of one run (sent to each worker with the records).
+
+    Raises UnknownConfigError for an unknown ``config_id`` and DatasetError for a bad ratio or
+    chunk size.
+    """
+
+    config_id: str
+    eval_ratio: float = 0.1
+    seed: int = 0
+    transposition_range: tuple[int, ...] | None = None
+    stretch_factors: tuple[float, ...] | None = None
+    chunk_steps: int | None = None
+    one_time_signature: bool = False
+
+    def __post_init__(self) -> None:
+        get_config(self.config_id)
+        if self.chunk_steps is not None and self.chunk_steps < 1:
+            raise DatasetError(f"--chunk-steps must be at least 1, not {self.chunk_steps}")
+        if not 0.0 <= self.eval_ratio < 1.0:
+            raise DatasetError(f"--eval-ratio must be in [0, 1), not {self.eval_ratio}")
+
+
+def split_key(sequence, blob: bytes) -> str:
+    """What decides a NoteSequence's side of the train/eval split (``is_eval``): its id (convert
+    writes ``path#tune``), else its file name, else a checksum of its serialized record (its
+    content: the same wherever and in whatever order a runner reads it)."""
+    return sequence.id or sequence.filename or f"record {zlib.crc32(blob):08x}"
+
+
+def process_sequence(blob: bytes, extraction: Extraction) -> tuple[bool, list[bytes], Counter, int]:
     """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
 
-
-    index, blob, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_ts = job
     stats: Counter = Counter()
     sequence = music_pb2.NoteSequence.FromString(blob)
-    # The split key: the id (convert writes path#tune), else the file name, else the record's place.
-    evaluation = is_eval(sequence.id or sequence.filename or f"record {index}", eval_ratio, seed)
-    spec = get_config(config_id)
+    evaluation = is_eval(split_key(sequence, blob), extraction.eval_ratio, extraction.seed)
+    spec = get_config(extraction.config_id)
     examples, steps = [], 0
-    pairs = event_sequences(sequence, config_id, not evaluation, stats, transposition_range, stretch_factors, one_ts)
+    pairs = event_sequences(
+        sequence, extraction.config_id, not evaluation, stats, extraction.transposition_range,
+        extraction.stretch_factors, extraction.one_time_signature,
+    )
     for events, controls in pairs:
         try:
             inputs, labels = encode(spec.make_encoder(), events, controls)
@@ -416,7 +451,7 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
             continue
         if len(labels) == 0:
             continue
-        size = chunk_steps or len(labels)
+        size = extraction.chunk_steps or len(labels)
         for start in range(0, len(labels), size):
             examples.append(sequence_example_bytes(inputs[start : start + size], labels[start : start + size]))
         steps += len(labels)
@@ -427,13 +462,13 @@ def process_sequence(job: tuple) -> tuple[bool, list[bytes], Counter, int]:
 
 
 def read_note_sequences(path: str | os.PathLike) -> Iterator[bytes]:
-    """The serialized NoteSequences of a TFRecord file; DatasetError if it is not one."""
+    """The serialized NoteSequences of a TFRecord file, or of its shards (``record_files``: what
+    ``convert --runner beam`` writes); DatasetError if it is not one."""
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
+    files = record_files(path)
     try:
-        for i, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+        for i, record in enumerate(tf.data.TFRecordDataset(files).as_numpy_iterator()):
             if i == 0:
                 try:
                     music_pb2.NoteSequence.FromString(record)
@@ -447,7 +482,9 @@ def read_note_sequences(path: str | os.PathLike) -> Iterator[bytes]:
 
 
 @dataclass
-class DatasetSummary:
+class DatasetSummary(CountedSummary):
+    """What a ``dataset`` run extracted (either runner; the VAE's too)."""
+
     sequences: int = 0
     training_examples: int = 0
     eval_examples: int = 0
@@ -456,6 +493,18 @@ class DatasetSummary:
     eval_sequences: int = 0
     stats: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+
+    def add(self, evaluation: bool, examples: list[bytes], stats: Counter, steps: int) -> None:
+        """Count one NoteSequence's result (``process_sequence``'s four values)."""
+        self.sequences += 1
+        self.eval_sequences += evaluation
+        self.stats.update(stats)
+        if evaluation:
+            self.eval_examples += len(examples)
+            self.eval_steps += steps
+        else:
+            self.training_examples += len(examples)
+            self.training_steps += steps
 
     def text(self) -> str:
         lines = [
@@ -468,6 +517,19 @@ class DatasetSummary:
         lines += [f"  {name}: {n}" for name, n in sorted(self.stats.items())]
         return "\n".join(lines)
 
+    def check(self, config_id: str) -> None:
+        """Raise DatasetError when nothing was extracted (the output is then worthless)."""
+        if self.training_examples + self.eval_examples == 0:
+            family = get_config(config_id).family
+            raise DatasetError(f"no {family} examples could be extracted for {config_id}:\n{self.text()}")
+
+
+def output_paths(config_id: str, output_dir: str | os.PathLike) -> dict[bool, str]:
+    """``{False: training file, True: eval file}`` for ``config_id`` in ``output_dir`` (made if missing)."""
+    os.makedirs(output_dir, exist_ok=True)
+    name = OUTPUT_NAMES[get_config(config_id).family]
+    return {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
+
 
 def make_dataset(
     config_id: str, input_path: str | os.PathLike, output_dir: str | os.PathLike, eval_ratio: float = 0.1,
@@ -475,51 +537,35 @@ def make_dataset(
     transposition_range: tuple[int, ...] | None = None, stretch_factors: tuple[float, ...] | None = None,
     chunk_steps: int | None = None, one_time_signature: bool = False,
 ) -> DatasetSummary:
-    """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``.
+    """Write ``training_<name>.tfrecord`` and ``eval_<name>.tfrecord`` for ``config_id``, in the
+    order of the input's records (shards the Beam runner left under those names are removed).
 
-    Raises UnknownConfigError, FileNotFoundError, and DatasetError (bad ratio, not a NoteSequence
-    file, nothing extracted).
+    Raises UnknownConfigError, RecordFilesError (no input file or shards) and DatasetError (bad
+    ratio, not a NoteSequence file, nothing extracted).
     """
 
-    spec = get_config(config_id)
-    if chunk_steps is not None and chunk_steps < 1:
-        raise DatasetError(f"--chunk-steps must be at least 1, not {chunk_steps}")
-    if not 0.0 <= eval_ratio < 1.0:
-        raise DatasetError(f"--eval-ratio must be in [0, 1), not {eval_ratio}")
-
-
+    extraction = Extraction(config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps,
+                            one_time_signature)
     records = list(read_note_sequences(input_path))
     if limit is not None:
         records = records[:limit]
     if not records:
         raise DatasetError(f"{input_path}: no NoteSequences in the file")
-    os.makedirs(output_dir, exist_ok=True)
-    name = OUTPUT_NAMES[spec.family]
-    paths = {False: os.path.join(output_dir, f"training_{name}.tfrecord"), True: os.path.join(output_dir, f"eval_{name}.tfrecord")}
-    summary = DatasetSummary(sequences=len(records))
+    paths = output_paths(config_id, output_dir)
+    summary = DatasetSummary()
     start = time.perf_counter()
-    jobs = [
-        (i, r, config_id, eval_ratio, seed, transposition_range, stretch_factors, chunk_steps, one_time_signature)
-        for i, r in enumerate(records)
-    ]
-    bar = Progress(len(jobs), f"dataset {config_id}", unit="sequences") if progress else None
+    bar = Progress(len(records), f"dataset {config_id}", unit="sequences") if progress else None
+    work = functools.partial(process_sequence, extraction=extraction)
     with contextlib.ExitStack() as files:
         tmps = {k: files.enter_context(atomic_path(p)) for k, p in paths.items()}
         writers = {k: files.enter_context(tf.io.TFRecordWriter(t)) for k, t in tmps.items()}
         pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init) if workers > 1 else None
-        results = pool.imap(process_sequence, jobs, chunksize=8) if pool is not None else map(process_sequence, jobs)
+        results = pool.imap(work, records, chunksize=8) if pool is not None else map(work, records)
         try:
             for evaluation, examples, stats, steps in results:
-                summary.stats.update(stats)
-                summary.eval_sequences += evaluation
+                summary.add(evaluation, examples, stats, steps)
                 for blob in examples:
                     writers[evaluation].write(blob)
-                if evaluation:
-                    summary.eval_examples += len(examples)
-                    summary.eval_steps += steps
-                else:
-                    summary.training_examples += len(examples)
-                    summary.training_steps += steps
                 if bar:
                     bar.update()
         finally:
@@ -527,6 +573,7 @@ def make_dataset(
                 pool.terminate()
                 pool.join()
         summary.seconds = time.perf_counter() - start
-        if summary.training_examples + summary.eval_examples == 0:
-            raise DatasetError(f"no {spec.family} examples could be extracted for {config_id}:\n{summary.text()}")
+        summary.check(config_id)
+        for path in paths.values():
+            remove_shards(path)
     return summary

@@ -23,3 +23,8 @@ class DataError(LiveError, ValueError):
 
 class CheckpointMismatchError(TrainingError):
     """A run directory whose checkpoint does not fit the requested network."""
+
+
+class MissingExtraError(LiveError, ImportError):
+    """An optional part of the training tools whose packages (a pip extra) are not installed; the
+    message says what to install."""

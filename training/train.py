@@ -57,6 +57,7 @@ from tensorflow.core.framework import summary_pb2
 from live.files import atomic_write
 from live.models.configs import get_config
 from training.errors import CheckpointMismatchError, DataError, TrainingError
+from training.records import record_files, shard_files
 from training.model import EventRNN, HParams, default_hparams, event_labels, parse_hparams
 
 
@@ -186,10 +187,15 @@ def _checkpoint_keys(canonical: str) -> list[str]:
 
 
 def sequence_example_files(pattern: str) -> list[str]:
-    """Files named by ``pattern`` (a path, a glob, or several separated by commas)."""
+    """Files named by ``pattern`` (a path, a glob, or several separated by commas). A plain path
+    that is not a file names the shards ``--runner beam`` wrote under it (``record_files``)."""
     paths: list[str] = []
     for part in [p.strip() for p in pattern.split(",") if p.strip()]:
-        matches = sorted(glob.glob(os.path.expanduser(part)))
+        part = os.path.expanduser(part)
+        if not glob.has_magic(part) and not os.path.exists(part) and shard_files(part):
+            paths += record_files(part)
+            continue
+        matches = sorted(glob.glob(part))
         if not matches:
             raise DataError(f"sequence example file {part!r} does not exist (or the pattern matches nothing)")
         paths += [m for m in matches if os.path.isfile(m)]

@@ -33,6 +33,7 @@ from training.dataset import (
     is_eval,
     quantize,
     read_note_sequences,
+    split_key,
     split_on_time_changes,
 )
 
@@ -91,9 +92,9 @@ def make_vae_dataset(input_path: str | os.PathLike, output_dir: str | os.PathLik
     paths = {k: os.path.join(output_dir, f"{'eval' if k else 'training'}_{OUTPUT_NAME}.tfrecord") for k in (False, True)}
     with contextlib.ExitStack() as files:
         writers = {k: files.enter_context(tf.io.TFRecordWriter(files.enter_context(atomic_path(p)))) for k, p in paths.items()}
-        for i, blob in enumerate(records):
+        for blob in records:
             sequence = music_pb2.NoteSequence.FromString(blob)
-            evaluation = is_eval(sequence.id or sequence.filename or f"record {i}", eval_ratio, seed)
+            evaluation = is_eval(split_key(sequence, blob), eval_ratio, seed)
             summary.eval_sequences += evaluation
             for row in windows(sequence, config, summary.stats):
                 writers[evaluation].write(example_bytes(row))

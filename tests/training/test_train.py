@@ -313,3 +313,19 @@ def test_training_learns_a_repeated_melody(tmp_path):
 def test_hparams_have_upper_bounds(text, words):
     with pytest.raises(HParamsError, match=re.escape(words)):
         parse_hparams(text, default_hparams("basic_rnn"))
+
+
+def test_the_plain_name_of_beams_shards_trains(tmp_path):
+    """`dataset --runner beam` writes NAME-00000-of-00002 ...: train takes NAME, and every shard."""
+    from training.train import sequence_example_files
+
+    name = str(tmp_path / "training_melodies.tfrecord")
+    examples = random_examples("basic_rnn", 6, 10)
+    shards = [write_examples(f"{name}-{i:05d}-of-00002", examples[i::2]) for i in range(2)]
+    assert sequence_example_files(name) == shards
+    assert sequence_example_files(f"{name}*") == shards  # a glob, as before
+    result = train(str(tmp_path / "run"), "basic_rnn", name, "batch_size=2,rnn_layer_sizes=[8]", 3, log=quiet)
+    assert result.step == 3
+    os.remove(shards[1])
+    with pytest.raises(Exception, match="1 of its 2 shards"):
+        sequence_example_files(name)

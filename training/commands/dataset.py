@@ -10,7 +10,7 @@ from live.models.configs import get_config
 from live.models.vae import VAE_CONFIGS
 from training.errors import DataError
 from live.settings import Number
-from training.commands import WORKERS, workers
+from training.commands import WORKERS, add_runner_option, beam_runner, workers
 
 EVAL_RATIO = Number("--eval-ratio", 0.0, 0.99, meaning="the share of pieces kept for evaluation")
 SEED = Number("--seed", 0, 2**32 - 1, integer=True)
@@ -51,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(for scores that mark short bars as meter changes, like music21's MusicXML chorales)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runner_option(p)
     p.set_defaults(run=run)
     return p
 
@@ -62,7 +63,17 @@ def run(args: argparse.Namespace) -> int:
         get_config(args.config)  # an unknown id fails before TensorFlow loads
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise OutputPathError(f"--output-dir: {args.output_dir} is a file, not a folder")
-    if vae:
+    if args.runner == "beam":
+        if vae:
+            raise DataError(f"--runner beam: not for {args.config} (its dataset is made with --runner local only)")
+        if args.limit is not None:
+            raise DataError("--limit: not with --runner beam (a Beam pipeline reads its input in no fixed order, "
+                            "so it has no first N NoteSequences); leave it out, or use --runner local")
+        summary = beam_runner().make_dataset_beam(
+            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.transpositions,
+            args.stretch_factors, args.chunk_steps, args.one_time_signature, args.pipeline_args, workers(args.workers),
+        )
+    elif vae:
         unused = [flag for flag, value in (("--transpositions", args.transpositions), ("--stretch-factors", args.stretch_factors),
                                            ("--chunk-steps", args.chunk_steps)) if value]
         if unused:
@@ -72,15 +83,13 @@ def run(args: argparse.Namespace) -> int:
         from training.vae_data import make_vae_dataset  # TensorFlow loads here
 
         summary = make_vae_dataset(args.input, args.output_dir, VaeConfig(), args.eval_ratio, args.seed, args.limit)
-        print(summary.text())
-        print(f"wrote {args.output_dir}")
-        return 0
-    from training.dataset import make_dataset  # TensorFlow loads here
+    else:
+        from training.dataset import make_dataset  # TensorFlow loads here
 
-    summary = make_dataset(
-        args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, workers(args.workers),
-        not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps, args.one_time_signature,
-    )
+        summary = make_dataset(
+            args.config, args.input, args.output_dir, args.eval_ratio, args.seed, args.limit, workers(args.workers),
+            not args.quiet, args.transpositions, args.stretch_factors, args.chunk_steps, args.one_time_signature,
+        )
     print(summary.text())
     print(f"wrote {args.output_dir}")
     return 0
