@@ -118,9 +118,13 @@ STRATEGY_ROWS = (
 )
 
 
-def render(results: list[dict], settings: dict, elapsed: float) -> str:
+def _median_p99(times: list[float]) -> tuple[float, float]:
     import numpy as np
 
+    return float(np.median(times)), float(np.percentile(times, 99))
+
+
+def render(results: list[dict], settings: dict, elapsed: float) -> str:
     lines = [HEADING, ""]
     lines.append(
         f"`python -m benchmarks.training{' --quick' if settings is QUICK else ''}` on "
@@ -139,11 +143,10 @@ def render(results: list[dict], settings: dict, elapsed: float) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        t = np.array(r["times"])
-        med = float(np.median(t))
+        med, p99 = _median_p99(r["times"])
         lines.append(
             f"| {r['config']} | {'x'.join(map(str, r['layers']))} | {r['attn'] or '-'} | {r['batch']} | {r['length']} "
-            f"| {med:.3f} | {float(np.percentile(t, 99)):.3f} | {1 / med:.2f} | {r['batch'] / med:.1f} "
+            f"| {med:.3f} | {p99:.3f} | {1 / med:.2f} | {r['batch'] / med:.1f} "
             f"| {r['batch'] * r['length'] / med:,.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -173,8 +176,6 @@ def section(quick: bool) -> str:
 
 def render_strategies(rows: list[dict]) -> str:
     """The one-vs-two-replicas table."""
-    import numpy as np
-
     first = rows[0]
     lines = [
         "",
@@ -187,11 +188,10 @@ def render_strategies(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        t = np.array(r["times"])
-        med = float(np.median(t))
+        med, p99 = _median_p99(r["times"])
         lines.append(
             f"| {r['strategy']} | {r['replicas']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | {r['batch']} "
-            f"| {med:.3f} | {float(np.percentile(t, 99)):.3f} | {r['batch'] / med:.1f} |"
+            f"| {med:.3f} | {p99:.3f} | {r['batch'] / med:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
