@@ -489,6 +489,38 @@ def make_strategy(name: str, cpu_replicas: int = 1):
         raise TrainingError(f"--strategy multi-worker: TF_CONFIG is not usable ({err})") from err
 
 
+def distribute(distribution, dataset: tf.data.Dataset):
+    """``dataset``'s batches split across ``distribution``'s replicas. Each worker reads every file
+    and keeps its share of the records (the files may be fewer than the workers)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return distribution.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def start_worker(strategy: str, cpu_replicas: int, log):
+    """(distribution, is chief, log, scratch folder or None) for a training run: the strategy made
+    first (before TensorFlow runs anything); another worker than the chief logs under its name
+    and saves its checkpoints to a scratch folder (the caller removes it)."""
+    distribution = make_strategy(strategy, cpu_replicas)
+    chief, name = worker_role(distribution)
+    if name:
+        log = (lambda say: lambda text: say(f"{name}: {text}"))(log)
+    scratch = None if chief else tempfile.mkdtemp(prefix="magenta-live-train-")
+    return distribution, chief, log, scratch
+
+
+def log_replicas(distribution, strategy: str, batch_size: int, log) -> None:
+    """One line on how the global batch is split, when it is."""
+    replicas = distribution.num_replicas_in_sync
+    if batch_size < replicas:
+        raise TrainingError(f"batch_size {batch_size} is smaller than the {replicas} replicas it is split across")
+    if replicas > 1:
+        devices = ", ".join(d.split("device:")[-1] for d in distribution.extended.worker_devices)
+        multi = worker_role(distribution)[1]
+        log(f"--strategy {strategy}: {replicas} replicas ({'this worker: ' if multi else ''}{devices}), "
+            f"{batch_size} sequences per step in all")
+
+
 def worker_role(strategy) -> tuple[bool, str]:
     """(whether this process is the chief, its name in the cluster: "worker 1"; "" on one
     machine). The chief is the "chief" task, or worker 0 when the cluster names none."""
@@ -522,31 +554,26 @@ def train(
     ``mixed_precision``: float16 compute, float32 weights, dynamic loss scaling.
     """
 
-    distribution = make_strategy(strategy, cpu_replicas)
-    chief, name = worker_role(distribution)
-    if name:
-        log = (lambda say: lambda text: say(f"{name}: {text}"))(log)
-    info = resolve_run(run_dir, config_id, hparams)
-    saved = read_run_info(run_dir)
-    if saved is not None and _shape_key(saved.hparams) != _shape_key(info.hparams):
-        raise CheckpointMismatchError(
-            f"run directory {run_dir} trains rnn_layer_sizes={saved.hparams.rnn_layer_sizes}, "
-            f"attn_length={saved.hparams.attn_length}; --hparams asks for "
-            f"rnn_layer_sizes={info.hparams.rnn_layer_sizes}, attn_length={info.hparams.attn_length}. "
-            "Use a new --run-dir to train another shape."
-        )
-    paths = sequence_example_files(sequence_example_file)
-    width = probe_inputs(paths, info.input_size, info.config_id)
-    hp = info.hparams
-    replicas = distribution.num_replicas_in_sync
-    if hp.batch_size < replicas:
-        raise TrainingError(f"batch_size {hp.batch_size} is smaller than the {replicas} replicas it is split across")
-    # Another worker than the chief saves its (identical) checkpoints to a scratch folder.
-    scratch = None if chief else tempfile.mkdtemp(prefix="magenta-live-train-")
+    distribution, chief, log, scratch = start_worker(strategy, cpu_replicas, log)
     policy = keras.config.dtype_policy()
     try:
+        info = resolve_run(run_dir, config_id, hparams)
+        saved = read_run_info(run_dir)
+        if saved is not None and _shape_key(saved.hparams) != _shape_key(info.hparams):
+            raise CheckpointMismatchError(
+                f"run directory {run_dir} trains rnn_layer_sizes={saved.hparams.rnn_layer_sizes}, "
+                f"attn_length={saved.hparams.attn_length}; --hparams asks for "
+                f"rnn_layer_sizes={info.hparams.rnn_layer_sizes}, attn_length={info.hparams.attn_length}. "
+                "Use a new --run-dir to train another shape."
+            )
+        paths = sequence_example_files(sequence_example_file)
+        width = probe_inputs(paths, info.input_size, info.config_id)
+        hp = info.hparams
+        log_replicas(distribution, strategy, hp.batch_size, log)
         if mixed_precision:
             keras.config.set_dtype_policy("mixed_float16")
+            log("mixed precision: float16 compute, float32 weights"
+                + ("" if tf.config.list_logical_devices("GPU") else " (no GPU here: slower than float32 on a CPU)"))
         with distribution.scope():
             model, optimizer, step, checkpoint, manager = build(info, run_dir, mixed_precision, scratch)
         restored = restore(run_dir, model, checkpoint, manager, require=False)
@@ -558,13 +585,6 @@ def train(
         else:
             log(f"training {info.config_id} from scratch in {run_dir}")
         log(f"hparams: {hp.to_string()}")
-        if replicas > 1:
-            devices = ", ".join(d.split("device:")[-1] for d in distribution.extended.worker_devices)
-            log(f"--strategy {strategy}: {replicas} replicas ({'this worker: ' if name else ''}{devices}), "
-                f"{hp.batch_size} sequences per step in all")
-        if mixed_precision:
-            log("mixed precision: float16 compute, float32 weights"
-                + ("" if tf.config.list_logical_devices("GPU") else " (no GPU here: slower than float32 on a CPU)"))
         if start >= num_training_steps:
             log(f"step {start} >= --num-training-steps {num_training_steps}: nothing to do")
             return TrainResult(start, 0, 0.0, {})
@@ -585,12 +605,7 @@ def _train_loop(
 ) -> TrainResult:
     hp = info.hparams
     metrics = Metrics(*event_labels(get_config(info.config_id)))
-    dataset = make_dataset(paths, width, info.input_size, hp.batch_size, training=True)
-    options = tf.data.Options()
-    # Each worker reads every file and keeps its share of the records (the files may be fewer
-    # than the workers).
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    batches = distribution.experimental_distribute_dataset(dataset.with_options(options))
+    batches = distribute(distribution, make_dataset(paths, width, info.input_size, hp.batch_size, training=True))
     train_step = make_train_step(model, optimizer, step, metrics, hp, distribution, batches.element_spec)
 
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief else tf.summary.create_noop_writer()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -227,13 +228,17 @@ def _dataset(path: str, steps: int, batch: int, training: bool) -> tf.data.Datas
     return ds.batch(batch, drop_remainder=training).prefetch(2)
 
 
-def _build(run_dir: str, hparams: VaeHParams):
+def _build(run_dir: str, hparams: VaeHParams, save_dir: str | None = None):
+    """(network, optimizer, step, checkpoint, manager); inside a strategy's scope, its variables.
+    ``save_dir``: where the manager writes (default ``run_dir/train``)."""
     net = MusicVaeNet(hparams.config(), name="music_vae")
     optimizer = keras.optimizers.Adam(learning_rate=hparams.learning_rate, epsilon=1e-8)
     optimizer.build(net.trainable_variables)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     checkpoint = tf.train.Checkpoint(step=step, model=net, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "train"), max_to_keep=3, checkpoint_name="ckpt")
+    manager = tf.train.CheckpointManager(checkpoint, save_dir or os.path.join(run_dir, "train"), max_to_keep=3,
+                                         checkpoint_name="ckpt")
     return net, optimizer, step, checkpoint, manager
 
 
@@ -257,52 +262,81 @@ def _scalars(writer, step: int, values: dict[str, float]) -> None:
 
 
 def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_training_steps: int = 1000,
-              checkpoint_every: int = 200, log_every: int = 50, log=print) -> dict[str, float]:
+              checkpoint_every: int = 200, log_every: int = 50, log=print, strategy: str = "default",
+              cpu_replicas: int = 1) -> dict[str, float]:
     """Train (resuming from ``run_dir``'s latest checkpoint) until the global step reaches
-    ``num_training_steps``; TensorBoard summaries in ``run_dir/train``. Returns the last metrics."""
+    ``num_training_steps``; TensorBoard summaries in ``run_dir/train``. Returns the last metrics.
+
+    ``strategy``, ``cpu_replicas``: as ``training.train.train``'s; the loss terms are means over
+    the global batch, gradients summed across replicas before clipping (each replica draws its own
+    codes and transpositions, so the run is not the one-device run step for step).
+    """
     from live.files import atomic_write
+    from training.train import distribute, log_replicas, start_worker
 
-    hparams = parse_vae_hparams(hparams_text, read_vae_run(run_dir))
-    os.makedirs(run_dir, exist_ok=True)
-    atomic_write(os.path.join(run_dir, RUN_FILE), json.dumps({"config_id": "cat-mel_2bar_small", "hparams": asdict(hparams)},
-                                                             indent=2, sort_keys=True) + "\n")
-    net, optimizer, step, checkpoint, manager = _build(run_dir, hparams)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        log(f"resuming at step {int(step.numpy())} from {manager.latest_checkpoint}")
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
-    steps = VaeConfig().steps
+    distribution, chief, log, scratch = start_worker(strategy, cpu_replicas, log)
+    try:
+        hparams = parse_vae_hparams(hparams_text, read_vae_run(run_dir))
+        log_replicas(distribution, strategy, hparams.batch_size, log)
+        if chief:
+            os.makedirs(run_dir, exist_ok=True)
+            atomic_write(os.path.join(run_dir, RUN_FILE), json.dumps({"config_id": "cat-mel_2bar_small", "hparams": asdict(hparams)},
+                                                                     indent=2, sort_keys=True) + "\n")
+        with distribution.scope():
+            net, optimizer, step, checkpoint, manager = _build(run_dir, hparams, scratch)
+        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "train"))
+        if latest:
+            checkpoint.restore(latest)
+            log(f"resuming at step {int(step.numpy())} from {latest}")
+        writer = tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief else tf.summary.create_noop_writer()
+        steps = VaeConfig().steps
+        replicas = distribution.num_replicas_in_sync
+        total = tf.distribute.ReduceOp.SUM
 
-    @tf.function(input_signature=[tf.TensorSpec([None, steps], tf.int32), tf.TensorSpec([], tf.float32)])
-    def train_step(classes, beta):
-        classes = _transpose(classes, hparams.transpose)
-        with tf.GradientTape() as tape:
-            terms = net.losses_of(classes, beta, hparams.free_bits)
-        grads = tape.gradient(terms["loss"], net.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables))
-        step.assign_add(1)
-        return terms
+        def replica_step(classes, beta):
+            context = tf.distribute.get_replica_context()
+            classes = _transpose(classes, hparams.transpose)
+            share = tf.cast(tf.shape(classes)[0], tf.float32)
+            share = share / context.all_reduce(total, share)  # this replica's part of the global batch
+            with tf.GradientTape() as tape:
+                terms = {name: value * share for name, value in net.losses_of(classes, beta, hparams.free_bits).items()}
+            grads = context.all_reduce(total, tape.gradient(terms["loss"], net.trainable_variables))
+            grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
+            # apply_gradients sums what the replicas hand it: each hands in its share of the one update.
+            optimizer.apply_gradients(zip([g / replicas for g in grads], net.trainable_variables))
+            step.assign_add(1)
+            return terms
 
-    batches = iter(_dataset(train_file, steps, hparams.batch_size, training=True))
-    metrics: dict[str, float] = {}
-    started = time.perf_counter()
-    while int(step.numpy()) < num_training_steps:
-        now = int(step.numpy())
-        optimizer.learning_rate.assign(
-            (hparams.learning_rate - hparams.min_learning_rate) * hparams.decay_rate**now + hparams.min_learning_rate)
-        beta = beta_at(now, hparams.max_beta, hparams.beta_rate)
-        terms = train_step(next(batches), tf.constant(beta, tf.float32))
-        done = now + 1
-        if done % log_every == 0 or done == num_training_steps:
-            metrics = {name: float(v.numpy()) for name, v in terms.items()} | {"beta": beta}
-            _scalars(writer, done, metrics)
-            log(f"step {done}: loss {metrics['loss']:.3f} reconstruction {metrics['reconstruction']:.3f} "
-                f"kl {metrics['kl']:.2f} accuracy {metrics['accuracy']:.3f} "
-                f"({time.perf_counter() - started:.0f} s)")
-        if done % checkpoint_every == 0 or done == num_training_steps:
-            manager.save(checkpoint_number=done)
-    return metrics
+        batches = distribute(distribution, _dataset(train_file, steps, hparams.batch_size, training=True))
+
+        @tf.function(input_signature=[batches.element_spec, tf.TensorSpec([], tf.float32)])
+        def train_step(classes, beta):
+            per_replica = distribution.run(replica_step, args=(classes, beta))
+            return {k: distribution.reduce(total, v, axis=None) for k, v in per_replica.items()}
+
+        batches = iter(batches)
+        metrics: dict[str, float] = {}
+        started = time.perf_counter()
+        while int(step.numpy()) < num_training_steps:
+            now = int(step.numpy())
+            optimizer.learning_rate.assign(
+                (hparams.learning_rate - hparams.min_learning_rate) * hparams.decay_rate**now + hparams.min_learning_rate)
+            beta = beta_at(now, hparams.max_beta, hparams.beta_rate)
+            terms = train_step(next(batches), tf.constant(beta, tf.float32))
+            done = now + 1
+            if done % log_every == 0 or done == num_training_steps:
+                metrics = {name: float(v.numpy()) for name, v in terms.items()} | {"beta": beta}
+                if chief:
+                    _scalars(writer, done, metrics)
+                log(f"step {done}: loss {metrics['loss']:.3f} reconstruction {metrics['reconstruction']:.3f} "
+                    f"kl {metrics['kl']:.2f} accuracy {metrics['accuracy']:.3f} "
+                    f"({time.perf_counter() - started:.0f} s)")
+            if done % checkpoint_every == 0 or done == num_training_steps:
+                manager.save(checkpoint_number=done)  # every worker: saving may take part in collectives
+        return metrics
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def evaluate_vae(run_dir: str, eval_file: str) -> dict[str, float]:

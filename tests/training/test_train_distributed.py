@@ -154,7 +154,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     [
         (["--cpu-replicas", "2"], "--cpu-replicas: for --strategy mirrored or multi-worker"),
         (["--strategy", "multi-worker"], "TF_CONFIG is not set"),
-        (["--strategy", "mirrored", "--eval"], "--eval runs on one device"),
+        (["--strategy", "mirrored", "--eval"], "--strategy mirrored: for training (--eval runs on one device)"),
         (["--cpu-replicas", "0"], "--cpu-replicas"),
         (["--strategy", "ring"], "invalid choice: 'ring'"),
     ],
@@ -166,13 +166,53 @@ def test_strategy_flags_that_cannot_work_say_why(capsys, monkeypatch, chorales, 
     assert code == 2 and words in err, err
 
 
-def test_the_musicvae_trains_on_one_device(capsys, tmp_path):
+def test_the_musicvae_trains_in_float32(capsys, tmp_path):
     code, err = run_cli(capsys, "train", "--config", "cat-mel_2bar_small", "--run-dir", str(tmp_path / "run"),
                         "--sequence-example-file", str(tmp_path / "x.tfrecord"), "--mixed-precision")
-    assert code == 2 and "--mixed-precision: for training the RNN families (the MusicVAE trains on one device)" in err
+    assert code == 2 and "--mixed-precision: for the RNN families (the MusicVAE trains in float32)" in err
 
 
 def test_a_batch_smaller_than_the_replicas_is_refused(chorales, tmp_path):
     process = start(tmp_path / "run", chorales, "--strategy", "mirrored", "--cpu-replicas", "3", "--hparams", "batch_size=2")
     out, _ = process.communicate(timeout=240)
     assert process.returncode == 2 and "batch_size 2 is smaller than the 3 replicas it is split across" in out
+
+
+@pytest.fixture(scope="module")
+def vae_windows(tmp_path_factory) -> str:
+    import tensorflow as tf
+
+    from tests.training.test_vae import melody_sequence
+    from training import cli
+
+    folder = tmp_path_factory.mktemp("vae")
+    with tf.io.TFRecordWriter(str(folder / "tunes.tfrecord")) as writer:
+        for i in range(24):
+            rng = np.random.default_rng(i)
+            tune = melody_sequence(f"tune{i}", [int(p) for p in rng.choice([60, 62, 64, 65, 67, 69, 71, 72], 12)], bars=6)
+            writer.write(tune.SerializeToString())
+    assert cli.main(["dataset", "--config", "cat-mel_2bar_small", "--input", str(folder / "tunes.tfrecord"),
+                     "--output-dir", str(folder), "--eval-ratio", "0"]) == 0
+    return str(folder / "training_vae_melodies.tfrecord")
+
+
+def test_the_musicvae_trains_mirrored_on_two_cpu_replicas(vae_windows, tmp_path):
+    """Each replica draws its own codes, so the runs differ step by step; they learn alike."""
+    argv = ["--config", "cat-mel_2bar_small", "--sequence-example-file", vae_windows, "--num-training-steps", "40",
+            "--log-every", "1", "--hparams", "batch_size=16,z_size=8,enc_rnn_size=[32],dec_rnn_size=[32],transpose=0,"
+            "learning_rate=0.01"]
+    curves = {}
+    for name, flags in (("one", []), ("two", ["--strategy", "mirrored", "--cpu-replicas", "2"])):
+        run_dir = tmp_path / name
+        out = finish(subprocess.Popen(
+            [sys.executable, "-c", SEEDED_CLI, "train", "--run-dir", str(run_dir), *argv, *flags], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        ))
+        curves[name] = np.array([v for _, v in read_scalars(os.path.join(run_dir, "train"))["reconstruction"]])
+        assert os.path.exists(run_dir / "train" / "ckpt-40.index")
+    assert "2 replicas (CPU:0, CPU:1), 16 sequences per step in all" in out
+    one, two = curves["one"], curves["two"]
+    assert len(one) == len(two) == 40
+    assert one[-5:].mean() < 0.7 * one[:5].mean()  # it learns
+    np.testing.assert_allclose(two[:5].mean(), one[:5].mean(), rtol=0.02)  # the same start
+    np.testing.assert_allclose(two[-5:].mean(), one[-5:].mean(), rtol=0.1)  # and a like end

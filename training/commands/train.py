@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
     distributed = [flag for flag, used in (("--strategy " + args.strategy, args.strategy != "default"),
                                            ("--cpu-replicas", args.cpu_replicas > 1),
                                            ("--mixed-precision", args.mixed_precision)) if used]
-    if distributed and (vae or args.eval):
-        raise TrainingError(f"{', '.join(distributed)}: for training the RNN families "
-                            f"({'the MusicVAE trains on one device' if vae else '--eval runs on one device'})")
+    if distributed and args.eval:
+        raise TrainingError(f"{', '.join(distributed)}: for training (--eval runs on one device)")
+    if vae and args.mixed_precision:
+        raise TrainingError("--mixed-precision: for the RNN families (the MusicVAE trains in float32)")
     if vae:
         from training.vae import evaluate_vae, train_vae  # TensorFlow loads here
 
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                 atomic_write(args.metrics_json, json.dumps(result, indent=2, sort_keys=True) + "\n")
         else:
             train_vae(args.run_dir, args.sequence_example_file, args.hparams, args.num_training_steps,
-                      checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+                      checkpoint_every=args.checkpoint_every, log_every=args.log_every, strategy=args.strategy,
+                      cpu_replicas=args.cpu_replicas)
         return 0
     from training.train import evaluate, train  # TensorFlow loads here
 
