@@ -8,8 +8,9 @@ What differs:
   equals the local runner's; their order in the files does not.
 - Files: each output is a set of shards, ``NAME-00000-of-00002`` ... (the runner picks how many),
   written by ``WriteToTFRecord``. ``training.records.record_files(NAME)`` finds them; ``dataset
-  --input NAME`` reads them by the plain name. Before a run, what either runner left under its
-  output names is removed (``training.records.remove_records``).
+  --input NAME`` reads them by the plain name. The sinks write to a staging folder beside the
+  outputs; only a run that finished and extracted something replaces what either runner left
+  under the output names (``run_pipeline``), so a failed run loses nothing.
 - Counts: the summaries' numbers travel as Beam metrics counters (``CountedSummary.counts``),
   read from the pipeline result once it has finished; a skipped file's example path does not.
 - Where it runs: Beam's DirectRunner on this machine (``workers`` processes), unless the pipeline
@@ -22,11 +23,16 @@ so the workers of a ``convert`` pipeline start without it, as the local runner's
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import io
 import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -37,8 +43,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
 from training.convert import CountedSummary, Summary, convert_file, music_files
-from training.errors import DataError, TrainingError
-from training.records import record_files, remove_records
+from training.errors import TrainingError
+from training.records import record_files, remove_records, shard_files
 
 if TYPE_CHECKING:
     from training.dataset import DatasetSummary, Extraction
@@ -48,16 +54,43 @@ DATASET_COUNTERS = "magenta_live.dataset"
 """The metrics namespaces of the two pipelines."""
 
 _TRAINING, _EVAL = "training", "eval"  # the extraction's two outputs
+_Summary = TypeVar("_Summary")
 
 
 def pipeline_options(pipeline_args: list[str] | None = None, workers: int = 2) -> PipelineOptions:
     """Beam's options: the DirectRunner with ``workers`` processes (``multi_processing``; one in
     process when ``workers`` is 1), then ``pipeline_args`` (what followed ``--`` on the command
-    line), which override those defaults (``--runner=FlinkRunner ...``)."""
+    line), which override those defaults (``--runner=FlinkRunner ...``).
+
+    Raises TrainingError for an option Beam does not know (Beam itself would drop it with a
+    warning: a misspelt ``--flink_master`` would quietly run elsewhere) or a value it refuses.
+    """
     mode = "multi_processing" if workers > 1 else "in_memory"
     defaults = ["--runner=DirectRunner", f"--direct_num_workers={workers}", f"--direct_running_mode={mode}",
                 "--default_sdk_harness_log_level=ERROR"]
-    return PipelineOptions(defaults + list(pipeline_args or []))
+    args = list(pipeline_args or [])
+    options = PipelineOptions(defaults + args)
+    refusal = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(refusal):  # argparse's usage text: one line is enough
+            known = options.get_all_options()
+    except SystemExit as err:
+        lines = [line for line in refusal.getvalue().splitlines() if line.strip()]
+        reason = lines[-1].split("error: ", 1)[-1] if lines else f"exit status {err.code}"
+        raise TrainingError(f"--runner beam: bad pipeline option: {reason}") from err
+    unknown, after_option = [], False
+    for arg in args:
+        name = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
+        if name is not None and name in known:
+            after_option = "=" not in arg  # its value may follow as the next argument
+        elif not (after_option and not arg.startswith("-")):
+            unknown.append(arg)
+        else:
+            after_option = False
+    if unknown:
+        raise TrainingError(f"--runner beam: pipeline options Beam does not know: {' '.join(unknown)} "
+                            "(Beam spells them with underscores: --direct_num_workers=2)")
+    return options
 
 
 def _count(namespace: str, summary: CountedSummary) -> None:
@@ -78,25 +111,43 @@ def counter_values(result: PipelineResult, namespace: str) -> dict[str, int]:
 
 
 def run_pipeline(
-    build: Callable[[beam.Pipeline], None], namespace: str, outputs: list[str],
-    pipeline_args: list[str] | None = None, workers: int = 2,
-) -> dict[str, int]:
-    """Make a pipeline, let ``build`` add its steps, clear its ``outputs`` (``remove_records``: what
-    either runner wrote there), run it to the end; its counters of ``namespace``.
+    build: Callable[[beam.Pipeline, dict[str, str]], None], namespace: str, outputs: list[str],
+    accept: Callable[[dict[str, int]], _Summary], pipeline_args: list[str] | None = None, workers: int = 2,
+) -> _Summary:
+    """Run a pipeline whose sinks write to a staging folder beside the outputs, and only when it
+    has finished and ``accept`` (its counters of ``namespace`` -> the summary; raising refuses
+    the run) takes its counts, replace each output (what either runner left under that name)
+    with the shards it wrote. ``build(pipeline, staged)`` adds the steps; ``staged`` maps each
+    output to the name its sink writes instead.
 
-    Raises TrainingError when Beam refuses the pipeline options (an unknown runner, ...); the
-    outputs are then left as they were.
+    Raises TrainingError when Beam refuses the options or the pipeline fails, and what
+    ``accept`` raises: the outputs are then as they were, and nothing staged is left.
     """
+    magic = [output for output in outputs if glob.has_magic(output)]
+    if magic:  # Beam's file sinks read their names as patterns
+        raise TrainingError(f"--runner beam: {magic[0]}: Beam cannot write names with [ ] * or ?; choose another")
     try:
         pipeline = beam.Pipeline(options=pipeline_options(pipeline_args, workers))
-    except ValueError as err:
+    except ValueError as err:  # an unknown runner
         raise TrainingError(f"--runner beam: bad pipeline options: {err}") from err
-    build(pipeline)
-    for output in outputs:
-        remove_records(output)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return counter_values(result, namespace)
+    stage = tempfile.mkdtemp(prefix=".beam-staging-", dir=os.path.dirname(outputs[0]))
+    try:
+        staged = {output: os.path.join(stage, f"output{i}") for i, output in enumerate(outputs)}
+        try:
+            build(pipeline, staged)
+            result = pipeline.run()
+            result.wait_until_finish()
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a runner fails in its own ways
+            text = " ".join(str(err).split())
+            raise TrainingError(f"--runner beam: the pipeline failed: {type(err).__name__}: {text[-300:]}") from err
+        summary = accept(counter_values(result, namespace))
+        for output, name in staged.items():
+            remove_records(output)
+            for shard in shard_files(name):
+                os.replace(shard, output + shard[len(name):])
+        return summary
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 # --- convert ----------------------------------------------------------------------------------
@@ -118,29 +169,28 @@ def convert_dir_beam(
     as shards ``output-SSSSS-of-NNNNN``; the summary has no example paths.
 
     Raises FileNotFoundError for a missing directory and DataError when it holds no music file,
-    or none that could be read (the shards are then removed).
+    or none that could be read; TrainingError when the pipeline fails (the output is then as it was).
     """
     paths = [os.path.abspath(p) for p in music_files(input_dir, recursive)]
     root = os.path.abspath(input_dir)
     output = os.path.abspath(output)
     start = time.perf_counter()
 
-    def build(pipeline: beam.Pipeline) -> None:
+    def build(pipeline: beam.Pipeline, staged: dict[str, str]) -> None:
         _ = (
             pipeline
             | "Files" >> beam.Create(paths)
             | "Convert" >> beam.FlatMap(_convert, root)
-            | "Write" >> WriteToTFRecord(output)
+            | "Write" >> WriteToTFRecord(staged[output])
         )
 
-    summary = Summary.from_counts(run_pipeline(build, CONVERT_COUNTERS, [output], pipeline_args, workers))
-    summary.seconds = time.perf_counter() - start
-    try:
+    def accept(counts: dict[str, int]) -> Summary:
+        summary = Summary.from_counts(counts)
+        summary.seconds = time.perf_counter() - start
         summary.check(input_dir)
-    except DataError:
-        remove_records(output)
-        raise
-    return summary
+        return summary
+
+    return run_pipeline(build, CONVERT_COUNTERS, [output], accept, pipeline_args, workers)
 
 
 # --- dataset ----------------------------------------------------------------------------------
@@ -169,7 +219,8 @@ def make_dataset_beam(
     There is no ``limit``: a pipeline reads its input in no fixed order, so it has no first N.
 
     Raises UnknownConfigError, RecordFilesError (no input) and DatasetError (bad ratio, not a
-    NoteSequence file, nothing extracted: the shards are then removed).
+    NoteSequence file, nothing extracted) and TrainingError (the pipeline failed): the outputs
+    are then as they were.
     """
     from training.dataset import DatasetError, DatasetSummary, Extraction, output_paths, read_note_sequences
 
@@ -184,22 +235,20 @@ def make_dataset_beam(
     paths = {k: os.path.abspath(p) for k, p in output_paths(config_id, output_dir).items()}
     start = time.perf_counter()
 
-    def build(pipeline: beam.Pipeline) -> None:
+    def build(pipeline: beam.Pipeline, staged: dict[str, str]) -> None:
         examples = (
             pipeline
             | "Files" >> beam.Create(files)
             | "Read" >> ReadAllFromTFRecord()
             | "Extract" >> beam.FlatMap(_extract, extraction).with_outputs(_EVAL, main=_TRAINING)
         )
-        _ = examples[_TRAINING] | "WriteTraining" >> WriteToTFRecord(paths[False])
-        _ = examples[_EVAL] | "WriteEval" >> WriteToTFRecord(paths[True])
+        _ = examples[_TRAINING] | "WriteTraining" >> WriteToTFRecord(staged[paths[False]])
+        _ = examples[_EVAL] | "WriteEval" >> WriteToTFRecord(staged[paths[True]])
 
-    summary = DatasetSummary.from_counts(run_pipeline(build, DATASET_COUNTERS, list(paths.values()), pipeline_args, workers))
-    summary.seconds = time.perf_counter() - start
-    try:
+    def accept(counts: dict[str, int]) -> DatasetSummary:
+        summary = DatasetSummary.from_counts(counts)
+        summary.seconds = time.perf_counter() - start
         summary.check(config_id)
-    except DatasetError:
-        for path in paths.values():
-            remove_records(path)
-        raise
-    return summary
+        return summary
+
+    return run_pipeline(build, DATASET_COUNTERS, list(paths.values()), accept, pipeline_args, workers)

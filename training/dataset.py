@@ -435,7 +435,11 @@ def process_sequence(blob: bytes, extraction: Extraction) -> tuple[bool, list[by
     """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
 
     stats: Counter = Counter()
-    sequence = music_pb2.NoteSequence.FromString(blob)
+    try:
+        sequence = music_pb2.NoteSequence.FromString(blob)
+    except DecodeError:  # a foreign record further into the file: skipped and counted, like a bad file
+        stats["records skipped: not a NoteSequence"] += 1
+        return False, [], stats, 0
     evaluation = is_eval(split_key(sequence, blob), extraction.eval_ratio, extraction.seed)
     spec = get_config(extraction.config_id)
     examples, steps = [], 0

@@ -41,6 +41,8 @@ def record_files(path: str | os.PathLike) -> list[str]:
     (shards of two runs with different counts, or some missing).
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise RecordFilesError(f"{path} is a folder, not a TFRecord file")
     if os.path.exists(path):
         return [path]
     shards = shard_files(path)
@@ -62,7 +64,7 @@ def describe_records(path: str | os.PathLike) -> str:
     files = record_files(path)
     if files == [os.fspath(path)]:
         return files[0]
-    return f"{os.fspath(path)}-?????-of-{len(files):05d} ({len(files)} shards)"
+    return f"{os.fspath(path)}-?????-of-{len(files):05d} ({len(files)} shard{'s' if len(files) > 1 else ''})"
 
 
 def remove_shards(path: str | os.PathLike) -> None:

@@ -458,15 +458,17 @@ def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams"
 def make_strategy(name: str, cpu_replicas: int = 1):
     """The tf.distribute strategy ``--strategy`` names: ``default`` (one device), ``mirrored``
     (every GPU here, else every logical CPU device), ``multi-worker`` (the cluster in
-    ``TF_CONFIG``). ``cpu_replicas`` > 1 first splits the CPU into that many logical devices.
+    ``TF_CONFIG``; each worker's GPUs, or one CPU). ``cpu_replicas`` > 1 (mirrored only) first
+    splits the CPU into that many logical devices.
 
     Call it before TensorFlow runs anything in this process. Raises TrainingError.
     """
     if name not in STRATEGIES:
         raise TrainingError(f"--strategy: {name!r} is not one of {', '.join(STRATEGIES)}")
     if cpu_replicas > 1:
-        if name == "default":
-            raise TrainingError("--cpu-replicas: for --strategy mirrored or multi-worker (default trains on one device)")
+        if name != "mirrored":
+            raise TrainingError(f"--cpu-replicas: for --strategy mirrored ({name} runs one replica per "
+                                f"{'machine' if name == 'default' else 'worker on a machine without GPUs'})")
         try:
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
@@ -477,16 +479,39 @@ def make_strategy(name: str, cpu_replicas: int = 1):
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if not os.environ.get("TF_CONFIG"):
-        raise TrainingError(
-            "--strategy multi-worker: TF_CONFIG is not set; every worker needs it, e.g. "
-            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}} '
-            "(see docs/TRAINING.md)"
-        )
+    check_tf_config(os.environ.get("TF_CONFIG", ""))
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, TypeError, tf.errors.OpError) as err:
+        raise TrainingError(f"--strategy multi-worker: TF_CONFIG is not usable ({' '.join(str(err).split())[:300]})") from err
+
+
+TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+
+def check_tf_config(text: str) -> None:
+    """Raise TrainingError unless ``text`` (the TF_CONFIG variable) describes a cluster of
+    "host:port" addresses and this task's place in it. TensorFlow itself would train alone on
+    an empty one, and fail with a traceback on a missing port."""
+    where = f"--strategy multi-worker: TF_CONFIG {text!r}" if text else "--strategy multi-worker: TF_CONFIG is not set"
+    try:
+        config = json.loads(text) if text else None
     except ValueError as err:
-        raise TrainingError(f"--strategy multi-worker: TF_CONFIG is not usable ({err})") from err
+        raise TrainingError(f"{where} is not JSON ({err}); every worker needs e.g. {TF_CONFIG_EXAMPLE}") from err
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
+        raise TrainingError(f"{where}: every worker needs a cluster and its task, e.g. {TF_CONFIG_EXAMPLE} "
+                            "(see docs/TRAINING.md)")
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses or not all(
+            isinstance(a, str) and a.rpartition(":")[2].isdigit() and a.rpartition(":")[0] for a in addresses
+        ):
+            raise TrainingError(f'{where}: cluster "{kind}" must list "host:port" addresses, not {addresses!r}')
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in cluster or not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[kind]):
+        raise TrainingError(f"{where}: the task ({kind!r}, index {index!r}) is not a place in the cluster "
+                            f"({', '.join(f'{k}: {len(v)}' for k, v in cluster.items())})")
 
 
 def distribute(distribution, dataset: tf.data.Dataset):

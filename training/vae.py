@@ -219,7 +219,7 @@ def _transpose(classes: tf.Tensor, amount: int) -> tf.Tensor:
     return tf.where(fits, moved, classes)
 
 
-def _dataset(path: str, steps: int, batch: int, training: bool) -> tf.data.Dataset:
+def _dataset(path: str | list[str], steps: int, batch: int, training: bool) -> tf.data.Dataset:
     from training.vae_data import parse_example
 
     ds = tf.data.TFRecordDataset(path).map(lambda b: parse_example(b, steps))
@@ -272,11 +272,12 @@ def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_trainin
     codes and transpositions, so the run is not the one-device run step for step).
     """
     from live.files import atomic_write
-    from training.train import distribute, log_replicas, start_worker
+    from training.train import distribute, log_replicas, sequence_example_files, start_worker
 
     distribution, chief, log, scratch = start_worker(strategy, cpu_replicas, log)
     try:
         hparams = parse_vae_hparams(hparams_text, read_vae_run(run_dir))
+        files = sequence_example_files(train_file)  # DataError before the run directory is touched
         log_replicas(distribution, strategy, hparams.batch_size, log)
         if chief:
             os.makedirs(run_dir, exist_ok=True)
@@ -307,7 +308,7 @@ def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_trainin
             step.assign_add(1)
             return terms
 
-        batches = distribute(distribution, _dataset(train_file, steps, hparams.batch_size, training=True))
+        batches = distribute(distribution, _dataset(files, steps, hparams.batch_size, training=True))
 
         @tf.function(input_signature=[batches.element_spec, tf.TensorSpec([], tf.float32)])
         def train_step(classes, beta):
@@ -342,6 +343,8 @@ def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_trainin
 def evaluate_vae(run_dir: str, eval_file: str) -> dict[str, float]:
     """The latest checkpoint on ``eval_file``'s windows, z = mu: reconstruction accuracy per
     step, and the ELBO per step in nats (reconstruction cross-entropy + KL, over the steps)."""
+    from training.train import sequence_example_files
+
     hparams = read_vae_run(run_dir)
     if hparams is None:
         raise FileNotFoundError(f"{run_dir}: no {RUN_FILE}: train first")
@@ -350,7 +353,7 @@ def evaluate_vae(run_dir: str, eval_file: str) -> dict[str, float]:
     steps = VaeConfig().steps
     total: dict[str, float] = {"reconstruction": 0.0, "kl": 0.0, "accuracy": 0.0}
     count = 0
-    for classes in _dataset(eval_file, steps, 256, training=False):
+    for classes in _dataset(sequence_example_files(eval_file), steps, 256, training=False):
         terms = net.losses_of(classes, 0.0, 0.0, sample=False)
         n = int(classes.shape[0])
         for name in total:

@@ -151,7 +151,7 @@ def test_cli_beam_shards_are_read_by_their_plain_name(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert not seqs.exists() and record_files(seqs)[0].endswith("-00000-of-00001")
-    assert f"wrote {seqs}-?????-of-00001 (1 shards)" in out and "skipped 1: no notes" in out
+    assert f"wrote {seqs}-?????-of-00001 (1 shard)" in out and "skipped 1: no notes" in out
     code = cli.main(["dataset", "--config", MELODY, "--input", str(seqs), "--output-dir", str(tmp_path / "ds"),
                      "--workers", "1", "--quiet", "--eval-ratio", "0"])
     out = capsys.readouterr().out
@@ -208,14 +208,83 @@ def test_cli_beam_without_apache_beam_says_how_to_install_it(monkeypatch, tmp_pa
                            'pip install "magenta-live[beam]"')
 
 
-def test_dataset_beam_with_nothing_extracted_leaves_no_shards(tmp_path):
+def test_dataset_beam_with_nothing_extracted_keeps_the_earlier_output(tmp_path):
     silent = music_pb2.NoteSequence(id="drums only")
     silent.tempos.add(qpm=120)
     silent.notes.add(pitch=36, velocity=100, start_time=0, end_time=0.1, is_drum=True)
     write_records(tmp_path / "in.tfrecord", [silent.SerializeToString()])
+    (tmp_path / "out").mkdir()
+    earlier = tmp_path / "out" / "training_melodies.tfrecord"
+    write_records(earlier, [b"earlier"])
     with pytest.raises(Exception, match="no melody examples"):
         make_dataset_beam(MELODY, tmp_path / "in.tfrecord", tmp_path / "out", eval_ratio=0.0, workers=1)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["training_melodies.tfrecord"]  # nothing staged left
+    assert records(earlier) == [b"earlier"]
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--direct_running_mode=bogus"], "bad pipeline option: argument --direct_running_mode: invalid choice: 'bogus'"),
+        (["--nosuch_flag=1", "notaflag", "--direct-num-workers=3"],
+         "pipeline options Beam does not know: --nosuch_flag=1 notaflag --direct-num-workers=3"),
+        (["--runner=NoSuchRunner"], "bad pipeline options"),
+    ],
+)
+def test_pipeline_options_beam_would_drop_or_refuse_late_are_refused_first(converted, tmp_path, capsys, options, words):
+    root, _, _ = converted
+    out = tmp_path / "seqs.tfrecord"
+    shutil.copy(root / "local.tfrecord", out)
+    code = cli.main(["convert", "--runner", "beam", "--input-dir", str(root / "music"), "--output", str(out), "--", *options])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seqs.tfrecord"]
+    assert records(out) == records(root / "local.tfrecord")
+
+
+def test_options_that_take_their_value_as_the_next_argument_are_known():
+    assert pipeline_options(["--job_name", "lakh", "--direct_num_workers", "1"]).get_all_options()["job_name"] == "lakh"
+
+
+def test_a_pipeline_that_fails_while_running_keeps_the_earlier_output(converted, tmp_path, capsys):
+    """A truncated input fails inside Beam's workers: one line, exit 2, the outputs as they were,
+    no staging or beam-temp folder left."""
+    root, _, _ = converted
+    blob = (root / "local.tfrecord").read_bytes()
+    (tmp_path / "cut.tfrecord").write_bytes(blob[: len(blob) // 2])
+    out = tmp_path / "data"
+    out.mkdir()
+    write_records(out / "training_melodies.tfrecord", [b"earlier"])
+    code = cli.main(["dataset", "--runner", "beam", "--workers", "1", "--config", MELODY, "--input",
+                     str(tmp_path / "cut.tfrecord"), "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--runner beam: the pipeline failed" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["training_melodies.tfrecord"]
+    assert records(out / "training_melodies.tfrecord") == [b"earlier"]
+
+
+def test_beam_refuses_output_names_it_would_read_as_patterns(converted, tmp_path, capsys):
+    root, _, _ = converted
+    code = cli.main(["convert", "--runner", "beam", "--input-dir", str(root / "music"), "--output",
+                     str(tmp_path / "seqs [1].tfrecord")])
+    assert code == 2 and "Beam cannot write names with [ ] * or ?" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_that_is_not_a_notesequence_is_skipped_and_counted_by_both_runners(converted, tmp_path):
+    root, _, _ = converted
+    write_records(tmp_path / "mixed.tfrecord", [*records(root / "local.tfrecord"), b"\xff\xffnot a NoteSequence"])
+    summaries = [
+        make_dataset(MELODY, tmp_path / "mixed.tfrecord", tmp_path / "local", EVAL_RATIO, workers=2, progress=False),
+        make_dataset_beam(MELODY, tmp_path / "mixed.tfrecord", tmp_path / "beam", EVAL_RATIO, workers=1),
+    ]
+    for summary in summaries:
+        assert summary.stats["records skipped: not a NoteSequence"] == 1 and summary.training_examples > 0
+
+
+def test_record_files_refuses_a_folder(tmp_path):
+    with pytest.raises(RecordFilesError, match="is a folder, not a TFRecord file"):
+        record_files(tmp_path)
 
 
 def test_record_files_refuses_mixed_or_partial_shard_sets(tmp_path):

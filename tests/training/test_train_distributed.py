@@ -152,8 +152,8 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     "flags, words",
     [
-        (["--cpu-replicas", "2"], "--cpu-replicas: for --strategy mirrored or multi-worker"),
-        (["--strategy", "multi-worker"], "TF_CONFIG is not set"),
+        (["--cpu-replicas", "2"], "--cpu-replicas: for --strategy mirrored (default runs one replica per machine)"),
+        (["--strategy", "multi-worker"], "TF_CONFIG is not set: every worker needs a cluster and its task"),
         (["--strategy", "mirrored", "--eval"], "--strategy mirrored: for training (--eval runs on one device)"),
         (["--cpu-replicas", "0"], "--cpu-replicas"),
         (["--strategy", "ring"], "invalid choice: 'ring'"),
@@ -164,6 +164,36 @@ def test_strategy_flags_that_cannot_work_say_why(capsys, monkeypatch, chorales, 
     code, err = run_cli(capsys, "train", "--config", "basic_rnn", "--run-dir", str(tmp_path / "run"),
                         "--sequence-example-file", chorales, *flags)
     assert code == 2 and words in err, err
+
+
+@pytest.mark.parametrize(
+    "tf_config, words",
+    [
+        ("{not json", "is not JSON"),
+        ("{}", "every worker needs a cluster and its task"),
+        ('"x"', "every worker needs a cluster and its task"),
+        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', 'must list "host:port" addresses'),
+        ('{"cluster": ["a:1"], "task": {"type": "worker", "index": 0}}', "every worker needs a cluster and its task"),
+        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "index 2) is not a place in the cluster (worker: 2)"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": -1}}', "is not a place in the cluster"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "is not a place in the cluster"),
+    ],
+)
+def test_a_tf_config_that_cannot_form_a_cluster_says_why(capsys, monkeypatch, chorales, tmp_path, tf_config, words):
+    """TensorFlow would train alone on an empty TF_CONFIG (each task a chief, writing the same run)
+    and fail with a traceback on an address without a port."""
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    code, err = run_cli(capsys, "train", "--config", "basic_rnn", "--run-dir", str(tmp_path / "run"),
+                        "--sequence-example-file", chorales, "--strategy", "multi-worker")
+    assert code == 2 and words in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cpu_replicas_are_for_mirrored(capsys, chorales, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}')
+    code, err = run_cli(capsys, "train", "--config", "basic_rnn", "--run-dir", str(tmp_path / "run"),
+                        "--sequence-example-file", chorales, "--strategy", "multi-worker", "--cpu-replicas", "2")
+    assert code == 2 and "--cpu-replicas: for --strategy mirrored (multi-worker runs one replica per worker" in err
 
 
 def test_the_musicvae_trains_in_float32(capsys, tmp_path):

@@ -142,3 +142,12 @@ def test_bad_vae_hparams_get_one_line(tmp_path, capsys, args, words):
                      "--sequence-example-file", str(tmp_path / "none.tfrecord"), *args])
     err = capsys.readouterr().err
     assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_training_on_a_missing_file_says_so_and_makes_no_run(tmp_path, capsys):
+    from training import cli
+
+    code = cli.main(["train", "--config", "cat-mel_2bar_small", "--run-dir", str(tmp_path / "run"),
+                     "--sequence-example-file", str(tmp_path / "nosuch_*.tfrecord")])
+    assert code == 2 and "does not exist (or the pattern matches nothing)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -43,8 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "multi-worker: several machines as TF_CONFIG describes them (see docs/TRAINING.md)",
     )
     p.add_argument("--cpu-replicas", type=CPU_REPLICAS.argtype, default=1,
-                   help="with mirrored or multi-worker on a machine without GPUs: split the CPU into N replicas "
-                   "(to try a strategy; not faster)")
+                   help="with mirrored on a machine without GPUs: split the CPU into N replicas "
+                   "(to try the strategy; not faster)")
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute with float32 weights (fast on GPUs with tensor cores); exports stay float32")
     p.set_defaults(run=run)
