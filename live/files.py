@@ -48,7 +48,8 @@ def check_writable(path: str | os.PathLike, option: str = "output") -> None:
         raise OutputPathError(f"{option}: {path} is a folder, not a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise OutputPathError(f"{option}: cannot write {path}: folder {folder} does not exist")
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise OutputPathError(f"{option}: cannot write {path}: folder {folder} {what}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"{option}: cannot write {path}: folder {folder} is not writable")
     if os.path.exists(path) and not os.access(path, os.W_OK):

@@ -23,6 +23,7 @@ from live.recording import Recording
     [
         (lambda d: d / "no" / "such" / "take.mid", "does not exist"),
         (lambda d: d, "is a folder"),
+        (lambda d: (d / "a file").write_text("") or d / "a file" / "take.mid", "is a file, not a folder"),
     ],
 )
 def test_a_bad_recording_path_is_refused_before_any_port_opens(tmp_path, make, words):
