@@ -131,10 +131,14 @@ def run_pipeline(
     except ValueError as err:  # an unknown runner
         raise TrainingError(f"--runner beam: bad pipeline options: {err}") from err
     stage = tempfile.mkdtemp(prefix=".beam-staging-", dir=os.path.dirname(outputs[0]))
+    saved_tempdir = tempfile.tempdir
     try:
         staged = {output: os.path.join(stage, f"output{i}") for i, output in enumerate(outputs)}
         try:
             build(pipeline, staged)
+            # The runner's own scratch folders (its job server's) go in the staging folder too, and
+            # with it; otherwise each run leaves empty folders in the system's temporary folder.
+            tempfile.tempdir = stage
             result = pipeline.run()
             result.wait_until_finish()
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a runner fails in its own ways
@@ -147,6 +151,7 @@ def run_pipeline(
                 os.replace(shard, output + shard[len(name):])
         return summary
     finally:
+        tempfile.tempdir = saved_tempdir
         shutil.rmtree(stage, ignore_errors=True)
 
 

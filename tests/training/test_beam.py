@@ -321,3 +321,17 @@ def test_each_runner_removes_what_the_other_left(tmp_path):
     convert_dir_beam(music, out, workers=1)
     assert not out.exists()
     assert len(record_files(out)) == 1 and len(list(read_note_sequences(out))) == 1
+
+
+def test_a_beam_run_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    """Beam's job server makes scratch folders of its own; they go with the staging folder."""
+    import tempfile
+
+    system_tmp = tmp_path / "tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    (tmp_path / "out").mkdir()
+    convert_dir_beam(EXAMPLES, tmp_path / "out" / "seqs.tfrecord", workers=2)
+    assert list(system_tmp.iterdir()) == []
+    assert tempfile.tempdir == str(system_tmp)  # given back
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
