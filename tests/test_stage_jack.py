@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import mido
+import pytest
 
 from live.config import agent_spec
 from live.daemon import Daemon, DaemonOptions
@@ -117,17 +118,19 @@ def test_the_panic_command_silences_a_synth_on_demand(jack_server, capsys):
         synth.close()
 
 
-def test_the_daemon_survives_a_jack_server_restart():
+@pytest.mark.parametrize("fast", [False, True], ids=["seen down", "back within one supervisor pass"])
+def test_the_daemon_survives_a_jack_server_restart(fast):
     """In a process of its own (tests.jack.in_own_process says why): restart_scenario."""
-    run = in_own_process("from tests.test_stage_jack import restart_scenario; restart_scenario()")
+    run = in_own_process(f"from tests.test_stage_jack import restart_scenario; restart_scenario(fast={fast})")
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
 
 
-def restart_scenario() -> None:
+def restart_scenario(fast: bool = False) -> None:
     """jackd is killed (SIGKILL: it cannot clean up) and started again under its name: the
     daemon says so, its notes are released, its ports (virtual and connected) are registered
     again on the new server, the connection to the player's and the synth's ports is restored
-    once they are back, and it plays on."""
+    once they are back, and it plays on. ``fast``: the new server is started at once, before the
+    daemon's loop runs again (its port supervisor may see only a server of another identity)."""
     from harness.jackd import start_jackd
     from live.midi_io.backends import port_names, resolve_backend
 
@@ -154,24 +157,34 @@ def restart_scenario() -> None:
         assert note_reaches_the_synth(60)
         assert daemon.schedulers[0].ledger.sounding() == [(0, 60)]
         virtual = daemon.outputs[1].name  # what others connect to: it must come back as it was
+        supervisor = daemon.supervisor
+        if fast:  # hold the supervisor's thread (its listing clients kept), so its next pass sees only the new server
+            supervisor._stop.set()
+            supervisor._thread.join()
+            supervisor._thread = None
         server.process.kill()
         server.process.wait(10)
         keys.close()
         synth.close()
-        deadline = time.perf_counter() + 5
-        while time.perf_counter() < deadline and not any("JACK server stopped" in line for line in daemon.log_lines):
-            daemon.run(0.1)
-        assert any("the JACK server stopped" in line for line in daemon.log_lines), list(daemon.log_lines)
-        assert daemon.schedulers[0].ledger.sounding() == []  # held notes released first
-        assert not any(p.up for p in (*daemon.inputs, *daemon.outputs))
+        if not fast:
+            deadline = time.perf_counter() + 5
+            while time.perf_counter() < deadline and not any("JACK server stopped" in line for line in daemon.log_lines):
+                daemon.run(0.1)
+            assert any("the JACK server stopped" in line for line in daemon.log_lines), list(daemon.log_lines)
+            assert daemon.schedulers[0].ledger.sounding() == []  # held notes released first
+            assert not any(p.up for p in (*daemon.inputs, *daemon.outputs))
 
         server.stop()  # forget the dead one (restores the environment)
         server = start_jackd(period=256, name=name)
         restarted = time.perf_counter()
+        if fast:
+            supervisor.start()
         while time.perf_counter() - restarted < 10 and not any("JACK server is back" in line for line in daemon.log_lines):
             daemon.run(0.1)
         back = time.perf_counter() - restarted
         assert any("the JACK server is back" in line for line in daemon.log_lines), list(daemon.log_lines)
+        assert any("the JACK server stopped" in line for line in daemon.log_lines), list(daemon.log_lines)
+        assert daemon.schedulers[0].ledger.sounding() == []  # the held note was released
         assert back < 5, back
         assert virtual in port_names(resolve_backend("jack"), "input")  # the virtual port, under its name
         keys = NamedJackClient(f"{name}-keys", "out")  # the player and the synth come back too
