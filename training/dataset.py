@@ -431,14 +431,22 @@ def split_key(sequence, blob: bytes) -> str:
     return sequence.id or sequence.filename or f"record {zlib.crc32(blob):08x}"
 
 
+def note_sequence(blob: bytes, stats: Counter):
+    """The NoteSequence of a serialized record, or None (counted in ``stats``) when the record is
+    not one: a foreign record further into a file is skipped and counted, like a bad file."""
+    try:
+        return music_pb2.NoteSequence.FromString(blob)
+    except DecodeError:
+        stats["records skipped: not a NoteSequence"] += 1
+        return None
+
+
 def process_sequence(blob: bytes, extraction: Extraction) -> tuple[bool, list[bytes], Counter, int]:
     """One serialized NoteSequence -> (is eval, serialized SequenceExamples, stats, steps)."""
 
     stats: Counter = Counter()
-    try:
-        sequence = music_pb2.NoteSequence.FromString(blob)
-    except DecodeError:  # a foreign record further into the file: skipped and counted, like a bad file
-        stats["records skipped: not a NoteSequence"] += 1
+    sequence = note_sequence(blob, stats)
+    if sequence is None:
         return False, [], stats, 0
     evaluation = is_eval(split_key(sequence, blob), extraction.eval_ratio, extraction.seed)
     spec = get_config(extraction.config_id)

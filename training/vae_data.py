@@ -22,7 +22,6 @@ from collections import Counter
 
 import numpy as np
 import tensorflow as tf
-from note_seq.protobuf import music_pb2
 
 from live.files import atomic_path
 from live.models.vae import FIRST_PITCH_CLASS, VaeConfig, events_classes
@@ -31,6 +30,7 @@ from training.dataset import (
     DatasetSummary,
     extract_melodies,
     is_eval,
+    note_sequence,
     quantize,
     read_note_sequences,
     split_key,
@@ -93,7 +93,9 @@ def make_vae_dataset(input_path: str | os.PathLike, output_dir: str | os.PathLik
     with contextlib.ExitStack() as files:
         writers = {k: files.enter_context(tf.io.TFRecordWriter(files.enter_context(atomic_path(p)))) for k, p in paths.items()}
         for blob in records:
-            sequence = music_pb2.NoteSequence.FromString(blob)
+            sequence = note_sequence(blob, summary.stats)
+            if sequence is None:
+                continue
             evaluation = is_eval(split_key(sequence, blob), eval_ratio, seed)
             summary.eval_sequences += evaluation
             for row in windows(sequence, config, summary.stats):

@@ -151,3 +151,16 @@ def test_training_on_a_missing_file_says_so_and_makes_no_run(tmp_path, capsys):
                      "--sequence-example-file", str(tmp_path / "nosuch_*.tfrecord")])
     assert code == 2 and "does not exist (or the pattern matches nothing)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_record_that_is_not_a_notesequence_is_skipped_and_counted(tmp_path):
+    import tensorflow as tf
+
+    from training.vae_data import make_vae_dataset
+
+    source = tmp_path / "tunes.tfrecord"
+    with tf.io.TFRecordWriter(str(source)) as w:
+        w.write(melody_sequence("tune", [60, 62, 64, 65, 67, 69, 71, 72], bars=6).SerializeToString())
+        w.write(b"\xff\xffnot a NoteSequence")
+    summary = make_vae_dataset(source, tmp_path / "data", VaeConfig(), eval_ratio=0.0)
+    assert summary.stats["records skipped: not a NoteSequence"] == 1 and summary.training_examples > 0
