@@ -56,6 +56,7 @@ from tensorflow.core.framework import summary_pb2
 
 from live.files import atomic_write
 from live.models.configs import get_config
+from training.commands.train import STRATEGIES
 from training.errors import CheckpointMismatchError, DataError, TrainingError
 from training.records import record_files, shard_files
 from training.model import EventRNN, HParams, default_hparams, event_labels, parse_hparams
@@ -63,7 +64,7 @@ from training.model import EventRNN, HParams, default_hparams, event_labels, par
 
 RUN_FILE = "run.json"
 COMPACT = "performance_with_dynamics_compact"
-STRATEGIES = ("default", "mirrored", "multi-worker")
+SUM = tf.distribute.ReduceOp.SUM  # how replicas' values add up
 METRICS = (
     "loss",
     "metrics/perplexity",
@@ -425,34 +426,47 @@ def make_train_step(model, optimizer, step, metrics: Metrics, hparams: "HParams"
     ``signature`` (default: ``batch_signature``, plain batches on one device).
     """
     strategy = strategy or tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
     scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    total = tf.distribute.ReduceOp.SUM
 
     def replica_step(inputs, labels, lengths):
         context = tf.distribute.get_replica_context()
-        variables = model.trainable_variables
         scale = optimizer.dynamic_scale if scaling else tf.constant(1.0)
         with tf.GradientTape() as tape:
             logits = tf.cast(model(inputs, training=True), tf.float32)
             sums = metrics.sums(logits, labels, lengths)
-            count = context.all_reduce(total, sums["count"])  # valid steps in the whole batch
-            loss = sums["ce"] / tf.maximum(count, 1.0)
-            scaled = loss * scale
-        grads = context.all_reduce(total, tape.gradient(scaled, variables))  # the whole batch's gradient
-        grads, _ = tf.clip_by_global_norm([g / scale for g in grads], hparams.clip_norm)
-        # apply_gradients sums what the replicas hand it (and a LossScaleOptimizer divides by
-        # its scale): each replica hands in its share of the one update.
-        optimizer.apply_gradients(zip([g * (scale / replicas) for g in grads], variables))
+            count = context.all_reduce(SUM, sums["count"])  # valid steps in the whole batch
+            scaled = sums["ce"] / tf.maximum(count, 1.0) * scale
+        apply_one_update(optimizer, model.trainable_variables, tape.gradient(scaled, model.trainable_variables),
+                         hparams.clip_norm, scale)
         step.assign_add(1)
         return {**sums, "sequences": tf.cast(tf.shape(lengths)[0], tf.float32)}
 
-    @tf.function(input_signature=signature or batch_signature(model.input_size))
-    def train_step(inputs, labels, lengths):
-        per_replica = strategy.run(replica_step, args=(inputs, labels, lengths))
-        return {k: strategy.reduce(total, v, axis=None) for k, v in per_replica.items()}
+    return summed_over_replicas(strategy, replica_step, signature or batch_signature(model.input_size))
 
-    return train_step
+
+def apply_one_update(optimizer, variables, grads, clip_norm: float, scale=1.0) -> None:
+    """In a replica: sum ``grads`` (this replica's gradient of its part of the loss, times
+    ``scale``) across the replicas, unscale, clip by global norm, and apply: one update for the
+    whole batch, as on one device. apply_gradients sums what the replicas hand it (and a
+    LossScaleOptimizer divides by its scale, skipping a step that overflowed), so each replica
+    hands in its share."""
+    context = tf.distribute.get_replica_context()
+    grads = context.all_reduce(SUM, grads)  # the whole batch's gradient
+    grads, _ = tf.clip_by_global_norm([g / scale for g in grads], clip_norm)
+    share = scale / context.num_replicas_in_sync
+    optimizer.apply_gradients(zip([g * share for g in grads], variables))
+
+
+def summed_over_replicas(strategy, replica_step, signature):
+    """A compiled step that runs ``replica_step`` on every replica's share of the batch and sums
+    each of its results over the replicas; ``signature``: the step's input signature."""
+
+    @tf.function(input_signature=signature)
+    def step(*args):
+        per_replica = strategy.run(replica_step, args=args)
+        return {k: strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return step
 
 
 def make_strategy(name: str, cpu_replicas: int = 1):
@@ -541,8 +555,7 @@ def log_replicas(distribution, strategy: str, batch_size: int, log) -> None:
         raise TrainingError(f"batch_size {batch_size} is smaller than the {replicas} replicas it is split across")
     if replicas > 1:
         devices = ", ".join(d.split("device:")[-1] for d in distribution.extended.worker_devices)
-        multi = worker_role(distribution)[1]
-        log(f"--strategy {strategy}: {replicas} replicas ({'this worker: ' if multi else ''}{devices}), "
+        log(f"--strategy {strategy}: {replicas} replicas ({'this worker: ' if strategy == 'multi-worker' else ''}{devices}), "
             f"{batch_size} sequences per step in all")
 
 

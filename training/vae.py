@@ -272,7 +272,9 @@ def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_trainin
     codes and transpositions, so the run is not the one-device run step for step).
     """
     from live.files import atomic_write
-    from training.train import distribute, log_replicas, sequence_example_files, start_worker
+    from training.train import (
+        SUM, apply_one_update, distribute, log_replicas, sequence_example_files, start_worker, summed_over_replicas,
+    )
 
     distribution, chief, log, scratch = start_worker(strategy, cpu_replicas, log)
     try:
@@ -291,30 +293,21 @@ def train_vae(run_dir: str, train_file: str, hparams_text: str = "", num_trainin
             log(f"resuming at step {int(step.numpy())} from {latest}")
         writer = tf.summary.create_file_writer(os.path.join(run_dir, "train")) if chief else tf.summary.create_noop_writer()
         steps = VaeConfig().steps
-        replicas = distribution.num_replicas_in_sync
-        total = tf.distribute.ReduceOp.SUM
 
         def replica_step(classes, beta):
             context = tf.distribute.get_replica_context()
             classes = _transpose(classes, hparams.transpose)
             share = tf.cast(tf.shape(classes)[0], tf.float32)
-            share = share / context.all_reduce(total, share)  # this replica's part of the global batch
+            share = share / context.all_reduce(SUM, share)  # this replica's part of the global batch
             with tf.GradientTape() as tape:
                 terms = {name: value * share for name, value in net.losses_of(classes, beta, hparams.free_bits).items()}
-            grads = context.all_reduce(total, tape.gradient(terms["loss"], net.trainable_variables))
-            grads, _ = tf.clip_by_global_norm(grads, hparams.clip_norm)
-            # apply_gradients sums what the replicas hand it: each hands in its share of the one update.
-            optimizer.apply_gradients(zip([g / replicas for g in grads], net.trainable_variables))
+            apply_one_update(optimizer, net.trainable_variables, tape.gradient(terms["loss"], net.trainable_variables),
+                             hparams.clip_norm)
             step.assign_add(1)
             return terms
 
         batches = distribute(distribution, _dataset(files, steps, hparams.batch_size, training=True))
-
-        @tf.function(input_signature=[batches.element_spec, tf.TensorSpec([], tf.float32)])
-        def train_step(classes, beta):
-            per_replica = distribution.run(replica_step, args=(classes, beta))
-            return {k: distribution.reduce(total, v, axis=None) for k, v in per_replica.items()}
-
+        train_step = summed_over_replicas(distribution, replica_step, [batches.element_spec, tf.TensorSpec([], tf.float32)])
         batches = iter(batches)
         metrics: dict[str, float] = {}
         started = time.perf_counter()

@@ -14,6 +14,8 @@ from training.errors import TrainingError
 
 VAE_RUN_FILE = "vae_run.json"  # training.vae.RUN_FILE: a MusicVAE's run directory
 STEPS = Number("--num-training-steps", 1, 10**9, integer=True, meaning="the global step to train to")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+"""``--strategy``'s choices (training.train.make_strategy makes them)."""
 CPU_REPLICAS = Number("--cpu-replicas", 1, 64, integer=True, meaning="logical CPU devices")
 EVERY = {name: Number(f"--{name}", 1, 10**9, integer=True, meaning="steps") for name in ("summary-every", "checkpoint-every", "log-every")}
 
@@ -38,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=EVERY["checkpoint-every"].argtype, default=100, help="steps between checkpoints (default 100)")
     p.add_argument("--log-every", type=EVERY["log-every"].argtype, default=10, help="steps between progress lines (default 10)")
     p.add_argument(
-        "--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+        "--strategy", choices=STRATEGIES, default="default",
         help="default: one device; mirrored: every GPU of this machine, the batch split between them; "
         "multi-worker: several machines as TF_CONFIG describes them (see docs/TRAINING.md)",
     )
