@@ -10,6 +10,7 @@ import sys
 from live import __version__
 from live.errors import LiveError, OutputPathError, SettingError
 from live.files import check_writable, same_file
+from live.midi_io.backends import BACKEND_CHOICES
 from live.protocol import MODES
 from live.settings import NUMBERS as N
 from live.settings import OneLineParser
@@ -97,7 +98,7 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 def _add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
     # Defaults are None so that a --config file can set them; live.config fills the rest.
     g = parser.add_argument_group("ports and clock")
-    g.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+    g.add_argument("--backend", choices=list(BACKEND_CHOICES),
                    help="MIDI backend (default auto: the platform's own, or JACK when only a JACK server runs)")
     g.add_argument("--list-ports", action="store_true", help="list MIDI inputs and outputs, then exit")
     g.add_argument("--input-port", action="append", metavar="NAME",
@@ -337,13 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("ports", help="list MIDI inputs and outputs")
-    p.add_argument("--backend", default=argparse.SUPPRESS, choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    p.add_argument("--backend", default=argparse.SUPPRESS, choices=list(BACKEND_CHOICES))
     p.set_defaults(func=_cmd_ports)
 
     p = sub.add_parser("panic", help="end every note on a synth: All Sound Off and All Notes Off on all 16 channels")
     p.add_argument("--output-port", action="append", metavar="NAME", default=argparse.SUPPRESS,
                    help="the synth's port (as for the daemon; may repeat)")
-    p.add_argument("--backend", default=argparse.SUPPRESS, choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    p.add_argument("--backend", default=argparse.SUPPRESS, choices=list(BACKEND_CHOICES))
     p.set_defaults(func=_cmd_panic)
 
     p = sub.add_parser("import", help="convert a Magenta .mag bundle (or MusicVAE checkpoint) to a magenta-live model file (.npz)")

@@ -20,6 +20,7 @@ from live.engine.key import parse_key
 from live.protocol import CONTINUOUS, MODES, PARAMETERS, SWITCHES, Command
 from live.errors import ConfigFileError, SettingError
 from live.files import atomic_write
+from live.midi_io.backends import BACKEND_CHOICES
 from live.settings import NUMBERS, Flag, Number
 
 if sys.version_info >= (3, 11):
@@ -137,7 +138,7 @@ DAEMON_KEYS = {
     "control_channel", "input_file", "output_file", "tail_bars", "agent",
 }
 CHOICES = {
-    "backend": ("auto", "alsa", "jack", "coremidi", "winmm"),
+    "backend": BACKEND_CHOICES,
     "clock": ("internal", "midi", "link"),
     "log_level": ("debug", "info", "warning", "error"),
     "response_quantize": ("step", "beat", "bar"),

@@ -1,8 +1,13 @@
 """MIDI backends: which python-rtmidi API to use, and the ports it offers.
 
-``--backend auto|alsa|jack|coremidi|winmm``. ``auto`` takes the platform's own MIDI system (ALSA
-on Linux, CoreMIDI on macOS, Windows MM on Windows) and falls back to JACK when that one is not
-usable but a JACK server runs -- as in a container without ``/dev/snd``, like our CI.
+``--backend auto|alsa|jack|jack-rtmidi|coremidi|winmm``. ``auto`` takes the platform's own MIDI
+system (ALSA on Linux, CoreMIDI on macOS, Windows MM on Windows) and falls back to JACK when that
+one is not usable but a JACK server runs -- as in a container without ``/dev/snd``, like our CI.
+
+On JACK, ports go through our own binding (``live.midi_io.jack``: few JACK clients, input that
+wakes its reader instead of being polled) where it was built; ``jack-rtmidi`` asks for
+python-rtmidi's JACK API instead (one client per port, polled input), which is also what ``jack``
+falls back to without the binding.
 
 Looking for a JACK server never starts one: python-rtmidi opens its JACK clients with
 ``JackNoStartServer``, so a missing server is an error we catch, not a new ``jackd``.
@@ -23,9 +28,10 @@ from dataclasses import dataclass
 import rtmidi
 
 from live.errors import BackendError
+from live.midi_io import jack as jack_binding
 from live.midi_io.polling import QUEUE_SIZE
 
-BACKEND_CHOICES = ("auto", "alsa", "jack", "coremidi", "winmm")
+BACKEND_CHOICES = ("auto", "alsa", "jack", "jack-rtmidi", "coremidi", "winmm")
 
 API_IDS: dict[str, int] = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -62,10 +68,12 @@ WINDOWS_VIRTUAL_PORTS_MESSAGE = (
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved MIDI backend: its name (``"jack"``) and python-rtmidi API id."""
+    """A resolved MIDI backend: its name (``"jack"``) and python-rtmidi API id; ``native``: JACK
+    through our own binding (``live.midi_io.jack``) rather than python-rtmidi's."""
 
     name: str
     api: int
+    native: bool = False
 
     @property
     def virtual_ports(self) -> bool:
@@ -210,6 +218,11 @@ def _explain_unusable(name: str) -> str | None:
     return None
 
 
+def _backend(name: str) -> Backend:
+    """The Backend for ``name``: JACK through our own binding where it was built."""
+    return Backend(name, API_IDS[name], native=name == "jack" and jack_binding.available())
+
+
 def _native_backend(platform: str) -> str | None:
     if platform.startswith("linux"):
         return "alsa"
@@ -230,11 +243,16 @@ def resolve_backend(choice: str | Backend = "auto") -> Backend:
     name = choice.strip().lower()
     if name not in BACKEND_CHOICES:
         raise BackendError(f"unknown MIDI backend {choice!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    if name == "jack-rtmidi":
+        problem = _explain_unusable("jack")
+        if problem is not None:
+            raise BackendError(f"MIDI backend {name} is not usable here: {problem}")
+        return Backend("jack", API_IDS["jack"])
     if name != "auto":
         problem = _explain_unusable(name)
         if problem is not None:
             raise BackendError(f"MIDI backend {name} is not usable here: {problem}")
-        return Backend(name, API_IDS[name])
+        return _backend(name)
     candidates = []
     native = _native_backend(current_platform())
     if native is not None:
@@ -245,7 +263,7 @@ def resolve_backend(choice: str | Backend = "auto") -> Backend:
     for candidate in candidates:
         problem = _explain_unusable(candidate)
         if problem is None:
-            return Backend(candidate, API_IDS[candidate])
+            return _backend(candidate)
         tried.append(problem)
     raise BackendError(
         f"no usable MIDI backend on {current_platform()}; tried:\n  " + "\n  ".join(tried)
@@ -255,17 +273,21 @@ def resolve_backend(choice: str | Backend = "auto") -> Backend:
 # Port listing.
 
 
-def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIENT_TRIES) -> rtmidi.MidiIn | rtmidi.MidiOut:
+def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIENT_TRIES, port_name: str | None = None):
     """A python-rtmidi client of ``backend``: kind "input" (a MidiIn) or "output" (a MidiOut),
     asked for up to ``tries`` times, CLIENT_RETRY_SECONDS apart (1: once; for a caller that
-    retries on its own schedule).
+    retries on its own schedule). With our JACK binding (``backend.native``), a
+    ``live.midi_io.jack.JackMidiClient`` with the same interface, for which ``port_name`` (the
+    port it will open) is reserved at once (see there).
 
-    On JACK every client is a JACK client; JACK gives a second client of the same name a
-    suffix ("magenta-live-01").
+    With rtmidi on JACK every client is a JACK client; JACK gives a second client of the same
+    name a suffix ("magenta-live-01"). Our binding puts ports on a shared JACK client instead.
     """
     for attempt in range(1, tries + 1):
         try:
             with CLIENT_LOCK:
+                if backend.native:
+                    return jack_binding.JackMidiClient(kind, client_name, port_name)
                 if kind == "input":
                     return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
                 return rtmidi.MidiOut(rtapi=backend.api, name=client_name)

@@ -69,7 +69,7 @@ class _RtPort:
             # Our virtual input shows up in others' output lists, and the other way round.
             other = "output" if self.kind == "input" else "input"
             before = port_names(self.backend, other) if query is None else []
-            rt = new_client(self.backend, self.kind, client_name)
+            rt = new_client(self.backend, self.kind, client_name, port_name=port_name)
             try:
                 self._prepare(rt)
                 if query is None:
@@ -172,7 +172,7 @@ class _RtPort:
                 return False
             with CLIENT_LOCK:
                 try:
-                    rt = new_client(self.backend, self.kind, self.client_name, tries=1)
+                    rt = new_client(self.backend, self.kind, self.client_name, tries=1, port_name=self.port_name)
                 except BackendError as err:
                     logger.debug("re-registering %s %r: %s", KIND_WORDS[self.kind], self.name, err)
                     return False
@@ -258,7 +258,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
 
     def _open(self, backend: Backend | str, client_name: str, port_name: str) -> None:
         self._open_rt(self.name, backend, client_name, port_name)
-        if self.backend.name == "jack":
+        if self.backend.name == "jack" and not self.backend.native:
             self._pump = InputPump(self._rt.get_message, self._put, name=f"{self.name} input pump")
             if self._pump_thread:
                 self._pump.start()
@@ -269,7 +269,9 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
 
     def _prepare(self, rt) -> None:
         rt.ignore_types(sysex=False, timing=False, active_sense=False)
-        if self.backend.name != "jack":
+        if self.backend.native:  # our JACK binding's input thread stamps and hands over
+            rt.set_stamped_callback(self._put, self._driver_lost)
+        elif self.backend.name != "jack":
             rt.set_callback(self._on_event)
 
     @property
@@ -289,7 +291,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
         if self._pump is not None:
             self._pump.stop()
             self._pump = None
-        elif self._rt is not None:
+        elif self._rt is not None and not self.backend.native:
             self._rt.cancel_callback()
             # A driver thread already inside the callback waits for the GIL; closing the client
             # while holding the GIL would wait for that thread. Sleeping lets it finish; with
@@ -300,6 +302,10 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
     def _on_event(self, event: tuple[list[int], float], data: object = None) -> None:
         """The driver's callback: stamp and enqueue, nothing else."""
         self._put(time.perf_counter(), event[0])
+
+    def _driver_lost(self, count: int) -> None:
+        """``count`` messages did not fit the driver's own buffer (a flood): counted as dropped."""
+        self.dropped += count
 
     def _put(self, stamp: float, data: list[int]) -> None:
         """Queue (seconds, bytes) unless the queue is full; count either way. Never blocks."""
@@ -413,7 +419,9 @@ class MidiOutput(_RtPort, mido.ports.BaseOutput):
             if not self.up or self._rt is None:
                 self.dropped += 1
                 return False
-            self._rt.send_message(data)
+            if self._rt.send_message(data) is False:  # our JACK binding: its ring was full
+                self.dropped += 1
+                return False
             self.sent += 1
             return True
 

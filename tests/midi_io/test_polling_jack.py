@@ -35,7 +35,7 @@ out.delete()  # a client left open at exit stalls the server (see stop_child)
 
 def test_clients_open_and_close_while_an_input_receives(jack_server):
     count = 1500  # 3 s at 500 messages a second
-    ear = MidiInput(backend="jack", client_name=unique_client_name("pumped"), port_name="in")
+    ear = MidiInput(backend="jack-rtmidi", client_name=unique_client_name("pumped"), port_name="in")
     sender = track(subprocess.Popen([sys.executable, "-c", SENDER, unique_client_name("sender"), ear.name, str(count)],
                                     env=jack_server.env()))
     backend = resolve_backend("jack")
@@ -63,7 +63,7 @@ def test_clients_open_and_close_while_an_input_receives(jack_server):
 
 
 def test_without_a_pump_thread_the_owner_pumps(jack_server):
-    ear = MidiInput(backend="jack", client_name=unique_client_name("owned"), port_name="in", pump_thread=False)
+    ear = MidiInput(backend="jack-rtmidi", client_name=unique_client_name("owned"), port_name="in", pump_thread=False)
     mouth = player(ear.name)
     try:
         assert ear.polled

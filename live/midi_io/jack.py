@@ -1,0 +1,297 @@
+"""MIDI ports on JACK through our own binding (``live.midi_io._jackmidi``, a C extension).
+
+Why not python-rtmidi's JACK API: it opens one JACK client per port, and every client's
+process thread wakes at every period, used or not; and its input is a queue that Python must
+poll (its only alternative, a Python callback, would run in JACK's real-time thread). A daemon
+with its ports open then costs several percent of a core doing nothing, and a note waits for
+the next poll before anyone looks at it.
+
+Here a process keeps as few JACK clients as it can: every port whose name is free on a client
+of the same name goes on that client (a second "magenta-live in" gets a client of its own,
+"magenta-live-01", as with rtmidi), and listing ports borrows any live client. The process
+callback is C: it stamps each input event with ``jack_get_time()`` (moved to
+``time.perf_counter``'s clock when read) into the port's ring buffer and writes to one eventfd.
+One Python thread, the *input waker*, sleeps on that descriptor and hands each message to its
+port's ``put(stamp, data)``: the same "stamp and enqueue" a driver callback does, from a thread
+that JACK never waits for. Outputs go the other way: a message is written into the port's ring
+and leaves in the next process cycle, at the cycle's first frame.
+
+:class:`JackMidiClient` offers the part of python-rtmidi's ``MidiIn`` / ``MidiOut`` interface that
+``live.midi_io.ports`` and ``live.midi_io.supervisor`` use, so the port classes, the supervisor's
+reconnects and JACK restarts work the same on both. ``--backend jack-rtmidi`` picks rtmidi's
+JACK API instead (and is what ``--backend jack`` falls back to where this extension was not
+built: no compiler or no JACK headers at install time).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import rtmidi
+
+try:
+    from live.midi_io import _jackmidi
+except ImportError:  # built without gcc or JACK's headers (libjack-jackd2-dev)
+    _jackmidi = None
+
+logger = logging.getLogger("live.midi_io")
+
+Put = Callable[[float, bytes], None]
+
+
+def available() -> bool:
+    """Whether our JACK binding was built (else ``--backend jack`` uses python-rtmidi's)."""
+    return _jackmidi is not None
+
+
+class JackMidiError(rtmidi.RtMidiError):
+    """What python-rtmidi would raise: the callers already catch ``rtmidi.RtMidiError``."""
+
+
+@dataclass(eq=False)
+class _Shared:
+    """One JACK client and what uses it: the port names on it, and how many JackMidiClients."""
+
+    client: object  # _jackmidi.Client
+    base: str  # the name asked for (JACK may have added a suffix)
+    ports: set[str] = field(default_factory=set)
+    refs: int = 0
+
+
+_POOL: list[_Shared] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
+    """A live shared client named ``base`` on which ``port_name`` is free, now reserved there
+    (``base`` None: any live client, for listing); a new one (named ``base`` or ``fallback``)
+    when none fits."""
+    with _POOL_LOCK:
+        for shared in _POOL:
+            if shared.client.dead or shared.client.closed:
+                continue
+            if base is None or (shared.base == base and port_name not in shared.ports):
+                shared.refs += 1
+                if port_name is not None:
+                    shared.ports.add(port_name)
+                return shared
+    name = base or fallback
+    try:
+        client = _jackmidi.Client(name)
+    except _jackmidi.JackError as err:
+        raise JackMidiError(f"{err} (JACK server not running?)") from err
+    shared = _Shared(client, name, ports={port_name} if port_name is not None else set(), refs=1)
+    with _POOL_LOCK:
+        _POOL.append(shared)
+    return shared
+
+
+def _release(shared: _Shared, port_name: str | None) -> None:
+    """One user fewer, and its reserved port name free again; the last user closes the client."""
+    with _POOL_LOCK:
+        shared.refs -= 1
+        shared.ports.discard(port_name)
+        last = shared.refs <= 0
+        if last and shared in _POOL:
+            _POOL.remove(shared)
+    if last:
+        shared.client.close()
+
+
+def clients_open() -> int:
+    """How many JACK clients this process's ports hold now (tests, benchmarks)."""
+    with _POOL_LOCK:
+        return sum(1 for s in _POOL if not s.client.closed)
+
+
+# The input waker: one thread for every input of the process.
+
+_READERS: dict[tuple[int, int], tuple[object, int, Put, Callable[[int], None]]] = {}
+_READERS_LOCK = threading.Lock()
+_WAKER: threading.Thread | None = None
+
+
+def _register(client: object, slot: int, put: Put, lost: Callable[[int], None]) -> None:
+    global _WAKER
+    with _READERS_LOCK:
+        _READERS[(id(client), slot)] = (client, slot, put, lost)
+        if _WAKER is None:
+            _WAKER = threading.Thread(target=_wake_loop, name="jack midi input", daemon=True)
+            _WAKER.start()
+
+
+def _unregister(client: object, slot: int) -> None:
+    """After this returns, ``put`` of that port is not called again (a drain under way ends first)."""
+    with _READERS_LOCK:
+        _READERS.pop((id(client), slot), None)
+
+
+def drain() -> int:
+    """Hand every waiting input message to its port; returns how many (the waker calls it)."""
+    count = 0
+    with _READERS_LOCK:
+        for key, (client, slot, put, lost) in _READERS.items():
+            try:
+                messages = client.read(slot)
+                dropped = client.dropped(slot)
+            except (ValueError, _jackmidi.JackError):  # closed meanwhile
+                continue
+            for stamp, data in messages:
+                put(stamp, data)
+            count += len(messages)
+            if dropped > _DROPS.get(key, 0):
+                lost(dropped - _DROPS.get(key, 0))
+                _DROPS[key] = dropped
+    return count
+
+
+_DROPS: dict[tuple[int, int], int] = {}  # input events each port's ring had dropped when last read
+
+
+def _wake_loop() -> None:
+    fd = _jackmidi.wake_fd()
+    while True:
+        select.select([fd], [], [])
+        try:
+            os.read(fd, 8)  # resets the eventfd's count
+        except BlockingIOError:
+            pass
+        try:
+            drain()
+        except Exception:  # noqa: BLE001 - input must keep flowing
+            logger.exception("reading JACK MIDI input failed")
+
+
+class JackMidiClient:
+    """A python-rtmidi-like client (``MidiIn`` for kind "input", ``MidiOut`` for "output") with
+    at most one port, on a JACK client that other ports of this process may share.
+
+    Inputs deliver through ``set_stamped_callback(put, lost)``: ``put(perf_counter seconds,
+    bytes)`` from the input waker thread, ``lost(n)`` when n events did not fit the port's ring.
+
+    ``port_name``: the port this client will open, reserved on its JACK client from now until
+    ``delete``, so that clients made in the same order get the same JACK clients as before (a
+    JACK restart registers a virtual port under the name it had, whether or not a connected
+    port made before it could open yet). Without it, the client lists ports on any live one.
+    """
+
+    def __init__(self, kind: str, client_name: str, port_name: str | None = None) -> None:
+        if _jackmidi is None:
+            raise JackMidiError("our JACK binding (live.midi_io._jackmidi) was not built")
+        self.kind = kind
+        self.client_name = client_name
+        self._reserved = port_name
+        self._shared: _Shared | None = _acquire(None if port_name is None else client_name, port_name, client_name)
+        self._slot: int | None = None
+        self._put: Put | None = None
+        self._lost: Callable[[int], None] = lambda n: None
+        self._lock = threading.Lock()
+
+    def _client(self):
+        if self._shared is None:
+            raise JackMidiError("this JACK MIDI client was deleted")
+        if self._shared.client.dead:
+            raise JackMidiError("the JACK server shut this client down")
+        return self._shared.client
+
+    # Listing and opening.
+
+    def get_ports(self) -> list[str]:
+        """Ports to connect to: others' outputs for an input, others' inputs for an output."""
+        try:
+            return self._client().ports(self.kind == "input")
+        except _jackmidi.JackError as err:
+            raise JackMidiError(str(err)) from err
+
+    def ignore_types(self, sysex: bool = True, timing: bool = True, active_sense: bool = True) -> None:
+        """Everything is passed through (rtmidi's filters are not needed here)."""
+
+    def set_stamped_callback(self, put: Put, lost: Callable[[int], None] | None = None) -> None:
+        self._put = put
+        if lost is not None:
+            self._lost = lost
+
+    def cancel_callback(self) -> None:
+        self._put = None
+
+    def open_virtual_port(self, name: str) -> None:
+        self._open(name)
+
+    def open_port(self, index: int, name: str) -> None:
+        names = self.get_ports()
+        if not 0 <= index < len(names):
+            raise JackMidiError(f"no {self.kind} port number {index} (there are {len(names)})")
+        local = self._open(name)
+        try:
+            if self.kind == "input":
+                self._shared.client.connect(names[index], local)
+            else:
+                self._shared.client.connect(local, names[index])
+        except _jackmidi.JackError as err:
+            self.close_port()
+            raise JackMidiError(str(err)) from err
+
+    def _open(self, name: str) -> str:
+        """Register port ``name``, on this client if the name is free there; its full name."""
+        with self._lock:
+            if self._slot is not None:
+                raise JackMidiError(f"this client already holds port {name!r}")
+            shared = self._shared
+            if shared is None or shared.client.dead or self._reserved != name:
+                fresh = _acquire(self.client_name, name, self.client_name)
+                if shared is not None:
+                    _release(shared, self._reserved)
+                self._shared = shared = fresh
+                self._reserved = name
+            try:
+                slot = shared.client.open_port(name, self.kind == "input")
+            except _jackmidi.JackError as err:
+                raise JackMidiError(str(err)) from err
+            self._slot = slot
+            if self.kind == "input" and self._put is not None:
+                _register(shared.client, slot, self._put, self._lost)
+            return shared.client.port_name(slot)
+
+    def is_port_open(self) -> bool:
+        return self._slot is not None
+
+    def close_port(self) -> None:
+        """Disconnect and unregister the port; an output's last messages go out first. Its name
+        stays reserved on the JACK client (for opening it again) until ``delete``."""
+        with self._lock:
+            if self._slot is None or self._shared is None:
+                return
+            shared, slot = self._shared, self._slot
+            self._slot = None
+            _unregister(shared.client, slot)
+            _DROPS.pop((id(shared.client), slot), None)
+            try:
+                shared.client.close_port(slot)
+            except (ValueError, _jackmidi.JackError):  # the client closed meanwhile
+                pass
+
+    def delete(self) -> None:
+        """Close the port and let the JACK client go (closed with its last user)."""
+        self.close_port()
+        with self._lock:
+            shared, self._shared = self._shared, None
+        if shared is not None:
+            _release(shared, self._reserved)
+
+    # Output.
+
+    def send_message(self, data: bytes | list[int]) -> bool:
+        """Queue one message for the next process cycle; False if it was dropped (no port,
+        a dead server, or a full ring)."""
+        shared, slot = self._shared, self._slot
+        if shared is None or slot is None or shared.client.dead:
+            return False
+        try:
+            return shared.client.write(slot, bytes(data))
+        except (ValueError, _jackmidi.JackError):  # closed meanwhile
+            return False

@@ -1,0 +1,202 @@
+"""Our JACK binding (live.midi_io.jack, the C extension _jackmidi) against a real JACK server,
+checked from the outside with python-rtmidi's own JACK clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import mido
+import pytest
+import rtmidi
+
+from live.midi_io import jack as binding
+from live.midi_io.backends import Backend, resolve_backend
+from live.midi_io.ports import MidiInput, MidiOutput
+from tests.jack import port_names, unique_client_name
+
+pytestmark = pytest.mark.skipif(not binding.available(), reason="the JACK binding was not built (no JACK headers at install)")
+
+SETTLE = 0.1  # seconds for JACK to finish a connection
+
+
+def rt_sender(destination: str) -> rtmidi.MidiOut:
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=unique_client_name("rt-send"))
+    names = out.get_ports()
+    out.open_port(names.index(destination), "out")
+    time.sleep(SETTLE)
+    return out
+
+
+def rt_receiver(source: str) -> rtmidi.MidiIn:
+    ear = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=unique_client_name("rt-recv"), queue_size_limit=65536)
+    ear.ignore_types(sysex=False, timing=False, active_sense=False)
+    names = ear.get_ports()
+    ear.open_port(names.index(source), "in")
+    time.sleep(SETTLE)
+    return ear
+
+
+def rt_drain(ear: rtmidi.MidiIn, count: int, timeout: float = 5.0) -> list[list[int]]:
+    got: list[list[int]] = []
+    deadline = time.perf_counter() + timeout
+    while len(got) < count and time.perf_counter() < deadline:
+        item = ear.get_message()
+        if item is None:
+            time.sleep(0.002)
+        else:
+            got.append(item[0])
+    time.sleep(0.05)
+    while (item := ear.get_message()) is not None:
+        got.append(item[0])
+    return got
+
+
+def close_rt(*clients) -> None:
+    for client in clients:
+        client.close_port()
+        client.delete()
+
+
+def test_jack_resolves_to_the_binding_and_jack_rtmidi_to_rtmidi(jack_server, monkeypatch):
+    assert resolve_backend("jack") == Backend("jack", rtmidi.API_UNIX_JACK, native=True)
+    assert resolve_backend("jack-rtmidi") == Backend("jack", rtmidi.API_UNIX_JACK, native=False)
+    monkeypatch.setattr(binding, "_jackmidi", None)  # installed without JACK's headers
+    assert resolve_backend("jack").native is False
+
+
+def test_an_input_and_an_output_share_one_jack_client_and_a_second_of_a_name_gets_its_own(jack_server):
+    name = unique_client_name("shared")
+    before = binding.clients_open()
+    ear = MidiInput(None, backend="jack", client_name=name, port_name="in")
+    mouth = MidiOutput(None, backend="jack", client_name=name, port_name="out")
+    again = MidiInput(None, backend="jack", client_name=name, port_name="in")
+    try:
+        assert (ear.name, mouth.name, again.name) == (f"{name}:in", f"{name}:out", f"{name}-01:in")
+        assert f"{name}:in" in port_names("input") and f"{name}:out" in port_names("output")
+        assert binding.clients_open() == before + 2
+    finally:
+        again.close()
+        mouth.close()
+        ear.close()
+    assert binding.clients_open() == before
+    assert not any(n.startswith(name) for n in port_names("input") + port_names("output"))
+
+
+def test_input_wakes_its_reader_with_a_stamp_from_before_the_read(jack_server):
+    ear = MidiInput(None, backend="jack", client_name=unique_client_name("woken"), port_name="in")
+    sender = rt_sender(ear.name)
+    try:
+        assert not ear.polled  # nobody has to pump it
+        for note in (60, 61, 62):
+            ear.wait(0)  # clears the wake-up
+            sent = time.perf_counter()
+            sender.send_message([0x90, note, 100])
+            assert ear.wait(1.0)  # woken by the binding's thread, not by a timeout
+            read = time.perf_counter()
+            stamp, msg = ear.poll_stamped()
+            assert msg.bytes() == [0x90, note, 100]
+            # stamped in the JACK cycle that delivered it: after the send, before the read
+            assert sent - 0.0005 <= stamp <= read, (stamp - sent, read - stamp)
+    finally:
+        close_rt(sender)
+        ear.close()
+
+
+def test_messages_in_both_directions_arrive_whole_and_in_order(jack_server):
+    """Notes, a long sysex, running values: out of our output into rtmidi, and from rtmidi into
+    our input, every byte in order."""
+    name = unique_client_name("both")
+    mouth = MidiOutput(None, backend="jack", client_name=name, port_name="out")
+    ear = MidiInput(None, backend="jack", client_name=name, port_name="in")
+    rt_ear = rt_receiver(mouth.name)
+    rt_mouth = rt_sender(ear.name)
+    sysex = [0xF0, *[i % 128 for i in range(3000)], 0xF7]
+    messages = [[0x90 | (i % 16), i % 128, 1 + i % 127] for i in range(300)] + [sysex, [0xB0, 7, 0]]
+    try:
+        for message in messages:
+            assert mouth.send_raw(message)
+            rt_mouth.send_message(message)
+            time.sleep(0.0002)
+        assert rt_drain(rt_ear, len(messages)) == messages
+        deadline = time.perf_counter() + 5
+        got: list[list[int]] = []
+        while len(got) < len(messages) and time.perf_counter() < deadline:
+            got.extend(m.bytes() for _, m in ear.iter_stamped())
+            ear.wait(0.05)
+        assert got == messages
+        assert (mouth.sent, mouth.dropped, ear.dropped) == (len(messages), 0, 0)
+    finally:
+        close_rt(rt_ear, rt_mouth)
+        ear.close()
+        mouth.close()
+
+
+def test_a_burst_past_the_output_ring_is_counted_and_what_was_taken_arrives_in_order(jack_server):
+    mouth = MidiOutput(None, backend="jack", client_name=unique_client_name("burst"), port_name="out")
+    rt_ear = rt_receiver(mouth.name)
+    try:
+        results = [mouth.send_raw([0xF0, *([i % 128] * 200), 0xF7]) for i in range(2000)]  # 400 kB at once
+        taken = [i for i, ok in enumerate(results) if ok]
+        assert mouth.dropped == results.count(False) > 0
+        assert mouth.sent == len(taken)
+        got = rt_drain(rt_ear, len(taken), timeout=20)
+        assert [m[1] for m in got] == [i % 128 for i in taken]
+    finally:
+        close_rt(rt_ear)
+        mouth.close()
+
+
+def test_what_an_output_sent_just_before_closing_still_goes_out(jack_server):
+    """Note-offs written right before a close (panic, stop, Ctrl-C) are not lost with the port."""
+    mouth = MidiOutput(None, backend="jack", client_name=unique_client_name("closing"), port_name="out")
+    rt_ear = rt_receiver(mouth.name)
+    try:
+        offs = [[0x80, note, 0] for note in range(40, 100)]
+        for message in offs:
+            mouth.send_raw(message)
+        mouth.close()  # at once
+        assert rt_drain(rt_ear, len(offs)) == offs
+    finally:
+        close_rt(rt_ear)
+
+
+def test_ports_opened_and_closed_on_a_client_lose_nothing_on_its_busy_input(jack_server):
+    """A steady stream into one port while other ports of the same JACK client open and close
+    (each a slot handed to and taken back from the process callback): every message arrives,
+    in order, and the closed ports are gone."""
+    name = unique_client_name("churn")
+    ear = MidiInput(None, backend="jack", client_name=name, port_name="in")
+    sender = rt_sender(ear.name)
+    count = 600
+    stop = threading.Event()
+
+    def send() -> None:
+        deadline = time.perf_counter()
+        for i in range(count):
+            deadline += 0.002
+            while time.perf_counter() < deadline:
+                time.sleep(0.0002)
+            sender.send_message([0x90, i % 128, 1 + (i // 128)])
+        stop.set()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    churned = 0
+    try:
+        while not stop.is_set():
+            port = (MidiInput if churned % 2 else MidiOutput)(None, backend="jack", client_name=name, port_name=f"churn {churned}")
+            assert port.name == f"{name}:churn {churned}"  # on the busy client
+            port.close()
+            churned += 1
+        thread.join()
+        time.sleep(0.1)
+        got = [m.bytes() for _, m in ear.iter_stamped()]
+        assert got == [[0x90, i % 128, 1 + (i // 128)] for i in range(count)]
+        assert churned >= 10
+        assert not any(":churn " in n for n in port_names("input") + port_names("output"))
+    finally:
+        stop.set()
+        thread.join()
+        close_rt(sender)
+        ear.close()
