@@ -5,11 +5,11 @@ JACK server (``harness/jackd.py``), with its agent in a mode that family plays, 
 client (python-rtmidi) plays phrases into "magenta-live in". Measured inside the daemon:
 
 - *grid error*: for every note-on an agent schedules, the time it left the port (right after
-  python-rtmidi's send returned, ``time.perf_counter``) minus its grid time (the clock's time for
+  the send returned, ``time.perf_counter``) minus its grid time (the clock's time for
   the note's tick); separately for the first note of each answer (call-response), the time from
   the grid point the answer is due to its first note leaving.
 - *harmonize latency*: from a player's note arriving (its input stamp: on JACK, the time JACK
-  delivered it, see ``live/midi_io/polling.py``) to the harmony notes for it leaving the port:
+  delivered it, see ``live/midi_io/jack.py``) to the harmony notes for it leaving the port:
   the first harmony note, and every one of them.
 - *CPU per agent*: the process's CPU time over wall time while the agent plays (the daemon
   loop, clock, scheduler and the player client together; the idle daemon's share is shown apart).
@@ -39,15 +39,17 @@ SECONDS_PER_TICK = 60.0 / (BPM * 24)
 TARGET_MS = 2.0
 HEADING = "## Live agents: grid error and harmonize latency"
 
-# (label, mode, bundled model): one row per family's default model
+# (label, mode, bundled model, MIDI backend): one row per family's default model on our JACK
+# binding; harmonize also on python-rtmidi's JACK API (polled input), the daemon before 2026-12-07.
 CASES = (
-    ("melody", "call-response", "melody"),
-    ("polyphony", "call-response", "polyphony"),
-    ("polyphony", "harmonize", "polyphony"),
-    ("improv", "improv", "improv"),
-    ("drums", "drums", "drums"),
-    ("performance", "call-response", "performance"),
-    ("performance", "duet", "performance"),
+    ("melody", "call-response", "melody", "jack"),
+    ("polyphony", "call-response", "polyphony", "jack"),
+    ("polyphony", "harmonize", "polyphony", "jack-rtmidi"),
+    ("polyphony", "harmonize", "polyphony", "jack"),
+    ("improv", "improv", "improv", "jack"),
+    ("drums", "drums", "drums", "jack"),
+    ("performance", "call-response", "performance", "jack"),
+    ("performance", "duet", "performance", "jack"),
 )
 
 
@@ -126,7 +128,7 @@ def _phrase(out, pitches: list[int], step: float, chord: bool = False, channel: 
         send(mido.Message("note_off", channel=channel, note=p))
 
 
-def measure(mode: str, model: str, calls: int) -> Measured:
+def measure(mode: str, model: str, calls: int, backend: str = "jack") -> Measured:
     """Run one agent in a daemon on a private JACK server while a client plays ``calls`` phrases."""
     from live.config import agent_spec
     from live.daemon import SWITCH_INTERVAL_SECONDS, Daemon, DaemonOptions
@@ -136,7 +138,7 @@ def measure(mode: str, model: str, calls: int) -> Measured:
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)  # as magenta-live (live/cli.py) does
     with start_jackd():
-        options = DaemonOptions(backend="jack", agents=[spec], bpm=BPM, seed=1, client_name=f"ml-bench-{os.getpid()}")
+        options = DaemonOptions(backend=backend, agents=[spec], bpm=BPM, seed=1, client_name=f"ml-bench-{os.getpid()}")
         daemon = Daemon(options).open()
         try:
             deadlines, sends, harmony, harmony_first = _instrument(daemon)
@@ -203,21 +205,23 @@ def run(quick: bool) -> str:
         f"`python -m benchmarks.live_latency` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"A Daemon in this process with one agent, on a private dummy-driver JACK server, at {BPM:.0f} BPM; a "
         f"python-rtmidi client plays {calls} phrases per row (8th notes; chords for improv; kit hits on channel 10 "
-        "for drums). Times are measured inside the daemon (perf_counter right after python-rtmidi's send returned). "
+        "for drums). Times are measured inside the daemon (perf_counter right after the send returned). Backend `jack`: "
+        "our JACK binding (input wakes the loop); `jack-rtmidi`: python-rtmidi's JACK API (the loop polls input every "
+        "0.5 ms while the player plays), the daemon before 2026-12-07; harmonize is measured on both in the same run. "
         f"Target: first answer note within {TARGET_MS:.0f} ms of its grid time, every time; harmonize within "
         f"{TARGET_MS:.0f} ms of the player's note. Load average before: {os.getloadavg()[0]:.2f}.",
         "",
-        "| family | mode | model notes | grid error median / p99 / max (ms) | first answer note median / p99 / max (ms) "
+        "| family | mode | backend | model notes | grid error median / p99 / max (ms) | first answer note median / p99 / max (ms) "
         "| harmonize latency, first / every harmony note, median / p99 / max (ms) | CPU while playing |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     notes = []
-    for label, mode, model in CASES:
+    for label, mode, model, backend in CASES:
         if not (BUNDLED_DIR / f"{model}.npz").exists():
             notes.append(f"{label}/{mode}: not measured (no bundled model {model!r}).")
             continue
         try:
-            m = measure(mode, model, calls)
+            m = measure(mode, model, calls, backend)
         except (JackdError, OSError, ValueError) as err:
             notes.append(f"{label}/{mode}: not measured ({err}).")
             continue
@@ -226,7 +230,7 @@ def run(quick: bool) -> str:
         harm = (f"first {_ms(m.harmony_first, 50)} / {_ms(m.harmony_first, 99)} / {_ms(m.harmony_first, 100)}; "
                 f"every {_ms(m.harmony_latency, 50)} / {_ms(m.harmony_latency, 99)} / {_ms(m.harmony_latency, 100)}"
                 if mode == "harmonize" else "-")
-        lines.append(f"| {label} | {mode} | {m.notes} | {grid} | {first} | {harm} | {m.cpu_share * 100:.1f}% ({m.note}) |")
+        lines.append(f"| {label} | {mode} | `{backend}` | {m.notes} | {grid} | {first} | {harm} | {m.cpu_share * 100:.1f}% ({m.note}) |")
     lines.append("")
     lines += notes
     return "\n".join(lines) + "\n"

@@ -128,11 +128,11 @@ def child_schedule(destination: str, count: int, spacing: float, busy: int, swit
     }), flush=True)
 
 
-def child_daemon(client: str, seconds: float) -> None:
+def child_daemon(client: str, seconds: float, backend: str = "jack") -> None:
     """The daemon with passthrough on its virtual JACK ports, for ``seconds``."""
     from live.daemon import Daemon, DaemonOptions
 
-    with Daemon(DaemonOptions(backend="jack", passthrough=True, client_name=client)) as daemon:
+    with Daemon(DaemonOptions(backend=backend, passthrough=True, client_name=client)) as daemon:
         signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop_from_signal(signum))  # close the ports on the way out
         print("ready", flush=True)
         daemon.run(seconds)
@@ -274,14 +274,15 @@ def measure_scheduling(server: Jackd, label: str, count: int, load: int = 0, bus
                   info["late"])
 
 
-def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0) -> Result:
+def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0, backend: str = "jack") -> Result:
     """The player sends each message twice at once: into the daemon (whose output a listener
     hears) and, from a client of its own, straight to a second listener: JACK's own hop, in the
-    same run. The daemon reports its own share (input stamp to send) itself."""
+    same run. The daemon reports its own share (input stamp to send) itself. ``backend``: the
+    daemon's (``jack``: our binding; ``jack-rtmidi``: python-rtmidi's JACK API, polled)."""
     env = server.env()
     name = f"bench-daemon-{os.getpid()}-{time.perf_counter_ns() % 10**9}"
     seconds = count * SPACING + 5.0
-    daemon = _python("--child", "daemon", name, str(seconds), env=env)
+    daemon = _python("--child", "daemon", name, str(seconds), backend, env=env)
     listener = direct = None
     spinners: list[subprocess.Popen] = []
     outs = []
@@ -327,6 +328,7 @@ def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0) ->
     heard = _match(direct_stamps, keys)
     hop = np.array([heard[k] - s for k, s in zip(keys, direct_sends) if k in heard])
     condition = "idle" if not load else f"loaded ({load} busy process{'es' if load > 1 else ''})"
+    condition += f", `{backend}`"
     return Result(label, condition, len(keys), len(arrived), np.array([]), latency, hop, own=own)
 
 
@@ -350,6 +352,7 @@ def measure(quick: bool, cpus: int) -> Measurements:
             m.scheduling.append(measure_scheduling(server, label, m.count, load=cpus))
             m.scheduling.append(measure_scheduling(server, label, m.count, busy=True))
             m.scheduling.append(measure_scheduling(server, label, m.count, busy=True, switch=BUSY_SWITCH_INTERVAL))
+            m.passthrough.append(measure_passthrough(server, label, m.count, backend="jack-rtmidi"))
             m.passthrough.append(measure_passthrough(server, label, m.count))
             m.passthrough.append(measure_passthrough(server, label, m.count, load=cpus))
         else:
@@ -439,8 +442,10 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
             f"clock running) in one process; a player (this process) sends {2 * m.count} messages, one every "
             f"{SPACING / 2 * 1e3:g} ms, into its input; a listener in a third process hears its output. *latency* = "
             "arrival − the player's send time: two JACK hops (each 0 to one period) plus the daemon's own path "
-            "(its loop reads JACK's input queue every half millisecond while the player plays, then ledger and output). On JACK neither the "
-            "daemon nor the listener runs Python in JACK's process thread (`live/midi_io/polling.py`): with a "
+            "(`jack`, our binding: its input wakes the loop; `jack-rtmidi`, python-rtmidi's JACK API and the daemon "
+            "before 2026-12-07: the loop reads JACK's input queue every half millisecond while the player plays; "
+            "then ledger and output). On JACK neither the "
+            "daemon nor the listener runs Python in JACK's process thread (`live/midi_io/jack.py`): with a "
             "non-realtime jackd, JACK's own client threads then compete with every other thread for the CPU, "
             "and under full load its cycles, and the MIDI they carry, fall behind; a realtime jackd (`-R`) keeps "
             "them on time."),
@@ -456,7 +461,7 @@ def report(m: Measurements, cpus: int, load_before: float, load_after: float) ->
         out += ["", ("*JACK hop alone*: the same messages sent at the same moment from another client of the player "
                      "straight to a second listener, in the same run. *Daemon's own share*: from the JACK time stamp "
                      "of a message at the daemon's input to its send returning (measured in the daemon, "
-                     "`Daemon.passthrough_delays`): its loop's wait for the next read, the ledger and the send; the "
+                     "`Daemon.passthrough_delays`): the wait for the loop to read it, the ledger and the send; the "
                      "rest of the latency is the two hops. Target: its p99 under 1 ms: " + "; ".join(verdicts) + "."), ""]
     return "\n".join(out)
 
@@ -491,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         elif kind == "schedule":
             child_schedule(rest[0], int(rest[1]), float(rest[2]), int(rest[3]), float(rest[4]), int(rest[5]))
         elif kind == "daemon":
-            child_daemon(rest[0], float(rest[1]))
+            child_daemon(rest[0], float(rest[1]), *rest[2:])
         else:
             raise SystemExit(f"unknown child {kind}")
         return

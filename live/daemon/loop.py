@@ -164,7 +164,8 @@ class _LiveSink:
         self._scheduler(agent).cancel(agent, cut=True)
 
 
-IDLE_WAIT_SECONDS = 0.01  # the loop's longest wait for input or a tick (seconds)
+IDLE_WAIT_SECONDS = 0.01  # the loop's longest wait for input or a tick while a note sounds, or polling JACK (seconds)
+QUIET_WAIT_SECONDS = 0.1  # the longest wait of a loop that its inputs wake, with nothing to do (seconds)
 QUIET_AFTER_SECONDS = 5.0  # no input for this long and nothing sounding: the daemon is quiet
 QUIET_POLL_SECONDS = 0.004  # how often a quiet daemon reads JACK's input queues (seconds; benchmarks/idle.py)
 WARM_SECONDS = 0.02  # how often agents may keep their model warm (Agent.keep_warm), seconds
@@ -351,7 +352,7 @@ class Daemon:
 
     def stop_from_signal(self, signum: int) -> None:
         """Ask ``run`` to return, from a signal handler: it only sets a flag, which the loop
-        reads within IDLE_WAIT_SECONDS (and logs ``signum``). ``stop`` would take the lock of
+        reads within QUIET_WAIT_SECONDS (and logs ``signum``). ``stop`` would take the lock of
         an Event, and Python runs a handler in the main thread between two bytecodes, perhaps
         while that same thread holds that same lock inside ``Event.wait``: the handler would
         wait for itself forever."""
@@ -399,8 +400,9 @@ class Daemon:
                 self._next_report = now + REPORT_SECONDS
                 self._report()
             if not any(port.pending for port in reads) and not self._ticks.items:
-                wait = self._poll_wait(now) if polled else IDLE_WAIT_SECONDS
-                if polled and wait == QUIET_POLL_SECONDS:
+                if not polled:  # input wakes the loop: sleep until the next chore
+                    self._wake.wait(self._chore_wait(now, end))
+                elif (wait := self._poll_wait(now)) == QUIET_POLL_SECONDS:
                     self._wait_quietly(reads, min(self._next_warm, self._next_report, end or math.inf))
                 else:
                     self._wake.wait(wait)
@@ -484,6 +486,21 @@ class Daemon:
             scheduler.cancel("answer", cut=True)
             scheduler.ledger.release_all()
         self.say(f"{why}: every note released")
+
+    def _chore_wait(self, now: float, end: float | None) -> float:
+        """How long a loop whose inputs wake it (our JACK binding, ALSA, CoreMIDI) may wait for
+        them, a tick or a command (seconds): until its next chore is due -- the log's report, the
+        panel's view while someone watches, a harmonizing agent's rehearsal, the end of ``run``
+        -- and at most QUIET_WAIT_SECONDS (a signal's stop flag is read that often). While a note
+        sounds, IDLE_WAIT_SECONDS (the ledger's longest-note guard)."""
+        if any(s.ledger.sounding_count for s in self.schedulers):
+            return IDLE_WAIT_SECONDS
+        due = min(self._next_report, now + QUIET_WAIT_SECONDS, math.inf if end is None else end)
+        if self.session is not None and self.session.warming:
+            due = min(due, self._next_warm)
+        if now - self._snapshot_asked < 1.0:
+            due = min(due, self._next_snapshot)
+        return max(0.0, due - now)
 
     def _poll_wait(self, now: float) -> float:
         """How long the loop waits before it reads JACK's queues again: POLL_SECONDS while the

@@ -190,6 +190,11 @@ class Session:
                 self.say(f"{agent.name} failed and was stopped (see the log)")
                 agent.stop(tick)
 
+    @property
+    def warming(self) -> bool:
+        """Whether any agent rehearses between notes (its ``keep_warm`` does something)."""
+        return any(type(agent).keep_warm is not Agent.keep_warm for agent in self.agents)
+
     def keep_warm(self) -> None:
         """Let every agent keep its model warm (``Agent.keep_warm``); the daemon calls this."""
         for agent in self.agents:

@@ -15,6 +15,7 @@ import mido
 import pytest
 
 from live.errors import BackendError, ConfigFileError, LiveError, PortNotFoundError
+from live.midi_io import jack as jack_binding
 from live.midi_io import backends, names, ports
 from live.midi_io.backends import API_IDS, Backend, resolve_backend
 from live.midi_io.names import match_port
@@ -283,8 +284,9 @@ def test_an_explicit_backend_is_checked(facts):
     with pytest.raises(BackendError, match="/dev/snd/seq"):
         resolve_backend("ALSA")
     facts["jack"] = True
-    assert resolve_backend("jack") == Backend("jack", API_IDS["jack"])
-    with pytest.raises(BackendError, match="auto, alsa, jack, coremidi, winmm"):
+    assert resolve_backend("jack") == Backend("jack", API_IDS["jack"], native=jack_binding.available())
+    assert resolve_backend("jack-rtmidi") == Backend("jack", API_IDS["jack"], native=False)
+    with pytest.raises(BackendError, match="auto, alsa, jack, jack-rtmidi, coremidi, winmm"):
         resolve_backend("pulse")
 
 
