@@ -40,8 +40,10 @@ TARGET_MS = 2.0
 HEADING = "## Live agents: grid error and harmonize latency"
 
 # (label, mode, bundled model, MIDI backend): one row per family's default model on our JACK
-# binding; harmonize also on python-rtmidi's JACK API (polled input), the daemon before 2026-12-07.
+# binding; melody's answers and harmonize also on python-rtmidi's JACK API (polled input), the
+# daemon before 2026-12-07, in the same run.
 CASES = (
+    ("melody", "call-response", "melody", "jack-rtmidi"),
     ("melody", "call-response", "melody", "jack"),
     ("polyphony", "call-response", "polyphony", "jack"),
     ("polyphony", "harmonize", "polyphony", "jack-rtmidi"),
@@ -207,7 +209,7 @@ def run(quick: bool) -> str:
         f"python-rtmidi client plays {calls} phrases per row (8th notes; chords for improv; kit hits on channel 10 "
         "for drums). Times are measured inside the daemon (perf_counter right after the send returned). Backend `jack`: "
         "our JACK binding (input wakes the loop); `jack-rtmidi`: python-rtmidi's JACK API (the loop polls input every "
-        "0.5 ms while the player plays), the daemon before 2026-12-07; harmonize is measured on both in the same run. "
+        "0.5 ms while the player plays), the daemon before 2026-12-07; melody's answers and harmonize are measured on both in the same run. "
         f"Target: first answer note within {TARGET_MS:.0f} ms of its grid time, every time; harmonize within "
         f"{TARGET_MS:.0f} ms of the player's note. Load average before: {os.getloadavg()[0]:.2f}.",
         "",
