@@ -59,3 +59,47 @@ def test_a_wake_a_signal_or_the_next_chore_ends_the_wait(daemon):
     start = time.perf_counter()
     daemon._wait_quietly([port], until=start + 10.0)
     assert time.perf_counter() - start < 0.02 + loop.QUIET_POLL_SECONDS + 0.02
+
+
+# ``Daemon._chore_wait``: a loop whose inputs wake it (our JACK binding, ALSA) sleeps until its
+# next chore instead of every IDLE_WAIT_SECONDS.
+
+
+def test_an_event_driven_loop_sleeps_until_its_next_chore_and_no_longer(daemon):
+    daemon._open_session()  # its agents, without ports
+    now = time.perf_counter()
+    daemon._next_report = now + 10.0
+    daemon._snapshot_asked = now - 5.0  # nobody watches the panel
+    assert daemon._chore_wait(now, None) == pytest.approx(loop.QUIET_WAIT_SECONDS)  # a signal's flag is read that often
+    assert daemon._chore_wait(now, now + 0.03) == pytest.approx(0.03)  # the end of run(seconds)
+    daemon._next_report = now + 0.02
+    assert daemon._chore_wait(now, None) == pytest.approx(0.02)  # the log's report
+    daemon._next_report = now - 1.0
+    assert daemon._chore_wait(now, None) == 0.0  # overdue: no wait
+    daemon._next_report = now + 10.0
+    daemon._snapshot_asked, daemon._next_snapshot = now - 0.5, now + 0.04  # the panel watches
+    assert daemon._chore_wait(now, None) == pytest.approx(0.04)
+    daemon._snapshot_asked = now - 5.0
+    daemon._next_warm = now + 0.001
+    assert not daemon.session.warming  # call-response does not rehearse: its keep_warm is not a chore
+    assert daemon._chore_wait(now, None) == pytest.approx(loop.QUIET_WAIT_SECONDS)
+
+
+def test_a_rehearsing_agent_or_a_sounding_note_keeps_the_loop_waking_often():
+    harmonizer = Daemon(DaemonOptions(agents=[agent_spec({"mode": "harmonize", "model": "polyphony"})]))
+    harmonizer._open_session()
+    now = time.perf_counter()
+    harmonizer._next_report, harmonizer._snapshot_asked = now + 10.0, now - 5.0
+    harmonizer._next_warm = now + 0.015
+    assert harmonizer.session.warming
+    assert harmonizer._chore_wait(now, None) == pytest.approx(0.015)
+
+    class Sounding:
+        sounding_count = 1
+
+    class Scheduler:
+        ledger = Sounding()
+
+    harmonizer._next_warm = now + 10.0
+    harmonizer.schedulers = [Scheduler()]
+    assert harmonizer._chore_wait(now, None) == loop.IDLE_WAIT_SECONDS  # the longest-note guard runs

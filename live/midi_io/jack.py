@@ -113,16 +113,17 @@ def clients_open() -> int:
 
 _READERS: dict[tuple[int, int], tuple[object, int, Put, Callable[[int], None]]] = {}
 _READERS_LOCK = threading.Lock()
-_WAKER: threading.Thread | None = None
+_WAKER: tuple[int, threading.Thread] | None = None  # (the process it runs in, the thread)
 
 
 def _register(client: object, slot: int, put: Put, lost: Callable[[int], None]) -> None:
     global _WAKER
     with _READERS_LOCK:
         _READERS[(id(client), slot)] = (client, slot, put, lost)
-        if _WAKER is None:
-            _WAKER = threading.Thread(target=_wake_loop, name="jack midi input", daemon=True)
-            _WAKER.start()
+        if _WAKER is None or _WAKER[0] != os.getpid():  # none yet, or this is a forked child
+            thread = threading.Thread(target=_wake_loop, name="jack midi input", daemon=True)
+            thread.start()
+            _WAKER = (os.getpid(), thread)
 
 
 def _unregister(client: object, slot: int) -> None:
