@@ -278,7 +278,7 @@ def jack_input(client: str, source: str | None = None):
     """The daemon's own input class (``live.midi_io.ports.MidiInput``) as a JACK client named
     ``client``: a virtual input "in" (``source`` None) or connected to the output ``source``.
     Its stamps come from JACK's clock, with no Python callback in JACK's process thread (see
-    ``live.midi_io.polling``): what a listener measures is the sender's timing, not its own GIL."""
+    ``live.midi_io.jack``): what a listener measures is the sender's timing, not its own GIL."""
     from live.midi_io.ports import MidiInput
 
     return MidiInput(source, backend="jack", client_name=client, port_name="in")

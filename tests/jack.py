@@ -66,7 +66,7 @@ class Listener:
     """A JACK MIDI input client that records (perf_counter seconds, message) for every message.
 
     It is the daemon's own input class (``live.midi_io.ports.MidiInput``), so it has no Python
-    callback in JACK's process thread (see ``live.midi_io.polling``) and its stamps come from
+    callback in JACK's process thread (see ``live.midi_io.jack``) and its stamps come from
     JACK's clock. ``source``: an output port to connect to; None exposes a virtual input.
     """
 
