@@ -582,7 +582,7 @@ PyMODINIT_FUNC PyInit__jackmidi(void) {
     if (m == NULL)
         return NULL;
     JackError = PyErr_NewException("live.midi_io._jackmidi.JackError", PyExc_RuntimeError, NULL);
-    if (PyModule_AddObjectRef(m, "JackError", JackError) < 0 ||
+    if (PyModule_AddIntConstant(m, "MAX_PORTS", MAX_PORTS) < 0 || PyModule_AddObjectRef(m, "JackError", JackError) < 0 ||
         PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0) {
         Py_DECREF(m);
         return NULL;

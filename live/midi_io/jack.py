@@ -68,14 +68,15 @@ _POOL_LOCK = threading.Lock()
 
 
 def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
-    """A live shared client named ``base`` on which ``port_name`` is free, now reserved there
-    (``base`` None: any live client, for listing); a new one (named ``base`` or ``fallback``)
-    when none fits."""
+    """A live shared client named ``base`` on which ``port_name`` is free (and a slot of its
+    MAX_PORTS), now reserved there (``base`` None: any live client, for listing); a new one
+    (named ``base`` or ``fallback``) when none fits."""
     with _POOL_LOCK:
         for shared in _POOL:
             if shared.client.dead or shared.client.closed:
                 continue
-            if base is None or (shared.base == base and port_name not in shared.ports):
+            if base is None or (shared.base == base and port_name not in shared.ports
+                                and len(shared.ports) < _jackmidi.MAX_PORTS):
                 shared.refs += 1
                 if port_name is not None:
                     shared.ports.add(port_name)

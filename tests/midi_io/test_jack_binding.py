@@ -83,6 +83,17 @@ def test_an_input_and_an_output_share_one_jack_client_and_a_second_of_a_name_get
     assert not any(n.startswith(name) for n in port_names("input") + port_names("output"))
 
 
+def test_a_full_jack_client_passes_the_next_port_to_a_second_one(jack_server):
+    name = unique_client_name("full")
+    ports = [MidiOutput(None, backend="jack", client_name=name, port_name=f"out {i}") for i in range(binding._jackmidi.MAX_PORTS + 1)]
+    try:
+        assert [p.name for p in ports[:-1]] == [f"{name}:out {i}" for i in range(binding._jackmidi.MAX_PORTS)]
+        assert ports[-1].name == f"{name}-01:out {binding._jackmidi.MAX_PORTS}"
+    finally:
+        for port in ports:
+            port.close()
+
+
 def test_input_wakes_its_reader_with_a_stamp_from_before_the_read(jack_server):
     ear = MidiInput(None, backend="jack", client_name=unique_client_name("woken"), port_name="in")
     sender = rt_sender(ear.name)
