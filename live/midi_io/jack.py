@@ -194,15 +194,6 @@ class JackMidiClient:
         self._lost: Callable[[int], None] = lambda n: None
         self._lock = threading.Lock()
 
-    def __del__(self) -> None:
-        """A client dropped without ``delete`` lets its JACK client go all the same (python-rtmidi's
-        do): a JACK client left open keeps libjack's process-wide state on its server."""
-        try:
-            if getattr(self, "_shared", None) is not None:
-                self.delete()
-        except Exception:  # noqa: BLE001 - interpreter shutdown: the module may be half gone
-            pass
-
     def _client(self):
         if self._shared is None:
             raise JackMidiError("this JACK MIDI client was deleted")
