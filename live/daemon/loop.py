@@ -465,12 +465,16 @@ class Daemon:
         self._wake.set()
 
     def _on_server(self, what: str) -> None:
-        if what == "down":
+        if what in ("down", "dropped"):
             for port in list(self._held):
                 if self._held.get(port):
                     self._release_held(port, time.perf_counter())
-            self.release_everything("the JACK server stopped")
-            self.say("the JACK server stopped: waiting for it; the ports come back by themselves")
+            if what == "down":
+                self.release_everything("the JACK server stopped")
+                self.say("the JACK server stopped: waiting for it; the ports come back by themselves")
+            else:
+                self.release_everything("the JACK server dropped our client")
+                self.say("the JACK server dropped our client (held up past its timeout): registering the ports again")
         else:
             for out in self.outputs:  # a synth that lived through it may still sound what it had
                 for msg in silencing_messages():

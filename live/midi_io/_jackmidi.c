@@ -16,6 +16,13 @@
  * started before the store has finished (the 'started' and 'finished' counters). The callback
  * never locks, never allocates and never calls Python.
  *
+ * Two locks on Python's side, never held while Python objects are made (a garbage collection
+ * there could run a finalizer that closes a port of the same client): 'api' for what changes a
+ * client's structure or asks the server (opening and closing ports and the client, listing,
+ * connecting), held across server calls; 'data' for the rings and slot states, held only for
+ * copying bytes, so a port opening or closing never holds up another port's messages.
+ * Lock order: api, then data. Both are recursive.
+ *
  * Units: stamps in seconds (double), from jack_get_time()'s microseconds.
  */
 #define PY_SSIZE_T_CLEAN
@@ -31,10 +38,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define MAX_PORTS 32
 #define RING_BYTES (1 << 16) /* per port; a message longer than a ring's space is dropped, counted */
+#define MAX_OUTPUT_MESSAGE 16384 /* bytes; longer ones are refused (JACK's MIDI buffer holds 32 KiB a cycle) */
 #define WAIT_CYCLE_SECONDS 1.0 /* how long a closing port waits for a running cycle to end */
 
 enum { SLOT_FREE = 0, SLOT_ACTIVE = 1, SLOT_DRAINING = 2, SLOT_CLOSING = 3, SLOT_LEAKED = 4 };
@@ -49,13 +58,15 @@ typedef struct {
     jack_ringbuffer_t *ring;
     int is_input;
     atomic_int state;           /* SLOT_*: what the process callback may do with this slot */
-    atomic_ulong dropped;       /* input: events that did not fit the ring */
+    atomic_ulong dropped;       /* input: events that did not fit the ring; output: messages no cycle could take */
 } slot_t;
 
 typedef struct {
     PyObject_HEAD
     jack_client_t *jack;
-    pthread_mutex_t lock;       /* Python's side only: opening, closing, reading, writing slots */
+    pthread_mutex_t api;        /* structure and server calls (see the top of the file) */
+    pthread_mutex_t data;       /* rings and slot states, briefly */
+    pid_t pid;                  /* the process that opened it (a forked child must not use it) */
     slot_t slots[MAX_PORTS];
     atomic_ulong started;       /* process cycles begun */
     atomic_ulong finished;      /* process cycles ended */
@@ -96,14 +107,24 @@ static void give_output(slot_t *slot, jack_nframes_t nframes, int state) {
     if (state != SLOT_ACTIVE)
         return; /* draining: an empty buffer, so nothing stale is sent again */
     header_t header;
+    int written = 0;
     while (jack_ringbuffer_peek(slot->ring, (char *)&header, sizeof header) == sizeof header) {
         if (jack_ringbuffer_read_space(slot->ring) < sizeof header + header.size)
             break; /* the writer is between the header and the bytes */
+        if (header.size > jack_midi_max_event_size(buffer)) {
+            if (written)
+                break; /* this cycle's buffer is full: the rest goes next cycle */
+            /* too long for an empty buffer: it would block the port for good; dropped, counted */
+            jack_ringbuffer_read_advance(slot->ring, sizeof header + header.size);
+            atomic_fetch_add(&slot->dropped, 1);
+            continue;
+        }
         jack_midi_data_t *out = jack_midi_event_reserve(buffer, 0, header.size);
         if (out == NULL)
-            break; /* this cycle's buffer is full: the rest goes next cycle */
+            break;
         jack_ringbuffer_read_advance(slot->ring, sizeof header);
         jack_ringbuffer_read(slot->ring, (char *)out, header.size);
+        written = 1;
     }
 }
 
@@ -138,44 +159,57 @@ static void on_shutdown(void *arg) {
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
 
-static void lock_client(Client *self) {
-    if (pthread_mutex_trylock(&self->lock) == 0)
+/* Take a lock, without holding the GIL while waiting for it. */
+static void take(pthread_mutex_t *mutex) {
+    if (pthread_mutex_trylock(mutex) == 0)
         return;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pthread_mutex_lock(mutex);
     Py_END_ALLOW_THREADS
 }
 
-static int check_open(Client *self) {
-    if (self->jack == NULL) {
-        PyErr_SetString(JackError, "the JACK client is closed");
-        return -1;
-    }
-    return 0;
+static void init_recursive(pthread_mutex_t *mutex) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
 }
 
-static int check_slot(Client *self, int index, int want_input) {
-    if (check_open(self) < 0)
-        return -1;
-    if (index < 0 || index >= MAX_PORTS || atomic_load(&self->slots[index].state) != SLOT_ACTIVE) {
-        PyErr_Format(PyExc_ValueError, "no open port in slot %d", index);
-        return -1;
-    }
-    if (want_input >= 0 && self->slots[index].is_input != want_input) {
-        PyErr_Format(PyExc_ValueError, "slot %d is an %s port", index, want_input ? "output" : "input");
-        return -1;
-    }
-    return 0;
+/* Whether libjack may be asked about this client: open, its server alive, opened in this process. */
+static int live(Client *self) {
+    return self->jack != NULL && !atomic_load(&self->dead) && self->pid == getpid();
 }
 
-/* Wait (GIL released, lock held) until every cycle that began before now has ended.
- * Returns 0 when it did, -1 when a cycle hung longer than WAIT_CYCLE_SECONDS. */
+/* For calls that ask the server (api held): 0, or -1 with JackError set. */
+static int check_live(Client *self) {
+    if (live(self))
+        return 0;
+    PyErr_SetString(JackError, self->jack == NULL ? "the JACK client is closed"
+                               : self->pid != getpid() ? "the JACK client was opened by another process"
+                               : "the JACK server shut this client down");
+    return -1;
+}
+
+/* Why slot 'index' cannot be read (want_input 1) or written (0) now, or NULL if it can (data held). */
+static const char *slot_problem(Client *self, int index, int want_input) {
+    if (index < 0 || index >= MAX_PORTS || atomic_load(&self->slots[index].state) != SLOT_ACTIVE)
+        return "no open port in that slot";
+    if (self->slots[index].is_input != want_input)
+        return want_input ? "that slot holds an output port" : "that slot holds an input port";
+    return NULL;
+}
+
+/* Wait (GIL released, api held) until every cycle that began before now has ended.
+ * Returns 0 when it did (or the server is gone), -1 when a cycle hung past WAIT_CYCLE_SECONDS. */
 static int wait_cycle(Client *self) {
     unsigned long target = atomic_load(&self->started);
     struct timespec pause = {0, 200000};
     for (double waited = 0; atomic_load(&self->finished) < target; waited += 0.0002) {
-        if (atomic_load(&self->dead) || waited > WAIT_CYCLE_SECONDS)
-            return atomic_load(&self->dead) ? 0 : -1;
+        if (atomic_load(&self->dead))
+            return 0;
+        if (waited > WAIT_CYCLE_SECONDS)
+            return -1;
         nanosleep(&pause, NULL);
     }
     return 0;
@@ -213,6 +247,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
         PyErr_Format(JackError, "JACK would not activate client %s", name);
         return -1;
     }
+    self->pid = getpid();
     self->jack = jack;
     return 0;
 }
@@ -221,7 +256,8 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     Client *self = (Client *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    pthread_mutex_init(&self->lock, NULL);
+    init_recursive(&self->api);
+    init_recursive(&self->data);
     for (int i = 0; i < MAX_PORTS; i++)
         atomic_init(&self->slots[i].state, SLOT_FREE);
     atomic_init(&self->started, 0);
@@ -230,40 +266,46 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)self;
 }
 
+/* Close the client (api held, or no other user left). A client whose server died is not closed,
+ * and its rings are kept: libjack frees such clients itself when the process next opens a client
+ * ("Jack server was closed but clients are still allocated, cleanup..."), closing one after that
+ * would free it twice, and a cycle under way when the server died may still touch its rings. A
+ * client opened by another process (we were forked) is left alone entirely. */
 static void close_jack(Client *self) {
     jack_client_t *jack = self->jack;
     if (jack == NULL)
         return;
-    self->jack = NULL;
-    /* A client whose server died is not closed: libjack frees such clients itself when the
-     * process next opens a client ("Jack server was closed but clients are still allocated,
-     * cleanup..."), and closing one after that would free it twice. */
-    if (!atomic_load(&self->dead)) {
+    int closing = live(self);
+    if (closing) {
         Py_BEGIN_ALLOW_THREADS
         jack_deactivate(jack); /* the process callback runs no more */
         jack_client_close(jack);
         Py_END_ALLOW_THREADS
     }
+    take(&self->data);
+    self->jack = NULL;
     for (int i = 0; i < MAX_PORTS; i++) {
         slot_t *slot = &self->slots[i];
-        if (slot->ring != NULL) { /* the process thread is gone with the client */
+        atomic_store(&slot->state, closing ? SLOT_FREE : SLOT_LEAKED);
+        if (closing && slot->ring != NULL) {
             jack_ringbuffer_free(slot->ring);
             slot->ring = NULL;
         }
-        atomic_store(&slot->state, SLOT_FREE);
     }
+    pthread_mutex_unlock(&self->data);
 }
 
 static void Client_dealloc(Client *self) {
     close_jack(self);
-    pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->data);
+    pthread_mutex_destroy(&self->api);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *Client_close(Client *self, PyObject *unused) {
-    lock_client(self);
+    take(&self->api);
     close_jack(self);
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->api);
     Py_RETURN_NONE;
 }
 
@@ -272,9 +314,9 @@ static PyObject *Client_open_port(Client *self, PyObject *args) {
     int is_input;
     if (!PyArg_ParseTuple(args, "sp", &name, &is_input))
         return NULL;
-    lock_client(self);
+    take(&self->api);
     PyObject *result = NULL;
-    if (check_open(self) < 0)
+    if (check_live(self) < 0)
         goto done;
     int index = -1;
     for (int i = 0; i < MAX_PORTS && index < 0; i++)
@@ -293,21 +335,25 @@ static PyObject *Client_open_port(Client *self, PyObject *args) {
         PyErr_Format(JackError, "JACK refused a port named %s on client %s", name, jack_get_client_name(self->jack));
         goto done;
     }
-    slot->ring = jack_ringbuffer_create(RING_BYTES);
-    if (slot->ring == NULL) {
+    jack_ringbuffer_t *ring = jack_ringbuffer_create(RING_BYTES);
+    if (ring == NULL) {
         Py_BEGIN_ALLOW_THREADS
         jack_port_unregister(self->jack, port);
         Py_END_ALLOW_THREADS
         PyErr_NoMemory();
         goto done;
     }
+    jack_ringbuffer_mlock(ring); /* no page fault in the process thread (best effort) */
+    take(&self->data);
     slot->port = port;
+    slot->ring = ring;
     slot->is_input = is_input;
     atomic_store(&slot->dropped, 0);
     atomic_store(&slot->state, SLOT_ACTIVE); /* the process callback takes it from here */
+    pthread_mutex_unlock(&self->data);
     result = PyLong_FromLong(index);
 done:
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->api);
     return result;
 }
 
@@ -315,19 +361,27 @@ static PyObject *Client_close_port(Client *self, PyObject *args) {
     int index;
     if (!PyArg_ParseTuple(args, "i", &index))
         return NULL;
-    lock_client(self);
-    if (check_slot(self, index, -1) < 0) {
-        pthread_mutex_unlock(&self->lock);
+    take(&self->api);
+    if (self->jack == NULL || index < 0 || index >= MAX_PORTS || atomic_load(&self->slots[index].state) != SLOT_ACTIVE) {
+        pthread_mutex_unlock(&self->api);
+        PyErr_Format(PyExc_ValueError, "no open port in slot %d", index);
         return NULL;
     }
     slot_t *slot = &self->slots[index];
+    if (!live(self)) { /* a dead server's or another process's client: nothing to ask, nothing freed */
+        atomic_store(&slot->state, SLOT_LEAKED);
+        pthread_mutex_unlock(&self->api);
+        Py_RETURN_NONE;
+    }
     int ok = 1;
     Py_BEGIN_ALLOW_THREADS
     /* What was written last (note-offs before a close) goes out first, for up to 0.1 s. */
     struct timespec pause = {0, 500000};
     for (int i = 0; !slot->is_input && !atomic_load(&self->dead) && i < 200 && jack_ringbuffer_read_space(slot->ring) > 0; i++)
         nanosleep(&pause, NULL);
-    atomic_store(&slot->state, SLOT_DRAINING); /* outputs: cleared buffers from now on */
+    pthread_mutex_lock(&self->data);
+    atomic_store(&slot->state, SLOT_DRAINING); /* no more reads or writes; outputs: cleared buffers */
+    pthread_mutex_unlock(&self->data);
     if (!atomic_load(&self->dead))
         jack_port_disconnect(self->jack, slot->port);
     ok = wait_cycle(self) == 0;
@@ -338,15 +392,17 @@ static PyObject *Client_close_port(Client *self, PyObject *args) {
     if (ok && !atomic_load(&self->dead))
         jack_port_unregister(self->jack, slot->port);
     Py_END_ALLOW_THREADS
-    if (ok) {
+    take(&self->data);
+    if (ok && !atomic_load(&self->dead)) {
         jack_ringbuffer_free(slot->ring);
         slot->ring = NULL;
         slot->port = NULL;
         atomic_store(&slot->state, SLOT_FREE);
     } else {
-        atomic_store(&slot->state, SLOT_LEAKED); /* a hung cycle may still use it: never reused */
+        atomic_store(&slot->state, SLOT_LEAKED); /* a hung or dead cycle may still use it: never reused */
     }
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->data);
+    pthread_mutex_unlock(&self->api);
     Py_RETURN_NONE;
 }
 
@@ -354,45 +410,62 @@ static PyObject *Client_port_name(Client *self, PyObject *args) {
     int index;
     if (!PyArg_ParseTuple(args, "i", &index))
         return NULL;
-    lock_client(self);
-    PyObject *result = check_slot(self, index, -1) < 0 ? NULL : PyUnicode_FromString(jack_port_name(self->slots[index].port));
-    pthread_mutex_unlock(&self->lock);
-    return result;
+    char name[512] = "";
+    take(&self->api);
+    int ok = live(self) && index >= 0 && index < MAX_PORTS && atomic_load(&self->slots[index].state) == SLOT_ACTIVE;
+    if (ok)
+        snprintf(name, sizeof name, "%s", jack_port_name(self->slots[index].port));
+    pthread_mutex_unlock(&self->api);
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "no open port in slot %d of a live client", index);
+        return NULL;
+    }
+    return PyUnicode_FromString(name);
 }
 
 static PyObject *Client_read(Client *self, PyObject *args) {
     int index;
     if (!PyArg_ParseTuple(args, "i", &index))
         return NULL;
-    lock_client(self);
-    PyObject *list = NULL;
-    if (check_slot(self, index, 1) < 0)
-        goto done;
-    list = PyList_New(0);
+    /* Copy every whole message out under 'data', then make Python objects without it. */
+    take(&self->data);
+    const char *problem = slot_problem(self, index, 1);
+    char *copy = NULL;
+    size_t used = 0;
+    if (problem == NULL) {
+        jack_ringbuffer_t *ring = self->slots[index].ring;
+        size_t space = jack_ringbuffer_read_space(ring);
+        copy = space ? malloc(space) : NULL;
+        header_t header;
+        while (copy != NULL && jack_ringbuffer_peek(ring, (char *)&header, sizeof header) == sizeof header) {
+            if (jack_ringbuffer_read_space(ring) < sizeof header + header.size || used + sizeof header + header.size > space)
+                break; /* the callback is between the header and the bytes: next read */
+            jack_ringbuffer_read(ring, copy + used, sizeof header + header.size);
+            used += sizeof header + header.size;
+        }
+    }
+    pthread_mutex_unlock(&self->data);
+    if (problem != NULL) {
+        PyErr_Format(PyExc_ValueError, "slot %d: %s", index, problem);
+        return NULL;
+    }
     /* jack_get_time() is not always CLOCK_MONOTONIC (jack2 reads CLOCK_MONOTONIC_RAW, which
      * runs apart from it by ppm): stamps move to time.perf_counter's clock by the offset now. */
     struct timespec mono;
     clock_gettime(CLOCK_MONOTONIC, &mono);
     double offset = (double)mono.tv_sec + mono.tv_nsec / 1e9 - jack_get_time() / 1e6;
-    jack_ringbuffer_t *ring = self->slots[index].ring;
-    header_t header;
-    while (list != NULL && jack_ringbuffer_peek(ring, (char *)&header, sizeof header) == sizeof header) {
-        if (jack_ringbuffer_read_space(ring) < sizeof header + header.size)
-            break; /* the callback is between the header and the bytes: next read */
-        jack_ringbuffer_read_advance(ring, sizeof header);
-        PyObject *data = PyBytes_FromStringAndSize(NULL, header.size);
-        if (data == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        jack_ringbuffer_read(ring, PyBytes_AS_STRING(data), header.size);
-        PyObject *item = Py_BuildValue("(dN)", header.stamp + offset, data);
+    PyObject *list = PyList_New(0);
+    for (size_t at = 0; list != NULL && at < used;) {
+        header_t header;
+        memcpy(&header, copy + at, sizeof header);
+        at += sizeof header;
+        PyObject *item = Py_BuildValue("(dy#)", header.stamp + offset, copy + at, (Py_ssize_t)header.size);
+        at += header.size;
         if (item == NULL || PyList_Append(list, item) < 0)
             Py_CLEAR(list);
         Py_XDECREF(item);
     }
-done:
-    pthread_mutex_unlock(&self->lock);
+    free(copy);
     return list;
 }
 
@@ -417,27 +490,30 @@ static PyObject *Client_write(Client *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "iy*", &index, &data))
         return NULL;
-    lock_client(self);
-    PyObject *result = NULL;
-    if (check_slot(self, index, 0) < 0)
-        goto done;
-    jack_ringbuffer_t *ring = self->slots[index].ring;
-    header_t header = {(uint32_t)data.len, 0.0};
-    if (data.len == 0 || jack_ringbuffer_write_space(ring) < sizeof header + (size_t)data.len) {
-        result = Py_NewRef(Py_False);
-        goto done;
+    const char *problem = NULL;
+    int taken = 0;
+    if (data.len > 0 && data.len <= MAX_OUTPUT_MESSAGE) {
+        take(&self->data);
+        problem = slot_problem(self, index, 0);
+        jack_ringbuffer_t *ring = problem == NULL ? self->slots[index].ring : NULL;
+        header_t header = {(uint32_t)data.len, 0.0};
+        if (ring != NULL && jack_ringbuffer_write_space(ring) >= sizeof header + (size_t)data.len) {
+            /* Both into the ring's free space, then one advance: the callback sees the whole message or none. */
+            jack_ringbuffer_data_t parts[2];
+            jack_ringbuffer_get_write_vector(ring, parts);
+            copy_in(parts, 0, &header, sizeof header);
+            copy_in(parts, sizeof header, data.buf, (size_t)data.len);
+            jack_ringbuffer_write_advance(ring, sizeof header + data.len);
+            taken = 1;
+        }
+        pthread_mutex_unlock(&self->data);
     }
-    /* Both into the ring's free space, then one advance: the callback sees the whole message or none. */
-    jack_ringbuffer_data_t parts[2];
-    jack_ringbuffer_get_write_vector(ring, parts);
-    copy_in(parts, 0, &header, sizeof header);
-    copy_in(parts, sizeof header, data.buf, (size_t)data.len);
-    jack_ringbuffer_write_advance(ring, sizeof header + data.len);
-    result = Py_NewRef(Py_True);
-done:
-    pthread_mutex_unlock(&self->lock);
     PyBuffer_Release(&data);
-    return result;
+    if (problem != NULL) {
+        PyErr_Format(PyExc_ValueError, "slot %d: %s", index, problem);
+        return NULL;
+    }
+    return PyBool_FromLong(taken);
 }
 
 static PyObject *Client_dropped(Client *self, PyObject *args) {
@@ -455,16 +531,16 @@ static PyObject *Client_ports(Client *self, PyObject *args) {
     int outputs;
     if (!PyArg_ParseTuple(args, "p", &outputs))
         return NULL;
-    lock_client(self);
-    if (check_open(self) < 0) {
-        pthread_mutex_unlock(&self->lock);
+    take(&self->api);
+    if (check_live(self) < 0) {
+        pthread_mutex_unlock(&self->api);
         return NULL;
     }
     const char **names;
     Py_BEGIN_ALLOW_THREADS
     names = jack_get_ports(self->jack, NULL, JACK_DEFAULT_MIDI_TYPE, outputs ? JackPortIsOutput : JackPortIsInput);
     Py_END_ALLOW_THREADS
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->api);
     PyObject *list = PyList_New(0);
     for (int i = 0; list != NULL && names != NULL && names[i] != NULL; i++) {
         PyObject *name = PyUnicode_DecodeUTF8(names[i], strlen(names[i]), "replace");
@@ -481,16 +557,16 @@ static PyObject *Client_connect(Client *self, PyObject *args) {
     const char *source, *destination;
     if (!PyArg_ParseTuple(args, "ss", &source, &destination))
         return NULL;
-    lock_client(self);
-    if (check_open(self) < 0) {
-        pthread_mutex_unlock(&self->lock);
+    take(&self->api);
+    if (check_live(self) < 0) {
+        pthread_mutex_unlock(&self->api);
         return NULL;
     }
     int err;
     Py_BEGIN_ALLOW_THREADS
     err = jack_connect(self->jack, source, destination);
     Py_END_ALLOW_THREADS
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->api);
     if (err != 0 && err != EEXIST) {
         PyErr_Format(JackError, "JACK could not connect %s to %s (error %d)", source, destination, err);
         return NULL;
@@ -499,10 +575,22 @@ static PyObject *Client_connect(Client *self, PyObject *args) {
 }
 
 static PyObject *Client_get_name(Client *self, void *closure) {
-    lock_client(self);
-    PyObject *name = check_open(self) < 0 ? NULL : PyUnicode_FromString(jack_get_client_name(self->jack));
-    pthread_mutex_unlock(&self->lock);
-    return name;
+    char name[256] = "";
+    take(&self->api);
+    int ok = live(self);
+    if (ok)
+        snprintf(name, sizeof name, "%s", jack_get_client_name(self->jack));
+    pthread_mutex_unlock(&self->api);
+    if (!ok) {
+        PyErr_SetString(JackError, "the JACK client is closed, dead or another process's");
+        return NULL;
+    }
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *Client_shut_down(Client *self, PyObject *unused) {
+    on_shutdown(self); /* what the server's shutdown callback does (tests: a client the server dropped) */
+    Py_RETURN_NONE;
 }
 
 static PyObject *Client_get_dead(Client *self, void *closure) {
@@ -532,6 +620,8 @@ static PyMethodDef Client_methods[] = {
      "ports(outputs) -> names of the server's MIDI output (True) or input (False) ports"},
     {"connect", (PyCFunction)Client_connect, METH_VARARGS, "connect(source, destination)"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "close(): deactivate and close the client"},
+    {"_shut_down", (PyCFunction)Client_shut_down, METH_NOARGS,
+     "_shut_down(): for tests: mark the client dead as the server's shutdown callback does"},
     {NULL},
 };
 
@@ -560,10 +650,21 @@ static PyObject *wake_fd(PyObject *module, PyObject *unused) {
     return PyLong_FromLong(wake);
 }
 
+static PyObject *after_fork(PyObject *module, PyObject *unused) {
+    int fresh = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fresh < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    close(wake); /* the parent's, shared with it: its wake-ups are not ours */
+    wake = fresh;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"wake_fd", wake_fd, METH_NOARGS,
      "wake_fd() -> the eventfd every client's process callback writes to after input arrived "
      "or its server shut down"},
+    {"after_fork", after_fork, METH_NOARGS,
+     "after_fork(): in a forked child, an eventfd of its own (the parent's clients stay the parent's)"},
     {NULL},
 };
 
@@ -582,7 +683,9 @@ PyMODINIT_FUNC PyInit__jackmidi(void) {
     if (m == NULL)
         return NULL;
     JackError = PyErr_NewException("live.midi_io._jackmidi.JackError", PyExc_RuntimeError, NULL);
-    if (PyModule_AddIntConstant(m, "MAX_PORTS", MAX_PORTS) < 0 || PyModule_AddObjectRef(m, "JackError", JackError) < 0 ||
+    if (PyModule_AddIntConstant(m, "MAX_PORTS", MAX_PORTS) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_OUTPUT_MESSAGE", MAX_OUTPUT_MESSAGE) < 0 ||
+        PyModule_AddObjectRef(m, "JackError", JackError) < 0 ||
         PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0) {
         Py_DECREF(m);
         return NULL;

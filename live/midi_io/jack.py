@@ -64,7 +64,9 @@ class _Shared:
 
 
 _POOL: list[_Shared] = []
-_POOL_LOCK = threading.Lock()
+# Reentrant, as every lock here: a garbage collection while one is held may run a finalizer that
+# closes a port (``_RtPort.__del__``), on the same thread.
+_POOL_LOCK = threading.RLock()
 
 
 def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
@@ -113,7 +115,7 @@ def clients_open() -> int:
 # The input waker: one thread for every input of the process.
 
 _READERS: dict[tuple[int, int], tuple[object, int, Put, Callable[[int], None]]] = {}
-_READERS_LOCK = threading.Lock()
+_READERS_LOCK = threading.RLock()
 _WAKER: tuple[int, threading.Thread] | None = None  # (the process it runs in, the thread)
 
 
@@ -121,7 +123,7 @@ def _register(client: object, slot: int, put: Put, lost: Callable[[int], None]) 
     global _WAKER
     with _READERS_LOCK:
         _READERS[(id(client), slot)] = (client, slot, put, lost)
-        if _WAKER is None or _WAKER[0] != os.getpid():  # none yet, or this is a forked child
+        if _WAKER is None or _WAKER[0] != os.getpid():  # none yet (or in a forked child)
             thread = threading.Thread(target=_wake_loop, name="jack midi input", daemon=True)
             thread.start()
             _WAKER = (os.getpid(), thread)
@@ -137,22 +139,43 @@ def drain() -> int:
     """Hand every waiting input message to its port; returns how many (the waker calls it)."""
     count = 0
     with _READERS_LOCK:
-        for key, (client, slot, put, lost) in _READERS.items():
+        for key, (client, slot, put, lost) in list(_READERS.items()):
+            if key not in _READERS:  # unregistered meanwhile (a finalizer on this thread)
+                continue
             try:
                 messages = client.read(slot)
                 dropped = client.dropped(slot)
             except (ValueError, _jackmidi.JackError):  # closed meanwhile
                 continue
-            for stamp, data in messages:
-                put(stamp, data)
+            try:
+                for stamp, data in messages:
+                    put(stamp, data)
+                if dropped > _DROPS.get(key, 0):
+                    lost(dropped - _DROPS.get(key, 0))
+                    _DROPS[key] = dropped
+            except Exception:  # noqa: BLE001 - the other ports are read all the same
+                logger.exception("handing JACK MIDI input to its port failed")
             count += len(messages)
-            if dropped > _DROPS.get(key, 0):
-                lost(dropped - _DROPS.get(key, 0))
-                _DROPS[key] = dropped
     return count
 
 
 _DROPS: dict[tuple[int, int], int] = {}  # input events each port's ring had dropped when last read
+
+
+def _after_fork_in_child() -> None:
+    """A forked child shares nothing of ours with its parent: not its JACK clients (they are the
+    parent's: never used or closed here), not its eventfd, not the waker thread, not a lock that
+    another thread held at the fork."""
+    global _POOL_LOCK, _READERS_LOCK, _WAKER
+    _POOL.clear()
+    _READERS.clear()
+    _DROPS.clear()
+    _POOL_LOCK, _READERS_LOCK, _WAKER = threading.RLock(), threading.RLock(), None
+    _jackmidi.after_fork()
+
+
+if _jackmidi is not None and hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _wake_loop() -> None:
@@ -193,6 +216,13 @@ class JackMidiClient:
         self._put: Put | None = None
         self._lost: Callable[[int], None] = lambda n: None
         self._lock = threading.Lock()
+
+    @property
+    def dead(self) -> bool:
+        """True once the JACK server shut this client's JACK client down (it stopped, or dropped
+        the client): the port must be registered again on a fresh client."""
+        shared = self._shared
+        return shared is not None and shared.client.dead
 
     def _client(self):
         if self._shared is None:

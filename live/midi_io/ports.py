@@ -203,6 +203,13 @@ class _RtPort:
     def _use_client(self, rt) -> None:
         """A fresh client (or None) replaced the dead one (inputs: the JACK pump reads it)."""
 
+    def _lost_client(self) -> bool:
+        """True when this open port has no live client while its server runs: our JACK binding's
+        client was shut down by the server (it dropped the client), or a re-registration failed."""
+        if self.closed or not self.backend.native:
+            return False
+        return self._rt is None or self._rt.dead
+
 
 RETIRE_DELAY_SECONDS = 0.1  # a read of a dead client already under way ends well within this
 _GRAVEYARD: list = []  # dead clients that cannot be freed safely (see ``_server_gone``)

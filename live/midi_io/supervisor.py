@@ -38,7 +38,10 @@ class PortSupervisor:
     When the server stops, every port (virtual ones too) is down and ``on_server`` is called
     with "down"; when a server of the same name runs again, every port is registered again with
     a fresh client (virtual ports under their names, connected ones to their remotes) and
-    ``on_server`` is called with "back". ``on_server`` runs on the supervisor's thread.
+    ``on_server`` is called with "back". A server that runs on but shut our binding's client
+    down (it drops a client whose cycle was held up past its timeout) is told with "dropped",
+    then "back" once those ports are registered again. ``on_server`` runs on the supervisor's
+    thread.
     """
 
     def __init__(
@@ -94,6 +97,9 @@ class PortSupervisor:
             self._server = identity  # the server our ports were opened on
             return True
         if identity is not None and identity == self._server:
+            lost = [p for p in ports if p._lost_client()]
+            if lost:  # the server runs on but dropped our client (a cycle held up past its timeout)
+                self._register_again(lost)
             return True
         if not self._server_down:  # it stopped, or restarted between two passes
             self._server_down = True
@@ -120,6 +126,20 @@ class PortSupervisor:
         logger.warning("the JACK server is back: %d port(s) registered again", len(ports))
         self._tell("back")
         return True
+
+    def _register_again(self, lost: list[MidiInput | MidiOutput]) -> None:
+        """Ports whose client the running server shut down: their notes are released and they are
+        registered again on a fresh client (virtual ports under their names, connected ones to
+        their remotes), as after a restart; a port that fails is tried again next pass."""
+        logger.warning("the JACK server dropped the client of %d of our port(s); registering them again", len(lost))
+        self._tell("dropped")
+        for port in lost:
+            if port._rt is not None:
+                port._server_gone(free=False)  # the dead client is kept: libjack frees it itself
+        back = [port for port in lost if port._rebuild()]
+        if back:
+            logger.warning("%d port(s) registered again", len(back))
+            self._tell("back")
 
     def _tell(self, what: str) -> None:
         if self.on_server is not None:

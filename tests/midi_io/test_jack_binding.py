@@ -3,10 +3,10 @@ checked from the outside with python-rtmidi's own JACK clients."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
-import mido
 import pytest
 import rtmidi
 
@@ -210,4 +210,87 @@ def test_ports_opened_and_closed_on_a_client_lose_nothing_on_its_busy_input(jack
         stop.set()
         thread.join()
         close_rt(sender)
+        ear.close()
+
+
+def dropped_client_scenario() -> None:
+    """See the test below; run in a process of its own (the faked death leaves a JACK client of
+    ours open on the server, and libjack keeps one state for all of a process's clients)."""
+    from harness.jackd import start_jackd
+    from live.midi_io.supervisor import PortSupervisor
+
+    with start_jackd(period=256):
+        name = unique_client_name("dropped")
+        ear = MidiInput(None, backend="jack", client_name=name, port_name="in")
+        events: list[str] = []
+        supervisor = PortSupervisor([ear], interval=0.05)
+        supervisor.on_server = events.append
+        try:
+            supervisor.check()  # notes the server's identity
+            ear._rt._shared.client._shut_down()  # what the server's shutdown callback does
+            assert ear._lost_client()
+            supervisor.check()
+            assert events == ["dropped", "back"] and ear.up and not ear._lost_client(), events
+            assert ear.name.split(":")[1] == "in"  # the same port, on a fresh JACK client
+            sender = rt_sender(ear.name)
+            try:
+                sender.send_message([0x90, 64, 99])
+                got = ear.receive_stamped(2.0)
+                assert got is not None and got[1].bytes() == [0x90, 64, 99], got
+            finally:
+                close_rt(sender)
+        finally:
+            supervisor.stop()
+            ear.close()
+        os._exit(0)  # the faked-dead client stays open: leave without closing it (nor its server's wait)
+
+
+def test_a_client_the_server_dropped_is_registered_again_and_plays_on():
+    """The server shuts our client down and runs on (it drops a client whose cycle was held up
+    past its timeout): the supervisor registers the ports again on a fresh client and says so,
+    and messages flow through the virtual input once more."""
+    from tests.jack import in_own_process
+
+    run = in_own_process("from tests.midi_io.test_jack_binding import dropped_client_scenario; dropped_client_scenario()")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+def test_a_message_no_cycle_could_take_is_refused_and_the_port_plays_on(jack_server):
+    """A sysex longer than JACK's MIDI buffer could never leave: it is refused (counted as
+    dropped) instead of blocking every later message on the port, note-offs included."""
+    mouth = MidiOutput(None, backend="jack", client_name=unique_client_name("long"), port_name="out")
+    rt_ear = rt_receiver(mouth.name)
+    try:
+        too_long = [0xF0, *([1] * binding._jackmidi.MAX_OUTPUT_MESSAGE), 0xF7]
+        assert not mouth.send_raw(too_long) and mouth.dropped == 1
+        assert mouth.send_raw([0x80, 60, 0])
+        assert rt_drain(rt_ear, 1) == [[0x80, 60, 0]]
+    finally:
+        close_rt(rt_ear)
+        mouth.close()
+
+
+def test_a_forked_child_leaves_the_parents_clients_alone(jack_server):
+    """A forked child neither uses nor closes its parent's JACK clients (it has an eventfd and
+    a pool of its own): the parent's port still receives after the child has come and gone."""
+    ear = MidiInput(None, backend="jack", client_name=unique_client_name("forked"), port_name="in")
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: drop what it inherited, as a careless program would
+            try:
+                ear._rt.delete()
+                binding._jackmidi.wake_fd()
+            finally:
+                os._exit(0 if binding.clients_open() == 0 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert ear.name in port_names("input")
+        sender = rt_sender(ear.name)
+        try:
+            sender.send_message([0x90, 65, 98])
+            got = ear.receive_stamped(2.0)
+            assert got is not None and got[1].bytes() == [0x90, 65, 98]
+        finally:
+            close_rt(sender)
+    finally:
         ear.close()
