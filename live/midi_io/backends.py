@@ -125,12 +125,17 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def jack_server_running() -> bool:
-    """Whether a JACK server (``$JACK_DEFAULT_SERVER`` or "default") runs; never starts one."""
+    """Whether a JACK server (``$JACK_DEFAULT_SERVER`` or "default") runs; never starts one.
+
+    A server whose socket is there and answers but refuses the probe's client is asked again
+    (CLIENT_TRIES times): a server just started, or one whose cycle is held up for a moment,
+    refuses clients for a while ("JACK server not running?") and is running all the same."""
     if "jack" not in compiled_backends():
         return False
+    tries = CLIENT_TRIES if jack_server_identity() is not None else 1
     with _quiet_stderr():
         try:
-            probe = new_client(Backend("jack", rtmidi.API_UNIX_JACK), "input", PROBE_CLIENT_NAME, tries=1)
+            probe = new_client(Backend("jack", rtmidi.API_UNIX_JACK), "input", PROBE_CLIENT_NAME, tries=tries)
         except BackendError:
             return False
         delete_client(probe)

@@ -314,6 +314,25 @@ def test_probing_for_jack_never_starts_a_server(monkeypatch):
         resolve_backend("jack")
 
 
+def test_a_running_server_that_refuses_the_probe_for_a_moment_is_running(monkeypatch):
+    """A server whose socket answers but which refuses a client (just started, or its cycle held
+    up) is asked again: one refusal does not make "no JACK server is running"."""
+    asked = []
+
+    def new_client(backend, kind, name, tries=1, port_name=None):
+        asked.append(tries)  # new_client asks up to ``tries`` times itself (tested with a real server below)
+        return object()
+
+    monkeypatch.setattr(backends, "new_client", new_client)
+    monkeypatch.setattr(backends, "delete_client", lambda client: None)
+    monkeypatch.setattr(backends, "compiled_backends", lambda: ["jack"])
+    monkeypatch.setattr(backends, "jack_server_identity", lambda: (1, 2))
+    assert backends.jack_server_running() and asked == [backends.CLIENT_TRIES]
+    monkeypatch.setattr(backends, "jack_server_identity", lambda: None)  # no socket: one question
+    asked.clear()
+    assert backends.jack_server_running() and asked == [1]
+
+
 @pytest.fixture
 def unstarted_jack_server(monkeypatch):
     """The name of a JACK server that is not running yet (this process's clients will ask it)."""
@@ -390,6 +409,9 @@ class FakePort:
         self.up = True
         self.present = True
         self.reopen_attempts = 0
+
+    def _lost_client(self):
+        return False
 
     def _go_down(self):
         self.up = False
