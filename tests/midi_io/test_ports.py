@@ -320,7 +320,7 @@ def test_a_running_server_that_refuses_the_probe_for_a_moment_is_running(monkeyp
     asked = []
 
     def new_client(backend, kind, name, tries=1, port_name=None):
-        asked.append(tries)  # new_client asks up to ``tries`` times itself (tested with a real server below)
+        asked.append(tries)  # new_client itself asks up to ``tries`` times
         return object()
 
     monkeypatch.setattr(backends, "new_client", new_client)
