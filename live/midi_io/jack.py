@@ -61,6 +61,7 @@ class _Shared:
     base: str  # the name asked for (JACK may have added a suffix)
     ports: set[str] = field(default_factory=set)
     refs: int = 0
+    retired: bool = False  # from before a server restart: never handed out again
 
 
 _POOL: list[_Shared] = []
@@ -75,7 +76,7 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
     (named ``base`` or ``fallback``) when none fits."""
     with _POOL_LOCK:
         for shared in _POOL:
-            if shared.client.dead or shared.client.closed:
+            if shared.retired or shared.client.dead or shared.client.closed:
                 continue
             if base is None or (shared.base == base and port_name not in shared.ports
                                 and len(shared.ports) < _jackmidi.MAX_PORTS):
@@ -104,6 +105,15 @@ def _release(shared: _Shared, port_name: str | None) -> None:
             _POOL.remove(shared)
     if last:
         shared.client.close()
+
+
+def retire_clients() -> None:
+    """The JACK server restarted: no client made before is handed out again, even one whose
+    shutdown libjack has not reported yet (the supervisor calls this before it registers the
+    ports again)."""
+    with _POOL_LOCK:
+        for shared in _POOL:
+            shared.retired = True
 
 
 def clients_open() -> int:

@@ -83,6 +83,22 @@ def test_an_input_and_an_output_share_one_jack_client_and_a_second_of_a_name_get
     assert not any(n.startswith(name) for n in port_names("input") + port_names("output"))
 
 
+def test_after_a_restart_no_client_from_before_is_handed_out_again(jack_server):
+    """Even one whose shutdown libjack has not reported yet: the supervisor retires them all
+    before it registers the ports again."""
+    name = unique_client_name("retired")
+    old = MidiOutput(None, backend="jack", client_name=name, port_name="a")
+    try:
+        binding.retire_clients()
+        fresh = MidiOutput(None, backend="jack", client_name=name, port_name="b")
+        try:
+            assert fresh.name == f"{name}-01:b"  # not on the retired client "name"
+        finally:
+            fresh.close()
+    finally:
+        old.close()
+
+
 def test_a_full_jack_client_passes_the_next_port_to_a_second_one(jack_server):
     name = unique_client_name("full")
     ports = [MidiOutput(None, backend="jack", client_name=name, port_name=f"out {i}") for i in range(binding._jackmidi.MAX_PORTS + 1)]
