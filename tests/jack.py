@@ -49,11 +49,11 @@ def in_own_process(call: str, timeout: float = 180.0) -> subprocess.CompletedPro
     to its server's shared memory, and it is let go only when the last client closes. A test
     process that still holds clients on the suite's server while it opens clients on a second
     one is something the daemon never does (it serves one server) and libjack cannot do: it
-    segfaulted there."""
+    segfaulted there. A crash prints the Python stacks (faulthandler)."""
     import sys
     from pathlib import Path
 
-    return subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-X", "faulthandler", "-c", call], capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parents[1])
 
 
