@@ -75,6 +75,16 @@ typedef struct {
 
 static int wake = -1; /* the process's eventfd */
 
+/* libjack keeps one table of a process's clients. Once any of them has been told its server shut
+ * down, the next jack_client_open in the process (ours or python-rtmidi's) closes and deletes every
+ * client in that table ("Jack server was closed but clients are still allocated, cleanup..."),
+ * live ones included. So before any client opens after such a notice, every client of ours is
+ * marked dead: its jack_client_t is about to be freed, and libjack is never asked about it again. */
+#define MAX_CLIENTS 256
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *registry[MAX_CLIENTS]; /* Client* */
+static atomic_int shutdown_seen;
+
 static void signal_wake(void) {
     uint64_t one = 1;
     ssize_t ignored = write(wake, &one, sizeof one); /* EAGAIN: already signalled enough */
@@ -152,7 +162,29 @@ static int process(jack_nframes_t nframes, void *arg) {
 static void on_shutdown(void *arg) {
     Client *client = arg;
     atomic_store(&client->dead, 1);
+    atomic_store(&shutdown_seen, 1);
     signal_wake();
+}
+
+static void registry_set(void *client, void *value) {
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (registry[i] == client) {
+            registry[i] = value;
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Call before any jack_client_open of this process (see 'registry'). */
+static void before_open(void) {
+    if (!atomic_exchange(&shutdown_seen, 0))
+        return;
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (registry[i] != NULL)
+            atomic_store(&((Client *)registry[i])->dead, 1);
+    pthread_mutex_unlock(&registry_lock);
 }
 
 /* -- Python's side ---------------------------------------------------------------------------- */
@@ -226,6 +258,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     }
     jack_status_t status = 0;
     jack_client_t *jack;
+    before_open();
     Py_BEGIN_ALLOW_THREADS
     jack = jack_client_open(name, JackNoStartServer, &status);
     Py_END_ALLOW_THREADS
@@ -249,6 +282,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     }
     self->pid = getpid();
     self->jack = jack;
+    registry_set(NULL, self);
     return 0;
 }
 
@@ -282,6 +316,7 @@ static void close_jack(Client *self) {
         jack_client_close(jack);
         Py_END_ALLOW_THREADS
     }
+    registry_set(self, NULL);
     take(&self->data);
     self->jack = NULL;
     for (int i = 0; i < MAX_PORTS; i++) {
@@ -650,6 +685,11 @@ static PyObject *wake_fd(PyObject *module, PyObject *unused) {
     return PyLong_FromLong(wake);
 }
 
+static PyObject *before_client_open(PyObject *module, PyObject *unused) {
+    before_open();
+    Py_RETURN_NONE;
+}
+
 static PyObject *after_fork(PyObject *module, PyObject *unused) {
     int fresh = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fresh < 0)
@@ -663,6 +703,9 @@ static PyMethodDef module_methods[] = {
     {"wake_fd", wake_fd, METH_NOARGS,
      "wake_fd() -> the eventfd every client's process callback writes to after input arrived "
      "or its server shut down"},
+    {"before_client_open", before_client_open, METH_NOARGS,
+     "before_client_open(): call before another library (python-rtmidi) opens a JACK client in this "
+     "process: after a shutdown notice libjack deletes every client then, ours included"},
     {"after_fork", after_fork, METH_NOARGS,
      "after_fork(): in a forked child, an eventfd of its own (the parent's clients stay the parent's)"},
     {NULL},

@@ -293,6 +293,8 @@ def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIEN
             with CLIENT_LOCK:
                 if backend.native:
                     return jack_binding.JackMidiClient(kind, client_name, port_name)
+                if backend.name == "jack":
+                    jack_binding.before_client_open()  # libjack may delete every client of ours now
                 if kind == "input":
                     return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
                 return rtmidi.MidiOut(rtapi=backend.api, name=client_name)

@@ -116,6 +116,15 @@ def retire_clients() -> None:
             shared.retired = True
 
 
+def before_client_open() -> None:
+    """Call before python-rtmidi opens a JACK client in this process: once any client has been
+    told its server shut down, libjack closes and deletes every client of the process at the next
+    open, ours included, so ours are marked dead first (never asked about again; the supervisor
+    registers their ports anew). Nothing to do without the binding."""
+    if _jackmidi is not None:
+        _jackmidi.before_client_open()
+
+
 def clients_open() -> int:
     """How many JACK clients this process's ports hold now (tests, benchmarks)."""
     with _POOL_LOCK:

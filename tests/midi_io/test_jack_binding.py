@@ -241,12 +241,16 @@ def dropped_client_scenario() -> None:
         events: list[str] = []
         supervisor = PortSupervisor([ear], interval=0.05)
         supervisor.on_server = events.append
+        other = MidiOutput(None, backend="jack", client_name=f"{name}-other", port_name="out")  # another client of ours
         try:
             supervisor.check()  # notes the server's identity
             ear._rt._shared.client._shut_down()  # what the server's shutdown callback does
-            assert ear._lost_client()
+            assert ear._lost_client() and not other._rt.dead
             supervisor.check()
             assert events == ["dropped", "back"] and ear.up and not ear._lost_client(), events
+            # libjack deletes every client of a process at the first open after a shutdown notice:
+            # the other client was marked dead before the fresh one opened, never to be used again
+            assert other._rt.dead
             assert ear.name.split(":")[1] == "in"  # the same port, on a fresh JACK client
             sender = rt_sender(ear.name)
             try:
