@@ -133,7 +133,19 @@ def clients_open() -> int:
 
 # The input waker: one thread for every input of the process.
 
-_READERS: dict[tuple[int, int], tuple[object, int, Put, Callable[[int], None]]] = {}
+@dataclass(eq=False)
+class _Reader:
+    """An input port the waker reads: its client and slot, where messages go, and how many
+    events its ring had dropped when last read (the C counter only grows)."""
+
+    client: object  # _jackmidi.Client
+    slot: int
+    put: Put
+    lost: Callable[[int], None]
+    dropped: int = 0
+
+
+_READERS: dict[tuple[int, int], _Reader] = {}
 _READERS_LOCK = threading.RLock()
 _WAKER: tuple[int, threading.Thread] | None = None  # (the process it runs in, the thread)
 
@@ -141,7 +153,7 @@ _WAKER: tuple[int, threading.Thread] | None = None  # (the process it runs in, t
 def _register(client: object, slot: int, put: Put, lost: Callable[[int], None]) -> None:
     global _WAKER
     with _READERS_LOCK:
-        _READERS[(id(client), slot)] = (client, slot, put, lost)
+        _READERS[(id(client), slot)] = _Reader(client, slot, put, lost)
         if _WAKER is None or _WAKER[0] != os.getpid():  # none yet (or in a forked child)
             thread = threading.Thread(target=_wake_loop, name="jack midi input", daemon=True)
             thread.start()
@@ -158,27 +170,24 @@ def drain() -> int:
     """Hand every waiting input message to its port; returns how many (the waker calls it)."""
     count = 0
     with _READERS_LOCK:
-        for key, (client, slot, put, lost) in list(_READERS.items()):
+        for key, reader in list(_READERS.items()):
             if key not in _READERS:  # unregistered meanwhile (a finalizer on this thread)
                 continue
             try:
-                messages = client.read(slot)
-                dropped = client.dropped(slot)
+                messages = reader.client.read(reader.slot)
+                dropped = reader.client.dropped(reader.slot)
             except (ValueError, _jackmidi.JackError):  # closed meanwhile
                 continue
             try:
                 for stamp, data in messages:
-                    put(stamp, data)
-                if dropped > _DROPS.get(key, 0):
-                    lost(dropped - _DROPS.get(key, 0))
-                    _DROPS[key] = dropped
+                    reader.put(stamp, data)
+                if dropped > reader.dropped:
+                    reader.lost(dropped - reader.dropped)
+                    reader.dropped = dropped
             except Exception:  # noqa: BLE001 - the other ports are read all the same
                 logger.exception("handing JACK MIDI input to its port failed")
             count += len(messages)
     return count
-
-
-_DROPS: dict[tuple[int, int], int] = {}  # input events each port's ring had dropped when last read
 
 
 def _after_fork_in_child() -> None:
@@ -188,7 +197,6 @@ def _after_fork_in_child() -> None:
     global _POOL_LOCK, _READERS_LOCK, _WAKER
     _POOL.clear()
     _READERS.clear()
-    _DROPS.clear()
     _POOL_LOCK, _READERS_LOCK, _WAKER = threading.RLock(), threading.RLock(), None
     _jackmidi.after_fork()
 
@@ -267,9 +275,6 @@ class JackMidiClient:
         if lost is not None:
             self._lost = lost
 
-    def cancel_callback(self) -> None:
-        self._put = None
-
     def open_virtual_port(self, name: str) -> None:
         self._open(name)
 
@@ -320,7 +325,6 @@ class JackMidiClient:
             shared, slot = self._shared, self._slot
             self._slot = None
             _unregister(shared.client, slot)
-            _DROPS.pop((id(shared.client), slot), None)
             try:
                 shared.client.close_port(slot)
             except (ValueError, _jackmidi.JackError):  # the client closed meanwhile
