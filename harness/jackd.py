@@ -14,10 +14,13 @@ no sound card; without realtime priority its period timing is at the mercy of th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import mmap
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,7 @@ PORT_MAX = 128
 # and every helper process closes its clients before it exits.
 CLIENT_TIMEOUT_MS = 2000
 # How long ``stop`` waits for jackd to exit before SIGKILL (seconds): longer than such a stall.
-# A killed jackd keeps its slot in JACK's registry of 8 servers until nothing runs.
+# A killed jackd keeps its slot in JACK's registry of 8 servers (see reclaim_dead_servers).
 STOP_SECONDS = 10 * CLIENT_TIMEOUT_MS / 1000 + 5
 
 
@@ -155,15 +158,13 @@ def start_jackd(period: int = PERIOD, rate: int = SAMPLE_RATE, timeout: float = 
     this process; give an old server's name to restart it). JACK runs at most 8 servers on a machine: while that
     many run (other test sessions), it tries again every second for a while."""
     for attempt in range(MAX_SERVERS_TRIES):
+        reclaim_dead_servers()
         try:
             return _start_jackd(period, rate, timeout, realtime, name)
         except JackdError as err:
             if "Too many servers" not in str(err) or attempt == MAX_SERVERS_TRIES - 1:
                 raise
-            if not jackd_pids():
-                _forget_stale_servers()
-            else:
-                time.sleep(1.0)
+            time.sleep(1.0)
     raise AssertionError("unreachable")
 
 
@@ -181,18 +182,55 @@ def jackd_pids() -> list[int]:
     return pids
 
 
-def _forget_stale_servers() -> None:
-    """Remove JACK's server registry when no jackd runs at all.
+REGISTRY = "/dev/shm/jack-shm-registry"
+# jack2's registry header (common/shm.h): magic, protocol, type, size, hdr_len, entry_len, then
+# MAX_SERVERS slots of (pid_t pid, char name[JACK_SERVER_NAME_SIZE + 1]), padded to 4 bytes.
+_REGISTRY_HEADER = struct.Struct("<IHxxiiii")
+_REGISTRY_MAGIC = 0x4A41434B  # "JACK"
+_MAX_SERVERS = 8
+_SERVER_SLOT = 4 + 260
 
-    JACK keeps 8 server slots in /dev/shm/jack-shm-registry and reclaims a dead server's slot
-    only for a server of the same name; a server that did not exit cleanly (killed, or a
-    realtime server refused) leaves its slot taken, and servers under fresh names each take
-    another, until "Too many servers already active". With no jackd running every slot is stale.
+
+def reclaim_dead_servers() -> int:
+    """Free the slots that dead servers hold in JACK's registry of 8; returns how many were freed.
+
+    jack2 keeps its servers in /dev/shm/jack-shm-registry and frees a slot when its server exits
+    cleanly, or when a server of the same name starts again. A killed jackd (the restart tests
+    kill theirs) keeps its slot, and since every test server has a fresh name, a suite that kills
+    8 of them meets "Too many servers already active" (the CI failure of 2026-12-07). A slot whose
+    process is gone is stale whatever its name, so it is cleared here before each start. A
+    registry of another layout is left alone, or removed when no jackd runs at all.
     """
     try:
-        os.unlink("/dev/shm/jack-shm-registry")
-    except OSError:
-        pass
+        with open(REGISTRY, "r+b") as f:
+            registry = mmap.mmap(f.fileno(), 0)
+    except (OSError, ValueError):
+        return 0
+    freed = 0
+    with registry:
+        magic, _, _, _, hdr_len, _ = _REGISTRY_HEADER.unpack_from(registry, 0)
+        if magic != _REGISTRY_MAGIC or hdr_len != _REGISTRY_HEADER.size + _MAX_SERVERS * _SERVER_SLOT:
+            if not jackd_pids():
+                with contextlib.suppress(OSError):
+                    os.unlink(REGISTRY)
+            return 0
+        for slot in range(_MAX_SERVERS):
+            offset = _REGISTRY_HEADER.size + slot * _SERVER_SLOT
+            (pid,) = struct.unpack_from("<i", registry, offset)
+            if pid > 0 and not _alive(pid):
+                registry[offset:offset + _SERVER_SLOT] = bytes(_SERVER_SLOT)
+                freed += 1
+    return freed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)

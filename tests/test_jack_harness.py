@@ -22,3 +22,48 @@ def test_a_player_reaches_a_listener_through_a_real_jack_server(jack_server):
     finally:
         mouth.close()
         ear.close()
+
+
+def _registry_slots() -> list[tuple[int, int, bytes]]:
+    """(slot, pid, name) of every taken slot in JACK's server registry."""
+    import struct
+
+    from harness import jackd
+
+    with open(jackd.REGISTRY, "rb") as f:
+        data = f.read()
+    slots = []
+    for slot in range(8):
+        offset = jackd._REGISTRY_HEADER.size + slot * jackd._SERVER_SLOT
+        (pid,) = struct.unpack_from("<i", data, offset)
+        if pid:
+            slots.append((slot, pid, data[offset + 4:offset + jackd._SERVER_SLOT].split(b"\0")[0]))
+    return slots
+
+
+def test_killed_servers_do_not_use_up_jacks_eight_server_slots(jack_server):
+    """A SIGKILLed jackd keeps its registry slot; with every free slot held by dead servers a new
+    server must still start (CI once failed 37 tests with "Too many servers already active")."""
+    import struct
+    import subprocess
+
+    from harness import jackd
+
+    killed = jackd.start_jackd(period=256)
+    killed.process.kill()
+    killed.process.wait()
+    assert any(pid == killed.process.pid for _, pid, _ in _registry_slots())  # JACK kept its slot
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    taken = {slot for slot, _, _ in _registry_slots()}
+    with open(jackd.REGISTRY, "r+b") as f:
+        for slot in set(range(8)) - taken:
+            f.seek(jackd._REGISTRY_HEADER.size + slot * jackd._SERVER_SLOT)
+            f.write(struct.pack("<i", gone.pid) + f"jack-0:dead-{slot}:".encode())
+    assert len(_registry_slots()) == 8
+    started = time.perf_counter()
+    with jackd.start_jackd(period=256) as server:
+        assert time.perf_counter() - started < 5  # not after retries for a slot
+        pids = {pid for _, pid, _ in _registry_slots()}
+        assert server.process.pid in pids and jack_server.process.pid in pids
+        assert killed.process.pid not in pids and gone.pid not in pids
