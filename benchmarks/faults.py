@@ -45,27 +45,24 @@ def _hanging(heard: list[mido.Message]) -> int:
 
 
 def _restarts(count: int, log) -> dict:
-    from harness.jackd import start_jackd
+    from harness.jackd import RemotePlayer, start_jackd
     from live.daemon import Daemon, DaemonOptions
-    from harness.jackd import NamedJackClient
 
     server = start_jackd(period=256)
     name = server.name
-    keys, synth = NamedJackClient(f"{name}-keys", "out"), NamedJackClient(f"{name}-synth", "in")
-    daemon = Daemon(DaemonOptions(backend="jack", input_ports=[keys.port_name], output_ports=[synth.port_name, None],  # type: ignore[list-item]
+    player = RemotePlayer(name)  # the keys and the synth: another program, in a process of its own
+    daemon = Daemon(DaemonOptions(backend="jack", input_ports=[player.keys_port], output_ports=[player.synth_port, None],  # type: ignore[list-item]
                                   passthrough=True, agents=[], client_name=f"{name}-stage"))
     daemon.open()
     back_s, hanging, sounding_after_down, failed = [], 0, 0, 0
     try:
         for i in range(count):
             time.sleep(0.1)
-            keys.send(mido.Message("note_on", note=60 + i % 12, velocity=90))  # held through the fault
+            player.send(mido.Message("note_on", note=60 + i % 12, velocity=90))  # held through the fault
             daemon.run(0.3)
             server.process.kill() if i % 2 else server.process.terminate()
             server.process.wait(30)
-            heard = synth.messages()
-            keys.close()
-            synth.close()
+            player.abandon()  # its clients died with the server (and what the synth heard with them)
             deadline = time.perf_counter() + 5
             while time.perf_counter() < deadline and any(p.up for p in (*daemon.inputs, *daemon.outputs)):
                 daemon.run(0.05)
@@ -74,24 +71,22 @@ def _restarts(count: int, log) -> dict:
             server.stop()
             server = start_jackd(period=256, name=name)
             restarted = time.perf_counter()
-            keys, synth = NamedJackClient(f"{name}-keys", "out"), NamedJackClient(f"{name}-synth", "in")
+            player = RemotePlayer(name)
             while time.perf_counter() - restarted < 20 and not all(p.up for p in (*daemon.inputs, *daemon.outputs)):
                 daemon.run(0.02)
             if all(p.up for p in (*daemon.inputs, *daemon.outputs)):
                 back_s.append(time.perf_counter() - restarted)
             else:
                 failed += 1
-            del heard  # the synth died with the server: what it heard before is gone with it
             daemon.run(0.5)
-            keys.send(mido.Message("note_off", note=60 + i % 12))  # the player lets go on the new server
+            player.send(mido.Message("note_off", note=60 + i % 12))  # the player lets go on the new server
             daemon.run(0.3)
-            hanging += _hanging(synth.messages())
+            hanging += _hanging(player.messages())
             log(f"restart {i + 1}/{count}: {'SIGKILL' if i % 2 else 'SIGTERM'}, ports back and connected "
                 f"{back_s[-1] if back_s else float('nan'):.2f} s after the server")
     finally:
         daemon.close()
-        keys.close()
-        synth.close()
+        player.close()
         server.stop()
     return {"count": count, "back": back_s, "failed": failed, "hanging": hanging, "sounding_after_down": sounding_after_down}
 
@@ -133,19 +128,20 @@ def _fuzz(examples: int, log) -> dict:
 
 def _isolated(part: str, arg: int, log) -> dict:
     """``part(arg)`` (``_restarts`` or ``_flood``) in a fresh interpreter: each serves a JACK
-    server of its own, and one process serves one server (libjack keeps one state per process;
-    our binding never closes a client whose server died, so the restarts' leave it on theirs).
-    Its log lines come back through ``log``; a crash's stack is printed (faulthandler)."""
+    server of its own, and one process serves one server (libjack keeps one state per process).
+    Its log lines come back through ``log``, its stderr (libjack's and the daemon's warnings) to
+    ours; a crash's stack is printed (faulthandler)."""
     code = (f"import json; from benchmarks import faults; "
             f"print('RESULT ' + json.dumps(faults.{part}({arg}, lambda m: print('LOG ' + m, flush=True))))")
     done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], capture_output=True, text=True, timeout=1800,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.stderr.write(done.stderr)
     for line in done.stdout.splitlines():
         if line.startswith("LOG "):
             log(line[4:])
         elif line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"benchmarks.faults {part} failed (exit {done.returncode}): {done.stderr[-3000:]}")
+    raise RuntimeError(f"benchmarks.faults {part} failed (exit {done.returncode}); its stderr is above")
 
 
 def run(quick: bool = False, log=print) -> str:

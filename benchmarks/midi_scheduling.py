@@ -317,6 +317,14 @@ def measure_passthrough(server: Jackd, label: str, count: int, load: int = 0, ba
         direct_stamps = _last_json(direct, 15.0, say="stop\n")
         daemon.send_signal(signal.SIGTERM)
         own = np.array(_last_json(daemon, 30.0)["delays"])
+    except BaseException:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+        try:
+            sys.stderr.write(f"the daemon under test said:\n{daemon.communicate(timeout=30)[1][-3000:]}\n")
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+        raise
     finally:
         for out in outs:
             out.close_port()

@@ -312,14 +312,16 @@ def jack_output(client: str, destination: str):
     return out
 
 
-def jack_input(client: str, source: str | None = None):
+def jack_input(client: str, source: str | None = None, backend: str = "jack"):
     """The daemon's own input class (``live.midi_io.ports.MidiInput``) as a JACK client named
     ``client``: a virtual input "in" (``source`` None) or connected to the output ``source``.
     Its stamps come from JACK's clock, with no Python callback in JACK's process thread (see
-    ``live.midi_io.jack``): what a listener measures is the sender's timing, not its own GIL."""
+    ``live.midi_io.jack``): what a listener measures is the sender's timing, not its own GIL.
+    ``backend`` "jack-rtmidi": through python-rtmidi's libjack instead of ours (see
+    ``NamedJackClient``)."""
     from live.midi_io.ports import MidiInput
 
-    return MidiInput(source, backend="jack", client_name=client, port_name="in")
+    return MidiInput(source, backend=backend, client_name=client, port_name="in")
 
 
 def collect(port, until, timeout: float) -> list[tuple[float, list[int]]]:
@@ -373,7 +375,8 @@ class NamedJackClient:
     records what arrives). The supervisor tests make one go away and come back by name.
 
     "in" is the daemon's own input class: a Python callback in JACK's process thread would
-    hold up this whole process's JACK calls (see ``live.midi_io.polling``)."""
+    hold up this whole process's JACK calls (see ``live.midi_io.polling``). For a test that
+    restarts the JACK server, ``RemotePlayer`` has them in a process of their own."""
 
     def __init__(self, client: str, kind: str) -> None:
         self.received: list[mido.Message] = []
@@ -413,3 +416,70 @@ class NamedJackClient:
             self.rt.close_port()
             self.rt.delete()
             self.rt = None
+
+
+class RemotePlayer:
+    """A player's keys ("NAME-keys:out") and a synth ("NAME-synth:in") in a process of their own
+    (``harness.player``), as another program's ports would be: for tests that restart the JACK
+    server, whose death leaves libjack's state in every process to that process to sort out (a
+    daemon under test closes every client of its libjack then; see ``live.midi_io._jackmidi``).
+    Started on the current server (``JACK_DEFAULT_SERVER``); ``abandon`` it when the server dies."""
+
+    def __init__(self, name: str, timeout: float = 20.0) -> None:
+        import pathlib
+
+        self.keys_port, self.synth_port = f"{name}-keys:out", f"{name}-synth:in"
+        self.received: list[mido.Message] = []
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.player", name], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+        self._timeout = timeout
+        self._expect("ready")
+
+    def _expect(self, word: str) -> str:
+        line = self._line()
+        if line.strip() != word:
+            raise RuntimeError(f"the player process said {line!r}, not {word!r} (exit {self.process.poll()})")
+        return line
+
+    def _line(self) -> str:
+        import select
+
+        ready, _, _ = select.select([self.process.stdout], [], [], self._timeout)
+        if not ready:
+            raise RuntimeError(f"the player process said nothing for {self._timeout} s")
+        return self.process.stdout.readline()
+
+    def _say(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def send(self, message: mido.Message) -> None:
+        self._say("send " + " ".join(str(b) for b in message.bytes()))
+        self._expect("ok")
+
+    def messages(self) -> list[mido.Message]:
+        """Everything the synth received so far (``received`` may be cleared between calls)."""
+        import json
+
+        import mido
+
+        self._say("heard")
+        self.received.extend(mido.Message.from_bytes(b) for b in json.loads(self._line()))
+        return list(self.received)
+
+    def abandon(self) -> None:
+        """The server died: the process goes, and its dead clients with it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+    def close(self) -> None:
+        """Close both clients on a running server, and let the process end."""
+        if self.process.poll() is None:
+            try:
+                self._say("quit")
+                self._expect("bye")
+                self.process.wait(10)
+            except (OSError, RuntimeError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(10)

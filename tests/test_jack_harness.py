@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import mido
@@ -52,6 +53,7 @@ def test_killed_servers_do_not_use_up_jacks_eight_server_slots(jack_server):
     killed = jackd.start_jackd(period=256)
     killed.process.kill()
     killed.process.wait()
+    killed.stop()  # gives this process its JACK variables back (the suite's server)
     assert any(pid == killed.process.pid for _, pid, _ in _registry_slots())  # JACK kept its slot
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -67,3 +69,4 @@ def test_killed_servers_do_not_use_up_jacks_eight_server_slots(jack_server):
         pids = {pid for _, pid, _ in _registry_slots()}
         assert server.process.pid in pids and jack_server.process.pid in pids
         assert killed.process.pid not in pids and gone.pid not in pids
+    assert os.environ["JACK_DEFAULT_SERVER"] == jack_server.name

@@ -12,7 +12,7 @@ from live.config import agent_spec
 from live.daemon import Daemon, DaemonOptions
 from live.daemon.snapshot import make_snapshot
 from tests.jack import in_own_process, unique_client_name
-from harness.jackd import NamedJackClient
+from harness.jackd import NamedJackClient, RemotePlayer
 from tests.midi_io.test_ports_jack import SETTLE
 
 
@@ -58,7 +58,7 @@ def test_a_vanished_players_held_keys_are_let_go(jack_server, melody_model_file)
         synth.close()
 
 
-def _wait_for(synth: NamedJackClient, condition, seconds: float = 3.0, daemon: Daemon | None = None) -> list[mido.Message]:
+def _wait_for(synth: NamedJackClient | RemotePlayer, condition, seconds: float = 3.0, daemon: Daemon | None = None) -> list[mido.Message]:
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         if daemon is not None:
@@ -131,15 +131,14 @@ def restart_scenario(fast: bool = False) -> None:
     again on the new server, the connection to the player's and the synth's ports is restored
     once they are back, and it plays on. ``fast``: the new server is started at once, before the
     daemon's loop runs again (its port supervisor may see only a server of another identity)."""
-    from harness.jackd import start_jackd
+    from harness.jackd import RemotePlayer, start_jackd
     from live.midi_io.backends import port_names, resolve_backend
 
     server = start_jackd(period=256)
     name = server.name
-    keys = NamedJackClient(f"{name}-keys", "out")
-    synth = NamedJackClient(f"{name}-synth", "in")
+    player = RemotePlayer(name)  # the keys and the synth: another program, in a process of its own
     options = DaemonOptions(
-        backend="jack", input_ports=[keys.port_name], output_ports=[synth.port_name, None], passthrough=True,  # type: ignore[list-item]
+        backend="jack", input_ports=[player.keys_port], output_ports=[player.synth_port, None], passthrough=True,  # type: ignore[list-item]
         agents=[], client_name=f"{name}-stage",
     )
     daemon = Daemon(options)
@@ -148,9 +147,10 @@ def restart_scenario(fast: bool = False) -> None:
 
         def note_reaches_the_synth(note: int) -> bool:
             for _ in range(4):
-                synth.received.clear()
-                keys.send(mido.Message("note_on", note=note, velocity=90))
-                if any(m.type == "note_on" and m.note == note for m in _wait_for(synth, lambda h: bool(h), 1.0, daemon)):
+                player.messages()
+                player.received.clear()
+                player.send(mido.Message("note_on", note=note, velocity=90))
+                if any(m.type == "note_on" and m.note == note for m in _wait_for(player, lambda h: bool(h), 1.0, daemon)):
                     return True
             return False
 
@@ -164,8 +164,7 @@ def restart_scenario(fast: bool = False) -> None:
             supervisor._thread = None
         server.process.kill()
         server.process.wait(10)
-        keys.close()
-        synth.close()
+        player.abandon()  # its clients died with the server
         if not fast:
             deadline = time.perf_counter() + 5
             while time.perf_counter() < deadline and not any("JACK server stopped" in line for line in daemon.log_lines):
@@ -187,8 +186,7 @@ def restart_scenario(fast: bool = False) -> None:
         assert daemon.schedulers[0].ledger.sounding() == []  # the held note was released
         assert back < 5, back
         assert virtual in port_names(resolve_backend("jack"), "input"), (virtual, port_names(resolve_backend("jack"), "input"), [p.name for p in (*daemon.inputs, *daemon.outputs)])  # the virtual port, under its name
-        keys = NamedJackClient(f"{name}-keys", "out")  # the player and the synth come back too
-        synth = NamedJackClient(f"{name}-synth", "in")
+        player = RemotePlayer(name)  # the player and the synth come back too
         deadline = time.perf_counter() + 10
         while time.perf_counter() < deadline and not all(p.up for p in (*daemon.inputs, *daemon.outputs)):
             daemon.run(0.1)
@@ -197,8 +195,7 @@ def restart_scenario(fast: bool = False) -> None:
         assert note_reaches_the_synth(62)  # it plays on, through restored connections
     finally:
         daemon.close()
-        keys.close()
-        synth.close()
+        player.close()
         server.stop()
 
 

@@ -75,15 +75,24 @@ typedef struct {
 
 static int wake = -1; /* the process's eventfd */
 
-/* libjack keeps one table of a process's clients. Once any of them has been told its server shut
- * down, the next jack_client_open in the process (ours or python-rtmidi's) closes and deletes every
- * client in that table ("Jack server was closed but clients are still allocated, cleanup..."),
- * live ones included. So before any client opens after such a notice, every client of ours is
- * marked dead: its jack_client_t is about to be freed, and libjack is never asked about it again. */
+/* libjack keeps one table of a process's clients and one flag, "the server runs". Any client's
+ * notification thread clears that flag when its connection fails: a client the server shut
+ * down, a client of a server that died, and even a client whose open the server refused (its
+ * thread may read the refusal's hang-up before the open returns). The next jack_client_open in
+ * the process, whoever makes it, then closes and deletes every client in the table ("Jack server
+ * was closed but clients are still allocated, cleanup..."), live ones included, and any later
+ * call on one of them touches freed memory. So before any open, whenever libjack may be in that
+ * state, we close every client of ours ourselves (reset_all): their ports go down, and the
+ * supervisor registers them again. That is when one of ours was told its server shut down or an
+ * open failed (reset_needed), or when a server call on a client of ours fails (the flag is
+ * cleared, or its server is gone). With no client of ours left in libjack's table, its cleanup
+ * finds nothing of ours to free. */
 #define MAX_CLIENTS 256
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *registry[MAX_CLIENTS]; /* Client* */
-static atomic_int shutdown_seen;
+static void *registry[MAX_CLIENTS]; /* Client*: every open client of this process */
+static atomic_int reset_needed;
+static atomic_ulong resets;               /* how many times reset_all ran before an open */
+static const char *_Atomic reset_reason;  /* why, the last time (a static string) */
 
 static void signal_wake(void) {
     uint64_t one = 1;
@@ -162,7 +171,7 @@ static int process(jack_nframes_t nframes, void *arg) {
 static void on_shutdown(void *arg) {
     Client *client = arg;
     atomic_store(&client->dead, 1);
-    atomic_store(&shutdown_seen, 1);
+    atomic_store(&reset_needed, 1);
     signal_wake();
 }
 
@@ -176,18 +185,9 @@ static void registry_set(void *client, void *value) {
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* Call before any jack_client_open of this process (see 'registry'). */
-static void before_open(void) {
-    if (!atomic_exchange(&shutdown_seen, 0))
-        return;
-    pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        if (registry[i] != NULL)
-            atomic_store(&((Client *)registry[i])->dead, 1);
-    pthread_mutex_unlock(&registry_lock);
-}
-
 /* -- Python's side ---------------------------------------------------------------------------- */
+
+static int before_open(void);
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
 
@@ -263,6 +263,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     jack = jack_client_open(name, JackNoStartServer, &status);
     Py_END_ALLOW_THREADS
     if (jack == NULL) {
+        atomic_store(&reset_needed, 1); /* a refused open may have cleared libjack's flag */
         PyErr_Format(JackError, "JACK refused a client named %s (status 0x%x%s)", name, (unsigned)status,
                      (status & JackServerFailed) ? ": no JACK server running" : "");
         return -1;
@@ -300,34 +301,97 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     return (PyObject *)self;
 }
 
-/* Close the client (api held, or no other user left). A client whose server died is not closed,
- * and its rings are kept: libjack frees such clients itself when the process next opens a client
- * ("Jack server was closed but clients are still allocated, cleanup..."), closing one after that
- * would free it twice, and a cycle under way when the server died may still touch its rings. A
- * client opened by another process (we were forked) is left alone entirely. */
+/* Close the client (api held, or no other user left), dead or alive: libjack frees a client only
+ * at our close (see 'registry'), and after it no cycle of the client runs, so its rings go too.
+ * A client opened by another process (we were forked) is left to that process. */
 static void close_jack(Client *self) {
     jack_client_t *jack = self->jack;
     if (jack == NULL)
         return;
-    int closing = live(self);
-    if (closing) {
+    registry_set(self, NULL);
+    int ours = self->pid == getpid();
+    if (ours) {
         Py_BEGIN_ALLOW_THREADS
         jack_deactivate(jack); /* the process callback runs no more */
         jack_client_close(jack);
         Py_END_ALLOW_THREADS
     }
-    registry_set(self, NULL);
     take(&self->data);
     self->jack = NULL;
     for (int i = 0; i < MAX_PORTS; i++) {
         slot_t *slot = &self->slots[i];
-        atomic_store(&slot->state, closing ? SLOT_FREE : SLOT_LEAKED);
-        if (closing && slot->ring != NULL) {
+        atomic_store(&slot->state, ours ? SLOT_FREE : SLOT_LEAKED);
+        if (ours && slot->ring != NULL) {
             jack_ringbuffer_free(slot->ring);
             slot->ring = NULL;
         }
     }
     pthread_mutex_unlock(&self->data);
+}
+
+/* Every open client of ours, each with a reference (GIL held); returns how many. */
+static int snapshot(Client **out) {
+    int count = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (registry[i] != NULL) {
+            out[count] = registry[i];
+            Py_INCREF((PyObject *)out[count++]);
+        }
+    pthread_mutex_unlock(&registry_lock);
+    return count;
+}
+
+/* Whether libjack still talks to the server for this client (api held): one round trip. */
+static int answers(Client *self) {
+    char *uuid;
+    Py_BEGIN_ALLOW_THREADS
+    uuid = jack_get_uuid_for_client_name(self->jack, jack_get_client_name(self->jack));
+    Py_END_ALLOW_THREADS
+    if (uuid == NULL)
+        return 0;
+    jack_free(uuid);
+    return 1;
+}
+
+/* Close every client of ours, marked dead (see 'registry'). */
+static void reset_all(Client **clients, int count) {
+    for (int i = 0; i < count; i++) {
+        take(&clients[i]->api);
+        atomic_store(&clients[i]->dead, 1);
+        close_jack(clients[i]);
+        pthread_mutex_unlock(&clients[i]->api);
+    }
+}
+
+/* Call before any jack_client_open of ours (see 'registry'); returns how many clients of ours it
+ * closed. python-rtmidi's wheels carry a libjack of their own, whose table is not ours. */
+static int before_open(void) {
+    Client *clients[MAX_CLIENTS];
+    int count = snapshot(clients);
+    const char *reason = NULL;
+    int needed = atomic_exchange(&reset_needed, 0);
+    if (needed)
+        reason = "a client of ours was shut down, or an open was refused";
+    for (int i = 0; reason == NULL && i < count; i++) {
+        take(&clients[i]->api);
+        if (clients[i]->jack != NULL && clients[i]->pid == getpid()) {
+            if (atomic_load(&clients[i]->dead))
+                reason = "a client of ours was shut down";
+            else if (!answers(clients[i]))
+                reason = "the server did not answer a client of ours";
+        }
+        pthread_mutex_unlock(&clients[i]->api);
+    }
+    int reset = reason != NULL && count > 0;
+    if (reset) {
+        atomic_store(&reset_reason, reason);
+        atomic_fetch_add(&resets, 1);
+        reset_all(clients, count);
+    }
+    for (int i = 0; i < count; i++)
+        Py_DECREF((PyObject *)clients[i]);
+    return reset ? count : 0;
 }
 
 static void Client_dealloc(Client *self) {
@@ -685,9 +749,18 @@ static PyObject *wake_fd(PyObject *module, PyObject *unused) {
     return PyLong_FromLong(wake);
 }
 
-static PyObject *before_client_open(PyObject *module, PyObject *unused) {
-    before_open();
-    Py_RETURN_NONE;
+static PyObject *last_reset(PyObject *module, PyObject *unused) {
+    const char *reason = atomic_load(&reset_reason);
+    return Py_BuildValue("(ks)", atomic_load(&resets), reason == NULL ? "" : reason);
+}
+
+static PyObject *close_all(PyObject *module, PyObject *unused) {
+    Client *clients[MAX_CLIENTS];
+    int count = snapshot(clients);
+    reset_all(clients, count);
+    for (int i = 0; i < count; i++)
+        Py_DECREF((PyObject *)clients[i]);
+    return PyLong_FromLong(count);
 }
 
 static PyObject *after_fork(PyObject *module, PyObject *unused) {
@@ -696,6 +769,11 @@ static PyObject *after_fork(PyObject *module, PyObject *unused) {
         return PyErr_SetFromErrno(PyExc_OSError);
     close(wake); /* the parent's, shared with it: its wake-ups are not ours */
     wake = fresh;
+    /* The parent's clients are not ours to probe or close (and another thread may have held the
+     * registry's lock at the fork). */
+    pthread_mutex_init(&registry_lock, NULL);
+    memset(registry, 0, sizeof registry);
+    atomic_store(&reset_needed, 0);
     Py_RETURN_NONE;
 }
 
@@ -703,9 +781,10 @@ static PyMethodDef module_methods[] = {
     {"wake_fd", wake_fd, METH_NOARGS,
      "wake_fd() -> the eventfd every client's process callback writes to after input arrived "
      "or its server shut down"},
-    {"before_client_open", before_client_open, METH_NOARGS,
-     "before_client_open(): call before another library (python-rtmidi) opens a JACK client in this "
-     "process: after a shutdown notice libjack deletes every client then, ours included"},
+    {"last_reset", last_reset, METH_NOARGS,
+     "last_reset() -> (n, why): how many times every client of ours was closed before an open, and why the last time"},
+    {"close_all", close_all, METH_NOARGS,
+     "close_all() -> n: close every client of ours now, marked dead (their server restarted)"},
     {"after_fork", after_fork, METH_NOARGS,
      "after_fork(): in a forked child, an eventfd of its own (the parent's clients stay the parent's)"},
     {NULL},

@@ -163,8 +163,15 @@ def jack_server_identity() -> tuple[int, int] | None:
         pid = _JACKD_PIDS[name] = _jackd_pid(name)
     if pid is None:  # the socket of a jackd that died (killed: it could not remove it)
         return None
-    if pid == 0 and not _socket_answers(path):  # no jackd in sight, and none behind the socket
-        return None
+    if pid == 0:  # no jackd in sight: is one behind the socket?
+        return (inode, 0) if _socket_answers(path) else None
+    if _ANSWERED.get(name) != (inode, pid):
+        # A jackd just started under a killed one's name: until it has replaced the socket, the
+        # file is the dead server's. Taking (old inode, new pid) for the server would read as a
+        # second restart once the new socket appears (a spurious "stopped" that dropped every port).
+        if not _socket_answers(path):
+            return None
+        _ANSWERED[name] = (inode, pid)
     return inode, pid
 
 
@@ -181,6 +188,7 @@ def _socket_answers(path: str) -> bool:
 
 
 _JACKD_PIDS: dict[str, int | None] = {}  # server name -> the jackd last found serving it
+_ANSWERED: dict[str, tuple[int, int]] = {}  # server name -> the last identity whose socket answered
 
 
 def _jackd_pid(name: str) -> int | None:
@@ -293,8 +301,6 @@ def new_client(backend: Backend, kind: str, client_name: str, tries: int = CLIEN
             with CLIENT_LOCK:
                 if backend.native:
                     return jack_binding.JackMidiClient(kind, client_name, port_name)
-                if backend.name == "jack":
-                    jack_binding.before_client_open()  # libjack may delete every client of ours now
                 if kind == "input":
                     return rtmidi.MidiIn(rtapi=backend.api, name=client_name, queue_size_limit=QUEUE_SIZE)
                 return rtmidi.MidiOut(rtapi=backend.api, name=client_name)

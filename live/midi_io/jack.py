@@ -85,10 +85,15 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
                     shared.ports.add(port_name)
                 return shared
     name = base or fallback
+    resets = _jackmidi.last_reset()[0]
     try:
         client = _jackmidi.Client(name)
     except _jackmidi.JackError as err:
         raise JackMidiError(f"{err} (JACK server not running?)") from err
+    finally:
+        count, why = _jackmidi.last_reset()
+        if count != resets:
+            logger.warning("closed every JACK client of ours before opening %r (%s); their ports are registered again", name, why)
     shared = _Shared(client, name, ports={port_name} if port_name is not None else set(), refs=1)
     with _POOL_LOCK:
         _POOL.append(shared)
@@ -108,21 +113,14 @@ def _release(shared: _Shared, port_name: str | None) -> None:
 
 
 def retire_clients() -> None:
-    """The JACK server restarted: no client made before is handed out again, even one whose
-    shutdown libjack has not reported yet (the supervisor calls this before it registers the
-    ports again)."""
+    """The JACK server restarted or stopped: every client of ours is closed now, before anything
+    opens a client on the server that comes back, and none made before is handed out again (the
+    supervisor calls this before it registers the ports again)."""
     with _POOL_LOCK:
         for shared in _POOL:
             shared.retired = True
-
-
-def before_client_open() -> None:
-    """Call before python-rtmidi opens a JACK client in this process: once any client has been
-    told its server shut down, libjack closes and deletes every client of the process at the next
-    open, ours included, so ours are marked dead first (never asked about again; the supervisor
-    registers their ports anew). Nothing to do without the binding."""
     if _jackmidi is not None:
-        _jackmidi.before_client_open()
+        _jackmidi.close_all()
 
 
 def clients_open() -> int:

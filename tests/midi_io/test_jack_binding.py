@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import mido
 import rtmidi
 
 from live.midi_io import jack as binding
@@ -83,20 +84,36 @@ def test_an_input_and_an_output_share_one_jack_client_and_a_second_of_a_name_get
     assert not any(n.startswith(name) for n in port_names("input") + port_names("output"))
 
 
-def test_after_a_restart_no_client_from_before_is_handed_out_again(jack_server):
-    """Even one whose shutdown libjack has not reported yet: the supervisor retires them all
-    before it registers the ports again."""
-    name = unique_client_name("retired")
-    old = MidiOutput(None, backend="jack", client_name=name, port_name="a")
-    try:
-        binding.retire_clients()
-        fresh = MidiOutput(None, backend="jack", client_name=name, port_name="b")
+def retire_scenario() -> None:
+    """See the test below; in a process of its own (retiring closes every client of ours)."""
+    from harness.jackd import start_jackd
+
+    with start_jackd(period=256):
+        name = unique_client_name("retired")
+        old = MidiOutput(None, backend="jack", client_name=name, port_name="a")
+        retired = old._rt._shared
         try:
-            assert fresh.name == f"{name}-01:b"  # not on the retired client "name"
+            binding.retire_clients()
+            assert retired.client.closed and retired.client.dead
+            assert f"{name}:a" not in port_names("input")
+            fresh = MidiOutput(None, backend="jack", client_name=name, port_name="b")
+            try:
+                assert fresh._rt._shared is not retired and fresh.name == f"{name}:b"
+                assert fresh.send(mido.Message("note_on", note=60)) is not False
+            finally:
+                fresh.close()
         finally:
-            fresh.close()
-    finally:
-        old.close()
+            old.close()
+
+
+def test_after_a_restart_no_client_from_before_is_handed_out_again():
+    """Even one whose shutdown libjack has not reported yet: the supervisor retires them all
+    before it registers the ports again, and they are closed at once, so that none can tell
+    libjack of a dead server after a client was opened on the new one."""
+    from tests.jack import in_own_process
+
+    run = in_own_process("from tests.midi_io.test_jack_binding import retire_scenario; retire_scenario()")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 
 
 def test_a_full_jack_client_passes_the_next_port_to_a_second_one(jack_server):
@@ -272,6 +289,51 @@ def test_a_client_the_server_dropped_is_registered_again_and_plays_on():
     from tests.jack import in_own_process
 
     run = in_own_process("from tests.midi_io.test_jack_binding import dropped_client_scenario; dropped_client_scenario()")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+def refused_open_scenario() -> None:
+    """See the test below; in a process of its own (it closes every client of ours)."""
+    from harness.jackd import start_jackd
+
+    with start_jackd(period=256) as server:
+        name = unique_client_name("refused")
+        ours = MidiOutput(None, backend="jack", client_name=name, port_name="out")
+        # The server refuses a client whose semaphore it cannot make: after the connection, as
+        # in the crash (its notification thread may then tell libjack the server is gone).
+        blocker = f"/dev/shm/jack_sem.{os.getuid()}_{server.name}_{name}-refused"
+        os.mkdir(blocker)
+        try:
+            with pytest.raises(binding._jackmidi.JackError, match="refused a client"):
+                binding._jackmidi.Client(f"{name}-refused")
+        finally:
+            os.rmdir(blocker)
+        assert not ours._rt.dead  # nothing happened to it yet
+        ear = MidiInput(None, backend="jack", client_name=f"{name}-ear", port_name="in")
+        assert ours._rt.dead and ours._rt._shared.client.closed  # closed by us before that open
+        assert f"{name}:out" not in port_names("input")
+        ours.close()
+        mouth = MidiOutput(ear.name, backend="jack", client_name=f"{name}-mouth", port_name="out")
+        try:
+            time.sleep(0.1)
+            mouth.send(mido.Message("note_on", note=61, velocity=5))
+            got = ear.receive_stamped(2.0)
+            assert got is not None and got[1].bytes() == [0x90, 61, 5], got
+            ear.close()
+            assert not mouth._rt.dead  # a good open leaves the others alone
+        finally:
+            mouth.close()
+
+
+def test_after_a_refused_open_ours_are_closed_before_the_next_open():
+    """libjack deletes every client of a process at an open that follows a failed connection: a
+    client the server shut down, or an open the server refused (its notification thread may read
+    the hang-up). Calling a deleted client crashed the faults benchmark. So after a refused open
+    we close every client of ours before the next open (the supervisor registers their ports
+    again); nothing crashes, and fresh clients work."""
+    from tests.jack import in_own_process
+
+    run = in_own_process("from tests.midi_io.test_jack_binding import refused_open_scenario; refused_open_scenario()")
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 
 

@@ -463,6 +463,35 @@ def test_supervisor_leaves_virtual_and_closed_ports_alone(monkeypatch):
 
 
 
+def test_a_new_jackd_behind_a_killed_ones_socket_is_not_a_server_yet(monkeypatch):
+    """A jackd that starts under the name of one killed with SIGKILL is visible before it has
+    replaced the dead server's socket file. Until its own socket answers there is no server:
+    taking (the dead socket, the new pid) for one would make the new socket read as a second
+    restart, and drop every port that had just come back."""
+    name = f"mltest-{uuid.uuid4().hex[:8]}"
+    path = f"/dev/shm/jack_{name}_{os.getuid()}_0"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setattr(backends, "_jackd_pid", lambda _name: os.getpid())  # "the new jackd"
+    monkeypatch.setattr(backends, "_JACKD_PIDS", {})
+    monkeypatch.setattr(backends, "_ANSWERED", {})
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(path)
+    dead.close()  # the killed server's file: nobody accepts
+    fresh = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        assert backends.jack_server_identity() is None
+        assert backends.jack_server_identity() is None  # asked again at every pass, not cached
+        os.unlink(path)  # the new jackd replaces the file
+        fresh.bind(path)
+        fresh.listen(4)
+        assert backends.jack_server_identity() == (os.stat(path).st_ino, os.getpid())
+        fresh.close()  # once answered, the same identity is not asked again
+        assert backends.jack_server_identity() == (os.stat(path).st_ino, os.getpid())
+    finally:
+        fresh.close()
+        os.unlink(path)
+
+
 def test_a_killed_jack_servers_socket_is_not_a_running_server(monkeypatch):
     """jackd killed with SIGKILL leaves its request socket file behind. Where no jackd process
     is visible (a container, or the only server was the one killed), the supervisor must not

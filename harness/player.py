@@ -1,0 +1,47 @@
+"""A player's keyboard and a synth in a process of their own: ``python -m harness.player NAME``.
+
+Opens "NAME-keys:out" (a python-rtmidi output) and "NAME-synth:in" (the daemon's own input
+class), prints "ready", then answers one command per line on stdin:
+
+    send B1 B2 ...   send that MIDI message from the keys            -> "ok"
+    heard            what the synth received since the last "heard"  -> a JSON list of byte lists
+    quit             close both clients and exit                     -> "bye"
+
+``harness.jackd.RemotePlayer`` drives it. A test that restarts a JACK server keeps the player and
+the synth out of the daemon's process, as another program's would be: libjack keeps one state
+per process, and what a server's death leaves in that state is each process's own business.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import mido
+
+from harness.jackd import NamedJackClient
+
+
+def main(name: str) -> None:
+    keys = NamedJackClient(f"{name}-keys", "out")
+    synth = NamedJackClient(f"{name}-synth", "in")
+    print("ready", flush=True)
+    seen = 0
+    for line in sys.stdin:
+        command, *args = line.split()
+        if command == "send":
+            keys.send(mido.Message.from_bytes([int(b) for b in args]))
+            print("ok", flush=True)
+        elif command == "heard":
+            heard = synth.messages()
+            print(json.dumps([m.bytes() for m in heard[seen:]]), flush=True)
+            seen = len(heard)
+        elif command == "quit":
+            break
+    keys.close()
+    synth.close()
+    print("bye", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
