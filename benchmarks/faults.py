@@ -156,8 +156,9 @@ def run(quick: bool = False, log=print) -> str:
     lines = [
         HEADING, "",
         f"`python -m benchmarks.faults{' --quick' if quick else ''}` on {when}; load average {load} at the end "
-        "(the machine is shared). A Daemon in a process of its own on a private dummy-driver JACK server (-p 256), a player's "
-        "port it listens to and a synth's port it plays to (passthrough).", "",
+        "(the machine is shared). A Daemon in a process of its own on a private dummy-driver JACK server (-p 256), on our JACK "
+        "binding; the player's port it listens to and the synth's port it plays to (passthrough) are in another process "
+        "(`harness.player`) for the restarts, as another program's would be.", "",
         "| fault | measured | target |", "|---|---|---|",
         f"| JACK server restarted ({restarts['count']}x, SIGTERM and SIGKILL alternately, a key held each time) | "
         f"ports registered again and connections restored {statistics.median(back) if back else float('nan'):.2f} s median, "

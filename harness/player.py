@@ -16,15 +16,30 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import mido
 
 from harness.jackd import NamedJackClient
 
 
+OPEN_TRIES = 10  # a server that has just started may refuse a client for a moment
+
+
+def _open(client: str, kind: str) -> NamedJackClient:
+    for attempt in range(OPEN_TRIES):
+        try:
+            return NamedJackClient(client, kind)
+        except Exception:  # noqa: BLE001 - python-rtmidi raises SystemError, our binding BackendError
+            if attempt == OPEN_TRIES - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def main(name: str) -> None:
-    keys = NamedJackClient(f"{name}-keys", "out")
-    synth = NamedJackClient(f"{name}-synth", "in")
+    keys = _open(f"{name}-keys", "out")
+    synth = _open(f"{name}-synth", "in")
     print("ready", flush=True)
     seen = 0
     for line in sys.stdin:
