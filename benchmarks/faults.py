@@ -71,7 +71,10 @@ def _restarts(count: int, log) -> dict:
             server.stop()
             server = start_jackd(period=256, name=name)
             restarted = time.perf_counter()
-            player = RemotePlayer(name)
+            try:
+                player = RemotePlayer(name)
+            except RuntimeError as err:
+                raise RuntimeError(f"{err}; the restarted server's log: {server.log_since(0)[-3000:]}") from err
             while time.perf_counter() - restarted < 20 and not all(p.up for p in (*daemon.inputs, *daemon.outputs)):
                 daemon.run(0.02)
             if all(p.up for p in (*daemon.inputs, *daemon.outputs)):

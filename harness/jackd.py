@@ -425,7 +425,7 @@ class RemotePlayer:
     daemon under test closes every client of its libjack then; see ``live.midi_io._jackmidi``).
     Started on the current server (``JACK_DEFAULT_SERVER``); ``abandon`` it when the server dies."""
 
-    def __init__(self, name: str, timeout: float = 20.0) -> None:
+    def __init__(self, name: str, timeout: float = 60.0) -> None:
         import pathlib
 
         self.keys_port, self.synth_port = f"{name}-keys:out", f"{name}-synth:in"

@@ -23,16 +23,17 @@ import mido
 from harness.jackd import NamedJackClient
 
 
-OPEN_TRIES = 10  # a server that has just started may refuse a client for a moment
+OPEN_TRIES = 40  # a server that has just started may refuse a client for a while (seen: seconds, in full test runs)
 
 
 def _open(client: str, kind: str) -> NamedJackClient:
     for attempt in range(OPEN_TRIES):
         try:
             return NamedJackClient(client, kind)
-        except Exception:  # noqa: BLE001 - python-rtmidi raises SystemError, our binding BackendError
+        except Exception as err:  # noqa: BLE001 - python-rtmidi raises SystemError, our binding BackendError
             if attempt == OPEN_TRIES - 1:
                 raise
+            print(f"harness.player: the server refused {client!r} ({err}); asking again", file=sys.stderr, flush=True)
             time.sleep(0.5)
     raise AssertionError("unreachable")
 

@@ -91,6 +91,7 @@ static int wake = -1; /* the process's eventfd */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *registry[MAX_CLIENTS]; /* Client*: every open client of this process */
 static atomic_int reset_needed;
+static atomic_int libjack_cleaned;        /* libjack deleted its clients during an open (see on_jack_error) */
 static atomic_ulong resets;               /* how many times reset_all ran before an open */
 static const char *_Atomic reset_reason;  /* why, the last time (a static string) */
 
@@ -175,6 +176,16 @@ static void on_shutdown(void *arg) {
     signal_wake();
 }
 
+/* libjack's error messages, printed as its default handler does. One of them says that libjack is
+ * deleting every client of the process (a server death between our last check and an open):
+ * those clients must then never be closed again (see 'forget_all'). */
+static void on_jack_error(const char *message) {
+    if (strstr(message, "clients are still allocated") != NULL)
+        atomic_store(&libjack_cleaned, 1);
+    fprintf(stderr, "%s\n", message);
+    fflush(stderr);
+}
+
 static void registry_set(void *client, void *value) {
     pthread_mutex_lock(&registry_lock);
     for (int i = 0; i < MAX_CLIENTS; i++)
@@ -188,6 +199,7 @@ static void registry_set(void *client, void *value) {
 /* -- Python's side ---------------------------------------------------------------------------- */
 
 static int before_open(void);
+static void forget_all(void);
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
 
@@ -259,9 +271,12 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     jack_status_t status = 0;
     jack_client_t *jack;
     before_open();
+    atomic_store(&libjack_cleaned, 0);
     Py_BEGIN_ALLOW_THREADS
     jack = jack_client_open(name, JackNoStartServer, &status);
     Py_END_ALLOW_THREADS
+    if (atomic_exchange(&libjack_cleaned, 0))
+        forget_all();
     if (jack == NULL) {
         atomic_store(&reset_needed, 1); /* a refused open may have cleared libjack's flag */
         PyErr_Format(JackError, "JACK refused a client named %s (status 0x%x%s)", name, (unsigned)status,
@@ -370,7 +385,7 @@ static int before_open(void) {
     Client *clients[MAX_CLIENTS];
     int count = snapshot(clients);
     const char *reason = NULL;
-    int needed = atomic_exchange(&reset_needed, 0);
+    int needed = atomic_load(&reset_needed);
     if (needed)
         reason = "a client of ours was shut down, or an open was refused";
     for (int i = 0; reason == NULL && i < count; i++) {
@@ -389,12 +404,36 @@ static int before_open(void) {
         atomic_fetch_add(&resets, 1);
         reset_all(clients, count);
     }
+    if (reason != NULL)
+        atomic_store(&reset_needed, 0); /* after the closes: a late notice from one of them is moot */
     for (int i = 0; i < count; i++)
         Py_DECREF((PyObject *)clients[i]);
     return reset ? count : 0;
 }
 
+/* libjack deleted every client of the process (on_jack_error): ours are marked dead and closed
+ * without a call to libjack; their rings are kept, as a cycle may have been under way. */
+static void forget_all(void) {
+    Client *clients[MAX_CLIENTS];
+    int count = snapshot(clients);
+    for (int i = 0; i < count; i++) {
+        Client *self = clients[i];
+        take(&self->api);
+        registry_set(self, NULL);
+        atomic_store(&self->dead, 1);
+        take(&self->data);
+        self->jack = NULL;
+        for (int j = 0; j < MAX_PORTS; j++)
+            atomic_store(&self->slots[j].state, SLOT_LEAKED);
+        pthread_mutex_unlock(&self->data);
+        pthread_mutex_unlock(&self->api);
+        Py_DECREF((PyObject *)self);
+    }
+}
+
 static void Client_dealloc(Client *self) {
+    if (self->jack != NULL && self->pid != getpid())
+        self->jack = NULL; /* the parent's (we were forked): left to it, its locks untouched */
     close_jack(self);
     pthread_mutex_destroy(&self->data);
     pthread_mutex_destroy(&self->api);
@@ -402,6 +441,10 @@ static void Client_dealloc(Client *self) {
 }
 
 static PyObject *Client_close(Client *self, PyObject *unused) {
+    if (self->jack != NULL && self->pid != getpid()) { /* the parent's (we were forked): its locks may be held */
+        self->jack = NULL;
+        Py_RETURN_NONE;
+    }
     take(&self->api);
     close_jack(self);
     pthread_mutex_unlock(&self->api);
@@ -754,6 +797,10 @@ static PyObject *last_reset(PyObject *module, PyObject *unused) {
     return Py_BuildValue("(ks)", atomic_load(&resets), reason == NULL ? "" : reason);
 }
 
+static PyObject *reset_pending(PyObject *module, PyObject *unused) {
+    return PyBool_FromLong(atomic_load(&reset_needed));
+}
+
 static PyObject *close_all(PyObject *module, PyObject *unused) {
     Client *clients[MAX_CLIENTS];
     int count = snapshot(clients);
@@ -783,6 +830,9 @@ static PyMethodDef module_methods[] = {
      "or its server shut down"},
     {"last_reset", last_reset, METH_NOARGS,
      "last_reset() -> (n, why): how many times every client of ours was closed before an open, and why the last time"},
+    {"reset_pending", reset_pending, METH_NOARGS,
+     "reset_pending() -> bool: libjack may have stopped serving our clients (one was shut down, or an open "
+     "was refused): none should be used again before close_all() or the next open"},
     {"close_all", close_all, METH_NOARGS,
      "close_all() -> n: close every client of ours now, marked dead (their server restarted)"},
     {"after_fork", after_fork, METH_NOARGS,
@@ -801,6 +851,7 @@ PyMODINIT_FUNC PyInit__jackmidi(void) {
     wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
+    jack_set_error_function(on_jack_error);
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

@@ -157,7 +157,7 @@ def jack_server_identity() -> tuple[int, int] | None:
     except (OSError, AttributeError):
         return None
     cached = _JACKD_PIDS.get(name)
-    if cached and os.path.exists(f"/proc/{cached}"):
+    if cached and _running(cached):
         pid: int | None = cached
     else:
         pid = _JACKD_PIDS[name] = _jackd_pid(name)
@@ -173,6 +173,17 @@ def jack_server_identity() -> tuple[int, int] | None:
             return None
         _ANSWERED[name] = (inode, pid)
     return inode, pid
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed jackd its parent has not
+    reaped yet still has a /proc entry)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 def _socket_answers(path: str) -> bool:

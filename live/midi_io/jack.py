@@ -74,6 +74,8 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
     """A live shared client named ``base`` on which ``port_name`` is free (and a slot of its
     MAX_PORTS), now reserved there (``base`` None: any live client, for listing); a new one
     (named ``base`` or ``fallback``) when none fits."""
+    if _jackmidi.reset_pending():  # libjack may have stopped serving the clients we have
+        _jackmidi.close_all()
     with _POOL_LOCK:
         for shared in _POOL:
             if shared.retired or shared.client.dead or shared.client.closed:
@@ -115,7 +117,9 @@ def _release(shared: _Shared, port_name: str | None) -> None:
 def retire_clients() -> None:
     """The JACK server restarted or stopped: every client of ours is closed now, before anything
     opens a client on the server that comes back, and none made before is handed out again (the
-    supervisor calls this before it registers the ports again)."""
+    supervisor calls this before it registers the ports again, under ``backends.CLIENT_LOCK``,
+    which every open of a client holds: a client that one thread closes must not be in libjack's
+    table while another opens one)."""
     with _POOL_LOCK:
         for shared in _POOL:
             shared.retired = True

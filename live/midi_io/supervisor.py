@@ -13,7 +13,7 @@ import rtmidi
 
 from live.errors import BackendError
 from live.midi_io import jack as jack_binding
-from live.midi_io.backends import Backend, delete_client, jack_server_identity, new_client
+from live.midi_io.backends import CLIENT_LOCK, Backend, delete_client, jack_server_identity, new_client
 from live.midi_io.names import CLIENT_NAME, KIND_WORDS, find_again
 from live.midi_io.ports import MidiInput, MidiOutput
 
@@ -104,7 +104,8 @@ class PortSupervisor:
             return True
         if not self._server_down:  # it stopped, or restarted between two passes
             self._server_down = True
-            jack_binding.retire_clients()  # our binding's clients from before are never reused
+            with CLIENT_LOCK:
+                jack_binding.retire_clients()  # our binding's clients from before are closed, never reused
             free = identity is None  # dead clients are freed only while no server runs
             for port in ports:
                 port._server_gone(free)

@@ -263,6 +263,11 @@ def dropped_client_scenario() -> None:
             supervisor.check()  # notes the server's identity
             ear._rt._shared.client._shut_down()  # what the server's shutdown callback does
             assert ear._lost_client() and not other._rt.dead
+            # libjack now serves none of this process's clients: a port for the other client's
+            # name does not go on it (every client of ours is closed first)
+            extra = MidiOutput(None, backend="jack", client_name=f"{name}-other", port_name="extra")
+            assert other._rt.dead and extra._rt._shared is not other._rt._shared and not extra._rt.dead
+            extra.close()
             supervisor.check()
             assert events == ["dropped", "back"] and ear.up and not ear._lost_client(), events
             # libjack deletes every client of a process at the first open after a shutdown notice:
