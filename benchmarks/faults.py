@@ -68,8 +68,10 @@ def _restarts(count: int, log) -> dict:
                 daemon.run(0.05)
             daemon.run(0.2)
             sounding_after_down += sum(len(s.ledger.sounding()) for s in daemon.schedulers)
-            server.stop()
+            saved = server._saved_environ  # what the last stop restores (the test session's server, say)
+            server.stop(restore_environment=False)  # a daemon here must never see another server meanwhile
             server = start_jackd(period=256, name=name)
+            server._saved_environ = saved
             restarted = time.perf_counter()
             try:
                 player = RemotePlayer(name)
@@ -81,6 +83,8 @@ def _restarts(count: int, log) -> dict:
                 back_s.append(time.perf_counter() - restarted)
             else:
                 failed += 1
+                print(f"restart {i + 1}: not back after 20 s: {[p.name for p in (*daemon.inputs, *daemon.outputs) if not p.up]}",
+                      file=sys.stderr, flush=True)
             daemon.run(0.5)
             player.send(mido.Message("note_off", note=60 + i % 12))  # the player lets go on the new server
             daemon.run(0.3)
@@ -134,7 +138,8 @@ def _isolated(part: str, arg: int, log) -> dict:
     server of its own, and one process serves one server (libjack keeps one state per process).
     Its log lines come back through ``log``, its stderr (libjack's and the daemon's warnings) to
     ours; a crash's stack is printed (faulthandler)."""
-    code = (f"import json; from benchmarks import faults; "
+    code = (f"import json, logging; from benchmarks import faults; "
+            f"logging.basicConfig(level=logging.WARNING, format='%(relativeCreated)7.0f ms %(threadName)s: %(message)s'); "
             f"print('RESULT ' + json.dumps(faults.{part}({arg}, lambda m: print('LOG ' + m, flush=True))))")
     done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], capture_output=True, text=True, timeout=1800,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -114,8 +114,11 @@ class Jackd:
         """The environment for a child process that must use this server."""
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
 
-    def stop(self) -> None:
-        """Stop the server and restore the JACK variables of this process's environment."""
+    def stop(self, restore_environment: bool = True) -> None:
+        """Stop the server and restore the JACK variables of this process's environment
+        (``restore_environment`` False: keep them, for a test that starts the server again under
+        its name: restored, they would name the server from before this one, say the test
+        session's, and a daemon here would take that one for its server come back)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -125,6 +128,8 @@ class Jackd:
                 self.process.wait(5)
         if self.log is not None:
             self.log.close()
+        if not restore_environment:
+            return
         for key, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(key, None)
