@@ -435,8 +435,11 @@ class RemotePlayer:
 
         self.keys_port, self.synth_port = f"{name}-keys:out", f"{name}-synth:in"
         self.received: list[mido.Message] = []
+        # _die_with_parent: a test process that dies must not leave the player holding its stderr
+        # pipe open (a parent reading that pipe to its end would wait for ever)
         self.process = subprocess.Popen([sys.executable, "-m", "harness.player", name], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+                                        stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[1],
+                                        preexec_fn=_die_with_parent)
         self._timeout = timeout
         self._expect("ready")
 
