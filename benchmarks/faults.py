@@ -68,10 +68,7 @@ def _restarts(count: int, log) -> dict:
                 daemon.run(0.05)
             daemon.run(0.2)
             sounding_after_down += sum(len(s.ledger.sounding()) for s in daemon.schedulers)
-            saved = server._saved_environ  # what the last stop restores (the test session's server, say)
-            server.stop(restore_environment=False)  # a daemon here must never see another server meanwhile
-            server = start_jackd(period=256, name=name)
-            server._saved_environ = saved
+            server = server.restart()  # the daemon here must never see another server meanwhile
             restarted = time.perf_counter()
             try:
                 player = RemotePlayer(name)

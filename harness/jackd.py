@@ -115,10 +115,8 @@ class Jackd:
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
 
     def stop(self, restore_environment: bool = True) -> None:
-        """Stop the server and restore the JACK variables of this process's environment
-        (``restore_environment`` False: keep them, for a test that starts the server again under
-        its name: restored, they would name the server from before this one, say the test
-        session's, and a daemon here would take that one for its server come back)."""
+        """Stop the server and restore the JACK variables of this process's environment (or keep
+        them: see ``restart``)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -135,6 +133,17 @@ class Jackd:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+    def restart(self) -> Jackd:
+        """This server again, under its name, once it died (or stop it first); returns the new
+        one, whose ``stop`` restores what this one's would have. This process's JACK variables
+        stay on the name meanwhile: restored, they would name the server from before this one
+        (say the test session's), and a daemon here would take that one for its own come back."""
+        saved = self._saved_environ
+        self.stop(restore_environment=False)
+        fresh = start_jackd(self.period, self.rate, realtime=self.realtime, name=self.name)
+        fresh._saved_environ = saved
+        return fresh
 
     def __enter__(self) -> Jackd:
         return self
@@ -196,6 +205,21 @@ _MAX_SERVERS = 8
 _SERVER_SLOT = 4 + 260
 
 
+def slot_offset(slot: int) -> int:
+    """Where server slot ``slot`` (0 to 7) starts in JACK's registry file (bytes)."""
+    return _REGISTRY_HEADER.size + slot * _SERVER_SLOT
+
+
+def registry_slots(registry: bytes | mmap.mmap) -> list[tuple[int, int, bytes]]:
+    """(slot, pid, name) of every taken server slot in the registry's bytes."""
+    slots = []
+    for slot in range(_MAX_SERVERS):
+        (pid,) = struct.unpack_from("<i", registry, slot_offset(slot))
+        if pid:
+            slots.append((slot, pid, bytes(registry[slot_offset(slot) + 4:slot_offset(slot) + _SERVER_SLOT]).split(b"\0")[0]))
+    return slots
+
+
 def reclaim_dead_servers() -> int:
     """Free the slots that dead servers hold in JACK's registry of 8; returns how many were freed.
 
@@ -206,6 +230,8 @@ def reclaim_dead_servers() -> int:
     process is gone is stale whatever its name, so it is cleared here before each start. A
     registry of another layout is left alone, or removed when no jackd runs at all.
     """
+    from live.midi_io.backends import process_running
+
     try:
         with open(REGISTRY, "r+b") as f:
             registry = mmap.mmap(f.fileno(), 0)
@@ -214,28 +240,16 @@ def reclaim_dead_servers() -> int:
     freed = 0
     with registry:
         magic, _, _, _, hdr_len, _ = _REGISTRY_HEADER.unpack_from(registry, 0)
-        if magic != _REGISTRY_MAGIC or hdr_len != _REGISTRY_HEADER.size + _MAX_SERVERS * _SERVER_SLOT:
+        if magic != _REGISTRY_MAGIC or hdr_len != slot_offset(_MAX_SERVERS):
             if not jackd_pids():
                 with contextlib.suppress(OSError):
                     os.unlink(REGISTRY)
             return 0
-        for slot in range(_MAX_SERVERS):
-            offset = _REGISTRY_HEADER.size + slot * _SERVER_SLOT
-            (pid,) = struct.unpack_from("<i", registry, offset)
-            if pid > 0 and not _alive(pid):
-                registry[offset:offset + _SERVER_SLOT] = bytes(_SERVER_SLOT)
+        for slot, pid, _ in registry_slots(registry):
+            if pid > 0 and not process_running(pid):
+                registry[slot_offset(slot):slot_offset(slot) + _SERVER_SLOT] = bytes(_SERVER_SLOT)
                 freed += 1
     return freed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -317,16 +331,14 @@ def jack_output(client: str, destination: str):
     return out
 
 
-def jack_input(client: str, source: str | None = None, backend: str = "jack"):
+def jack_input(client: str, source: str | None = None):
     """The daemon's own input class (``live.midi_io.ports.MidiInput``) as a JACK client named
     ``client``: a virtual input "in" (``source`` None) or connected to the output ``source``.
     Its stamps come from JACK's clock, with no Python callback in JACK's process thread (see
-    ``live.midi_io.jack``): what a listener measures is the sender's timing, not its own GIL.
-    ``backend`` "jack-rtmidi": through python-rtmidi's libjack instead of ours (see
-    ``NamedJackClient``)."""
+    ``live.midi_io.jack``): what a listener measures is the sender's timing, not its own GIL."""
     from live.midi_io.ports import MidiInput
 
-    return MidiInput(source, backend=backend, client_name=client, port_name="in")
+    return MidiInput(source, backend="jack", client_name=client, port_name="in")
 
 
 def collect(port, until, timeout: float) -> list[tuple[float, list[int]]]:

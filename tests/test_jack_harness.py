@@ -27,19 +27,10 @@ def test_a_player_reaches_a_listener_through_a_real_jack_server(jack_server):
 
 def _registry_slots() -> list[tuple[int, int, bytes]]:
     """(slot, pid, name) of every taken slot in JACK's server registry."""
-    import struct
-
     from harness import jackd
 
     with open(jackd.REGISTRY, "rb") as f:
-        data = f.read()
-    slots = []
-    for slot in range(8):
-        offset = jackd._REGISTRY_HEADER.size + slot * jackd._SERVER_SLOT
-        (pid,) = struct.unpack_from("<i", data, offset)
-        if pid:
-            slots.append((slot, pid, data[offset + 4:offset + jackd._SERVER_SLOT].split(b"\0")[0]))
-    return slots
+        return jackd.registry_slots(f.read())
 
 
 def test_killed_servers_do_not_use_up_jacks_eight_server_slots(jack_server):
@@ -60,7 +51,7 @@ def test_killed_servers_do_not_use_up_jacks_eight_server_slots(jack_server):
     taken = {slot for slot, _, _ in _registry_slots()}
     with open(jackd.REGISTRY, "r+b") as f:
         for slot in set(range(8)) - taken:
-            f.seek(jackd._REGISTRY_HEADER.size + slot * jackd._SERVER_SLOT)
+            f.seek(jackd.slot_offset(slot))
             f.write(struct.pack("<i", gone.pid) + f"jack-0:dead-{slot}:".encode())
     assert len(_registry_slots()) == 8
     started = time.perf_counter()

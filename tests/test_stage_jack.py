@@ -173,10 +173,7 @@ def restart_scenario(fast: bool = False) -> None:
             assert daemon.schedulers[0].ledger.sounding() == []  # held notes released first
             assert not any(p.up for p in (*daemon.inputs, *daemon.outputs))
 
-        saved = server._saved_environ
-        server.stop(restore_environment=False)  # forget the dead one; the daemon must not see another server meanwhile
-        server = start_jackd(period=256, name=name)
-        server._saved_environ = saved
+        server = server.restart()  # the daemon must not see another server meanwhile
         restarted = time.perf_counter()
         if fast:
             supervisor.start()

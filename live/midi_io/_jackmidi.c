@@ -198,7 +198,7 @@ static void registry_set(void *client, void *value) {
 
 /* -- Python's side ---------------------------------------------------------------------------- */
 
-static int before_open(void);
+static void before_open(void);
 static void forget_all(void);
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
@@ -318,25 +318,27 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
 
 /* Close the client (api held, or no other user left), dead or alive: libjack frees a client only
  * at our close (see 'registry'), and after it no cycle of the client runs, so its rings go too.
- * A client opened by another process (we were forked) is left to that process. */
+ * A client opened by another process (we were forked) is left to that process, its locks and
+ * rings untouched (a thread of the parent may have held them at the fork). */
 static void close_jack(Client *self) {
     jack_client_t *jack = self->jack;
     if (jack == NULL)
         return;
-    registry_set(self, NULL);
-    int ours = self->pid == getpid();
-    if (ours) {
-        Py_BEGIN_ALLOW_THREADS
-        jack_deactivate(jack); /* the process callback runs no more */
-        jack_client_close(jack);
-        Py_END_ALLOW_THREADS
+    if (self->pid != getpid()) {
+        self->jack = NULL;
+        return;
     }
+    registry_set(self, NULL);
+    Py_BEGIN_ALLOW_THREADS
+    jack_deactivate(jack); /* the process callback runs no more */
+    jack_client_close(jack);
+    Py_END_ALLOW_THREADS
     take(&self->data);
     self->jack = NULL;
     for (int i = 0; i < MAX_PORTS; i++) {
         slot_t *slot = &self->slots[i];
-        atomic_store(&slot->state, ours ? SLOT_FREE : SLOT_LEAKED);
-        if (ours && slot->ring != NULL) {
+        atomic_store(&slot->state, SLOT_FREE);
+        if (slot->ring != NULL) {
             jack_ringbuffer_free(slot->ring);
             slot->ring = NULL;
         }
@@ -379,9 +381,9 @@ static void reset_all(Client **clients, int count) {
     }
 }
 
-/* Call before any jack_client_open of ours (see 'registry'); returns how many clients of ours it
- * closed. python-rtmidi's wheels carry a libjack of their own, whose table is not ours. */
-static int before_open(void) {
+/* Call before any jack_client_open of ours (see 'registry'). python-rtmidi's wheels carry a
+ * libjack of their own, whose table is not ours. */
+static void before_open(void) {
     Client *clients[MAX_CLIENTS];
     int count = snapshot(clients);
     const char *reason = NULL;
@@ -408,7 +410,6 @@ static int before_open(void) {
         atomic_store(&reset_needed, 0); /* after the closes: a late notice from one of them is moot */
     for (int i = 0; i < count; i++)
         Py_DECREF((PyObject *)clients[i]);
-    return reset ? count : 0;
 }
 
 /* libjack deleted every client of the process (on_jack_error): ours are marked dead and closed
@@ -432,8 +433,6 @@ static void forget_all(void) {
 }
 
 static void Client_dealloc(Client *self) {
-    if (self->jack != NULL && self->pid != getpid())
-        self->jack = NULL; /* the parent's (we were forked): left to it, its locks untouched */
     close_jack(self);
     pthread_mutex_destroy(&self->data);
     pthread_mutex_destroy(&self->api);
@@ -441,13 +440,12 @@ static void Client_dealloc(Client *self) {
 }
 
 static PyObject *Client_close(Client *self, PyObject *unused) {
-    if (self->jack != NULL && self->pid != getpid()) { /* the parent's (we were forked): its locks may be held */
-        self->jack = NULL;
-        Py_RETURN_NONE;
-    }
-    take(&self->api);
+    int ours = self->pid == getpid(); /* a parent's client (we were forked): its lock may be held */
+    if (ours)
+        take(&self->api);
     close_jack(self);
-    pthread_mutex_unlock(&self->api);
+    if (ours)
+        pthread_mutex_unlock(&self->api);
     Py_RETURN_NONE;
 }
 

@@ -157,7 +157,7 @@ def jack_server_identity() -> tuple[int, int] | None:
     except (OSError, AttributeError):
         return None
     cached = _JACKD_PIDS.get(name)
-    if cached and _running(cached):
+    if cached and process_running(cached):
         pid: int | None = cached
     else:
         pid = _JACKD_PIDS[name] = _jackd_pid(name)
@@ -175,9 +175,9 @@ def jack_server_identity() -> tuple[int, int] | None:
     return inode, pid
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie (a killed jackd its parent has not
-    reaped yet still has a /proc entry)."""
+    reaped yet still has a /proc entry; Linux /proc)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().rsplit(b")", 1)[1].split()[0]

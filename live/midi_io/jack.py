@@ -61,7 +61,6 @@ class _Shared:
     base: str  # the name asked for (JACK may have added a suffix)
     ports: set[str] = field(default_factory=set)
     refs: int = 0
-    retired: bool = False  # from before a server restart: never handed out again
 
 
 _POOL: list[_Shared] = []
@@ -78,7 +77,7 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
         _jackmidi.close_all()
     with _POOL_LOCK:
         for shared in _POOL:
-            if shared.retired or shared.client.dead or shared.client.closed:
+            if shared.client.dead or shared.client.closed:
                 continue
             if base is None or (shared.base == base and port_name not in shared.ports
                                 and len(shared.ports) < _jackmidi.MAX_PORTS):
@@ -120,11 +119,8 @@ def retire_clients() -> None:
     supervisor calls this before it registers the ports again, under ``backends.CLIENT_LOCK``,
     which every open of a client holds: a client that one thread closes must not be in libjack's
     table while another opens one)."""
-    with _POOL_LOCK:
-        for shared in _POOL:
-            shared.retired = True
     if _jackmidi is not None:
-        _jackmidi.close_all()
+        _jackmidi.close_all()  # each closed client is dead: never handed out again
 
 
 def clients_open() -> int:

@@ -271,7 +271,7 @@ def dropped_client_scenario() -> None:
             supervisor.check()
             assert events == ["dropped", "back"] and ear.up and not ear._lost_client(), events
             # libjack deletes every client of a process at the first open after a shutdown notice:
-            # the other client was marked dead before the fresh one opened, never to be used again
+            # the other client was closed by us before the fresh one opened, never to be used again
             assert other._rt.dead
             assert ear.name.split(":")[1] == "in"  # the same port, on a fresh JACK client
             sender = rt_sender(ear.name)
