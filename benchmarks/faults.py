@@ -92,7 +92,11 @@ def _restarts(count: int, log) -> dict:
         daemon.close()
         player.close()
         server.stop()
-    return {"count": count, "back": back_s, "failed": failed, "hanging": hanging, "sounding_after_down": sounding_after_down}
+    from live.midi_io.jack import _jackmidi
+
+    reopened = _jackmidi.last_repair()[0] if _jackmidi is not None else 0
+    return {"count": count, "back": back_s, "failed": failed, "hanging": hanging, "sounding_after_down": sounding_after_down,
+            "reopened": reopened}
 
 
 def _flood(total: int, log) -> dict:
@@ -167,7 +171,9 @@ def run(quick: bool = False, log=print) -> str:
         "| fault | measured | target |", "|---|---|---|",
         f"| JACK server restarted ({restarts['count']}x, SIGTERM and SIGKILL alternately, a key held each time) | "
         f"ports registered again and connections restored {statistics.median(back) if back else float('nan'):.2f} s median, "
-        f"{max(back) if back else float('nan'):.2f} s max after the new server runs; {restarts['failed']} never came back | back, every time |",
+        f"{max(back) if back else float('nan'):.2f} s max after the new server runs; {restarts['failed']} never came back; "
+        f"{restarts['reopened']} client open(s) done again because another program's client left during it "
+        "(docs/MIDI.md) | back, every time |",
         f"| notes the ledger still held after the server stopped | {restarts['sounding_after_down']} | 0 |",
         f"| hanging notes at the synth once it is back, across the restarts | {restarts['hanging']} | 0 |",
         f"| flood of {flood['sent']:,} note messages past the input queues (ours: 4,096 messages) | received {flood['received']:,}, lost "

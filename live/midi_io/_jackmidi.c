@@ -35,6 +35,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -45,6 +47,7 @@
 #define RING_BYTES (1 << 16) /* per port; a message longer than a ring's space is dropped, counted */
 #define MAX_OUTPUT_MESSAGE 16384 /* bytes; longer ones are refused (JACK's MIDI buffer holds 32 KiB a cycle) */
 #define WAIT_CYCLE_SECONDS 1.0 /* how long a closing port waits for a running cycle to end */
+#define SYNCHRO_TRIES 6 /* opens of one client while libjack holds a departed client's synchronisation */
 
 enum { SLOT_FREE = 0, SLOT_ACTIVE = 1, SLOT_DRAINING = 2, SLOT_CLOSING = 3, SLOT_LEAKED = 4 };
 
@@ -200,6 +203,7 @@ static void registry_set(void *client, void *value) {
 
 static void before_open(void);
 static void forget_all(void);
+static int snapshot(Client **out);
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
 
@@ -259,6 +263,108 @@ static int wait_cycle(Client *self) {
     return 0;
 }
 
+/* jack2's libjack also keeps, per process, a table of the synchronisation primitive (a futex in
+ * a shared-memory file, /dev/shm/jack_sem.*) of every client of the server, indexed by the
+ * server's client number. Each client's notification thread maps a primitive when a client
+ * arrives and unmaps it when the client leaves, except while that notified client's own open is
+ * still under way (libjack 1.9.21 and 1.9.22 skip the unmapping then: its control block is not
+ * mapped yet). A client that leaves during the first open of a process thus stays in the table,
+ * and the next client to get its number, ours or another program's, finds the number "already
+ * connected": to the departed client's futex, which no server signals. A client of ours so opened
+ * never runs (a synchronous server stalls on it: "Driver is not running"); another program's that
+ * we feed is never woken. Seen on server restarts, when another program's client closed during our
+ * open (programs reconnect at once then). libjack empties one entry when its own client closes,
+ * and the whole table when the process's last client closes. So after an open, before
+ * activating, we read what the process has mapped (/proc/self/maps): if the new client's own file
+ * is not mapped, or (the first client of ours) a departed client's file stays mapped that was not
+ * mapped before the open (python-rtmidi's wheels carry a libjack of their own, with a table of
+ * its own), the client is closed and opened again. */
+#define MAX_DEPARTED 64
+typedef struct {
+    int any;                             /* libjack's synchronisation files are mapped here (jack2 on Linux) */
+    int own;                             /* the file named by the tail asked for is mapped */
+    int departed;                        /* files unlinked since (their clients left) still mapped */
+    unsigned long inodes[MAX_DEPARTED];  /* theirs */
+} synchro_view_t;
+
+static void synchro_view(const char *own_tail, synchro_view_t *view) {
+    memset(view, 0, sizeof *view);
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL)
+        return;
+    static const char deleted[] = " (deleted)";
+    size_t tail = strlen(own_tail), mark = sizeof deleted - 1;
+    char line[1024];
+    while (fgets(line, sizeof line, maps) != NULL) {
+        char *name = strstr(line, "/dev/shm/");
+        if (name == NULL)
+            continue;
+        name += strlen("/dev/shm/");
+        if (strncmp(name, "sem.", 4) == 0) /* a build on POSIX semaphores */
+            name += 4;
+        if (strncmp(name, "jack_sem.", 9) != 0)
+            continue;
+        size_t len = strcspn(name, "\n");
+        name[len] = '\0';
+        view->any = 1;
+        if (len > mark && strcmp(name + len - mark, deleted) == 0) {
+            unsigned long inode = 0;
+            if (view->departed < MAX_DEPARTED && sscanf(line, "%*s %*s %*s %*s %lu", &inode) == 1)
+                view->inodes[view->departed++] = inode;
+        } else if (tail > 0 && len > tail && strcmp(name + len - tail, own_tail) == 0 && strchr("._", name[len - tail - 1]) != NULL) {
+            view->own = 1;
+        }
+    }
+    fclose(maps);
+}
+
+/* How many of the departed files in 'now' were not mapped 'before'. */
+static int newly_departed(const synchro_view_t *now, const synchro_view_t *before) {
+    int count = 0;
+    for (int i = 0; i < now->departed; i++) {
+        int seen = 0;
+        for (int j = 0; j < before->departed && !seen; j++)
+            seen = now->inodes[i] == before->inodes[j];
+        count += !seen;
+    }
+    return count;
+}
+
+static const char STALE_OWN[] = "its own synchronisation was a departed client's";
+static const char STALE_DEPARTED[] = "a departed client's synchronisation stayed mapped";
+static atomic_ulong repairs;              /* clients opened again for a stale synchronisation */
+static const char *_Atomic repair_reason; /* why, the last time (a static string) */
+
+/* Why the client just opened must not be activated (see synchro_view), or NULL. 'before': what
+ * was mapped before the first client of ours opened (NULL: not the first). GIL released. */
+static const char *stale_synchro(jack_client_t *jack, const synchro_view_t *before) {
+    const char *server = getenv("JACK_DEFAULT_SERVER"); /* what libjack opens when not told otherwise */
+    const char *client = jack_get_client_name(jack);
+    char tail[512];
+    int at = snprintf(tail, sizeof tail, "%s_", server != NULL && server[0] != '\0' ? server : "default");
+    snprintf(tail + at, sizeof tail - at, "%s", client);
+    for (char *c = tail + at; *c != '\0'; c++)
+        if (*c == '/' || *c == '\\')
+            *c = '_'; /* as libjack names the file */
+    synchro_view_t view;
+    synchro_view(tail, &view);
+    if (!view.any)
+        return NULL; /* another implementation (PipeWire's, or a build we do not know) */
+    if (!view.own)
+        return STALE_OWN;
+    if (before == NULL || newly_departed(&view, before) == 0)
+        return NULL;
+    /* a client that left just now is unmapped by our notification thread a moment later */
+    for (long wait_ms = 10; wait_ms <= 40; wait_ms *= 2) {
+        struct timespec pause = {0, wait_ms * 1000000L};
+        nanosleep(&pause, NULL);
+        synchro_view(tail, &view);
+        if (newly_departed(&view, before) == 0)
+            return NULL;
+    }
+    return STALE_DEPARTED;
+}
+
 static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"name", NULL};
     const char *name;
@@ -271,17 +377,47 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     jack_status_t status = 0;
     jack_client_t *jack;
     before_open();
-    atomic_store(&libjack_cleaned, 0);
-    Py_BEGIN_ALLOW_THREADS
-    jack = jack_client_open(name, JackNoStartServer, &status);
-    Py_END_ALLOW_THREADS
-    if (atomic_exchange(&libjack_cleaned, 0))
-        forget_all();
-    if (jack == NULL) {
-        atomic_store(&reset_needed, 1); /* a refused open may have cleared libjack's flag */
-        PyErr_Format(JackError, "JACK refused a client named %s (status 0x%x%s)", name, (unsigned)status,
-                     (status & JackServerFailed) ? ": no JACK server running" : "");
-        return -1;
+    Client *others[MAX_CLIENTS];
+    int count = snapshot(others);
+    for (int i = 0; i < count; i++)
+        Py_DECREF((PyObject *)others[i]);
+    synchro_view_t before; /* the first client of ours: what other libraries' tables map now */
+    if (count == 0)
+        synchro_view("", &before);
+    const char *stale = NULL;
+    for (int attempt = 1;; attempt++) {
+        atomic_store(&libjack_cleaned, 0);
+        Py_BEGIN_ALLOW_THREADS
+        jack = jack_client_open(name, JackNoStartServer, &status);
+        if (jack != NULL)
+            stale = stale_synchro(jack, count == 0 ? &before : NULL);
+        Py_END_ALLOW_THREADS
+        if (atomic_exchange(&libjack_cleaned, 0))
+            forget_all();
+        if (jack == NULL) {
+            atomic_store(&reset_needed, 1); /* a refused open may have cleared libjack's flag */
+            PyErr_Format(JackError, "JACK refused a client named %s (status 0x%x%s)", name, (unsigned)status,
+                         (status & JackServerFailed) ? ": no JACK server running" : "");
+            return -1;
+        }
+        if (stale == NULL || (attempt == SYNCHRO_TRIES && stale == STALE_DEPARTED))
+            break; /* the latter: another user of libjack in this process keeps its table; ours runs */
+        atomic_store(&repair_reason, stale);
+        atomic_fetch_add(&repairs, 1);
+        Py_BEGIN_ALLOW_THREADS
+        jack_client_close(jack); /* libjack empties its entry (all of them, with no client left) */
+        if (count == 0)
+            synchro_view("", &before); /* our table is empty now: what stays mapped is another's */
+        Py_END_ALLOW_THREADS
+        if (attempt == SYNCHRO_TRIES) {
+            PyErr_Format(JackError, "libjack gave client %s a departed client's synchronisation %d times in a row "
+                         "(another JACK client of this process keeps libjack's table)", name, attempt);
+            return -1;
+        }
+        struct timespec pause = {0, 20000000L * attempt};
+        Py_BEGIN_ALLOW_THREADS
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
     }
     int failed;
     jack_set_process_callback(jack, process, self);
@@ -795,6 +931,11 @@ static PyObject *last_reset(PyObject *module, PyObject *unused) {
     return Py_BuildValue("(ks)", atomic_load(&resets), reason == NULL ? "" : reason);
 }
 
+static PyObject *last_repair(PyObject *module, PyObject *unused) {
+    const char *reason = atomic_load(&repair_reason);
+    return Py_BuildValue("(ks)", atomic_load(&repairs), reason == NULL ? "" : reason);
+}
+
 static PyObject *reset_pending(PyObject *module, PyObject *unused) {
     return PyBool_FromLong(atomic_load(&reset_needed));
 }
@@ -828,6 +969,9 @@ static PyMethodDef module_methods[] = {
      "or its server shut down"},
     {"last_reset", last_reset, METH_NOARGS,
      "last_reset() -> (n, why): how many times every client of ours was closed before an open, and why the last time"},
+    {"last_repair", last_repair, METH_NOARGS,
+     "last_repair() -> (n, why): how many times a client was closed and opened again at once because libjack "
+     "gave it a departed client's synchronisation, and why the last time"},
     {"reset_pending", reset_pending, METH_NOARGS,
      "reset_pending() -> bool: libjack may have stopped serving our clients (one was shut down, or an open "
      "was refused): none should be used again before close_all() or the next open"},

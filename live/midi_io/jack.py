@@ -86,7 +86,7 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
                     shared.ports.add(port_name)
                 return shared
     name = base or fallback
-    resets = _jackmidi.last_reset()[0]
+    resets, repairs = _jackmidi.last_reset()[0], _jackmidi.last_repair()[0]
     try:
         client = _jackmidi.Client(name)
     except _jackmidi.JackError as err:
@@ -95,6 +95,10 @@ def _acquire(base: str | None, port_name: str | None, fallback: str) -> _Shared:
         count, why = _jackmidi.last_reset()
         if count != resets:
             logger.warning("closed every JACK client of ours before opening %r (%s); their ports are registered again", name, why)
+        count, why = _jackmidi.last_repair()
+        if count != repairs:
+            logger.warning("opened JACK client %r again (%d time(s)) before using it: libjack kept a client that left "
+                           "during the open (%s)", name, count - repairs, why)
     shared = _Shared(client, name, ports={port_name} if port_name is not None else set(), refs=1)
     with _POOL_LOCK:
         _POOL.append(shared)
