@@ -1,7 +1,9 @@
 """A player's keyboard and a synth in a process of their own: ``python -m harness.player NAME``.
 
-Opens "NAME-keys:out" (a python-rtmidi output) and "NAME-synth:in" (the daemon's own input
-class), prints "ready", then answers one command per line on stdin:
+Opens "NAME-keys:out" and "NAME-synth:in" (the daemon's own port classes, on our JACK binding,
+which opens a client again when libjack kept a client that left during its open: python-rtmidi's
+libjack does not, and a server restart is when programs come and go at once), prints "ready",
+then answers one command per line on stdin:
 
     send B1 B2 ...   send that MIDI message from the keys            -> "ok"
     heard            what the synth received since the last "heard"  -> a JSON list of byte lists
@@ -21,16 +23,21 @@ import time
 import mido
 
 from harness.jackd import NamedJackClient
+from live.midi_io.ports import MidiOutput
 
 
 OPEN_TRIES = 40  # a server that has just started may refuse a client for a while (seen: seconds, in full test runs)
 
 
-def _open(client: str, kind: str) -> NamedJackClient:
+def _keys(client: str) -> MidiOutput:
+    return MidiOutput(None, backend="jack", client_name=client, port_name="out")
+
+
+def _open(client: str, make):
     for attempt in range(OPEN_TRIES):
         try:
-            return NamedJackClient(client, kind)
-        except Exception as err:  # noqa: BLE001 - python-rtmidi raises SystemError, our binding BackendError
+            return make(client)
+        except Exception as err:  # noqa: BLE001 - our binding raises BackendError (a MIDI error), anything else is retried too
             if attempt == OPEN_TRIES - 1:
                 raise
             print(f"harness.player: the server refused {client!r} ({err}); asking again", file=sys.stderr, flush=True)
@@ -39,8 +46,8 @@ def _open(client: str, kind: str) -> NamedJackClient:
 
 
 def main(name: str) -> None:
-    keys = _open(f"{name}-keys", "out")
-    synth = _open(f"{name}-synth", "in")
+    keys = _open(f"{name}-keys", _keys)
+    synth = _open(f"{name}-synth", lambda client: NamedJackClient(client, "in"))
     print("ready", flush=True)
     seen = 0
     for line in sys.stdin:
