@@ -392,7 +392,7 @@ class Daemon:
                 scheduler.ledger.expire()
             if now >= self._next_warm and self.session is not None:
                 self._next_warm = now + WARM_SECONDS
-                self.session.keep_warm()
+                self.session.keep_warm(self._wake.is_set)  # gives way to input, ticks, commands
             if now >= self._next_snapshot and now - self._snapshot_asked < 1.0:  # someone is watching
                 self._next_snapshot = now + SNAPSHOT_SECONDS
                 self._snapshot = make_snapshot(self)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -264,11 +265,13 @@ class Agent:
             self._warm_input = np.zeros((1, self.model.input_size), np.float32)
         self.model.step(self._warm_input, self._warm_state)
 
-    def keep_warm(self) -> None:
+    def keep_warm(self, interrupted: Callable[[], bool] | None = None) -> None:
         """Called by the daemon every ``live.daemon.WARM_SECONDS`` (20 ms of wall time). Modes that
         answer a player's note at once (harmonize) rehearse that work here, so that the CPU's
         caches hold it when the note comes: after 0.1 s idle a step costs several times what it
-        costs warm (see docs/DAEMON.md). What the agent plays must not change. Others do nothing."""
+        costs warm (see docs/DAEMON.md). What the agent plays must not change. Others do nothing.
+        ``interrupted``: true once input (or a tick) waits for the daemon's loop; a rehearsal
+        asks it between model steps and gives up, so a note never waits for a whole rehearsal."""
 
     def play(self, tick: int, msg: mido.Message, offset: float = 0.0, now: bool = False) -> None:
         """Hand one message to the sink (counting note-ons)."""

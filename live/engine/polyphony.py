@@ -22,8 +22,8 @@ follow the knob (see tests/engine/test_polyphony.py).
 Harmonize (:class:`Harmonize`): the player's melody is the top voice and the model adds the
 voices below it, on the step grid, as the melody is played:
 
-- A player's note-on whose step (the nearest step start) is not yet fed opens that step at
-  once: the steps before it are completed, the player's events for the step are fed
+- A player's note-on whose step (the nearest step start; at a step's mid-point, the earlier
+  step while it is not yet fed) is not yet fed opens that step at once: the steps before it are completed, the player's events for the step are fed
   (``NEW_NOTE(p)`` first, with anything the player holds), then the model's voices for the
   step are sampled below ``p`` and sent immediately (``Out.now``) as they are drawn, followed
   by ``STEP_END``. The harmony leaves within one model step per note of the player's note.
@@ -57,7 +57,7 @@ import numpy as np
 from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.step_agent import StepAgent
 from live.engine.stream import Stream
-from live.engine.voices.polyphony import PolyVoice
+from live.engine.voices.polyphony import Interrupted, PolyVoice
 from live.models.encodings.polyphony import (
     NEW_NOTE,
     POLY_START,
@@ -109,13 +109,23 @@ class Harmonize(StepAgent):
         self.open_model: list[PolyEvent] = []  # the model's note events in the open step
         self.reopens = 0  # times the open step was re-opened
         self._rehearsal_rng = np.random.default_rng(0)  # keep_warm's draws, never the agent's
+        self.rehearsals_interrupted = 0  # rehearsals that gave way to input
         self.quiet_steps = 0  # consecutive fed steps with nothing sounding
         self.harmony_seconds = 0.0  # the last note-on's time from arrival to its harmony sent
 
     # -- the player's side -----------------------------------------------------------------------
 
     def nearest_step(self, tick: int) -> int:
-        return (tick + self.step_ticks // 2) // self.step_ticks
+        """The step whose start is nearest to ``tick``. A tick half way between two starts (a
+        step's mid-point) goes to the earlier step while that one is still open for input: the
+        daemon rounds a note's time to the nearest tick, so a note up to half a tick before the
+        mid-point comes with the mid-point's tick, maybe before the clock has handed that tick
+        over, and handing it to the later step would first cost the earlier step's model steps,
+        before the harmony (a tenth of the notes, played at random)."""
+        step = (tick + self.step_ticks // 2) // self.step_ticks
+        if self.step_ticks % 2 == 0 and tick % self.step_ticks == self.step_ticks // 2 and step - 1 > self.processed:
+            return step - 1
+        return step
 
     def step_of(self, tick: int) -> int:
         step = self.nearest_step(tick)
@@ -124,21 +134,25 @@ class Harmonize(StepAgent):
         return max(step, self.processed + 1)
 
     def note(self, tick: int, msg: mido.Message) -> None:
-        super().note(tick, msg)
-        if msg.type != "note_on" or msg.velocity == 0:
+        """A player's note: a note-on is harmonized at once, with the key found before it; the
+        key finder hears it after the harmony has left (its update would delay the harmony)."""
+        if not self.record(tick, msg):
             return
         started = time.perf_counter()
-        step = self.nearest_step(tick)
-        if step == self.open:
-            if self.reopens >= MAX_REOPENS:
-                return  # counts on the next step
-            self.reopens += 1
-            self.reopen(step, tick)
-        elif step > self.processed:
-            self.open_step(step, tick, msg.note)
-        else:
-            return  # its step is closed: it counts on the next one (no harmony of its own)
-        self.harmony_seconds = time.perf_counter() - started
+        try:
+            step = self.nearest_step(tick)
+            if step == self.open:
+                if self.reopens >= MAX_REOPENS:
+                    return  # counts on the next step
+                self.reopens += 1
+                self.reopen(step, tick)
+            elif step > self.processed:
+                self.open_step(step, tick, msg.note)
+            else:
+                return  # its step is closed: it counts on the next one (no harmony of its own)
+            self.harmony_seconds = time.perf_counter() - started
+        finally:
+            self.tonality.observe(msg.note)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -204,7 +218,7 @@ class Harmonize(StepAgent):
         self.quiet_steps = 0
 
     def tick(self, tick: int) -> None:
-        if tick % self.step_ticks == self.step_ticks // 2 and self.nearest_step(tick) - 1 == self.open:
+        if tick % self.step_ticks == self.step_ticks // 2 and tick // self.step_ticks == self.open:
             self.open = self.mark = None  # the open step's input window has closed
         super().tick(tick)
 
@@ -236,12 +250,14 @@ class Harmonize(StepAgent):
         self.open = self.mark = None
         self.quiet_steps = 0
 
-    def keep_warm(self) -> None:
+    def keep_warm(self, interrupted: Callable[[], bool] | None = None) -> None:
         """A player's note is answered within a few model steps of its arrival, and after a rest
         those steps run on a cold CPU (measured: 1.7 ms per note-on after 0.25 s idle, 0.6 ms
         warm). So rehearse one: harmonize a note on the stream, then rewind the stream to where
         it was (``_Mark``), with a random generator of the rehearsal's own: what the agent plays
-        is not changed. Not while a step is open (its notes may still come)."""
+        is not changed. Not while a step is open (its notes may still come). The rehearsal gives
+        way between model steps once ``interrupted`` says input waits: a note that came during
+        it waits one model step, not the whole rehearsal (a step's worth, about 1 ms here)."""
         if self.open is not None or not self.stream.primed:
             self.warm_up()
             return
@@ -249,8 +265,10 @@ class Harmonize(StepAgent):
         try:
             self.poly.sample_step(
                 self.stream, self._rehearsal_rng, self.params.temperature, self.bias(), [PolyEvent(NEW_NOTE, 72)],
-                below=72, continuable=set(), min_notes=1,
+                below=72, continuable=set(), min_notes=1, interrupted=interrupted,
             )
+        except Interrupted:
+            self.rehearsals_interrupted += 1
         finally:
             mark.restore(self.stream)
 

@@ -195,10 +195,13 @@ class Session:
         """Whether any agent rehearses between notes (its ``keep_warm`` does something)."""
         return any(type(agent).keep_warm is not Agent.keep_warm for agent in self.agents)
 
-    def keep_warm(self) -> None:
-        """Let every agent keep its model warm (``Agent.keep_warm``); the daemon calls this."""
+    def keep_warm(self, interrupted: Callable[[], bool] | None = None) -> None:
+        """Let every agent keep its model warm (``Agent.keep_warm``); the daemon calls this, with
+        ``interrupted`` true once something waits for its loop."""
         for agent in self.agents:
-            agent.keep_warm()
+            if interrupted is not None and interrupted():
+                return
+            agent.keep_warm(interrupted)
 
     def set_tempo(self, bpm: float) -> None:
         """The clock's tempo (quarter notes per minute), for agents that think in seconds

@@ -48,10 +48,15 @@ class StepAgent(OnSteps, Agent):
     # -- the player's side -------------------------------------------------------------------
 
     def note(self, tick: int, msg: mido.Message) -> None:
-        velocity = msg.velocity if msg.type == "note_on" else 0
-        self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))
+        velocity = self.record(tick, msg)
         if velocity:
             self.tonality.observe(msg.note)
+
+    def record(self, tick: int, msg: mido.Message) -> int:
+        """Keep a player's note message as its step's input; returns its velocity (0: a note-off)."""
+        velocity = msg.velocity if msg.type == "note_on" else 0
+        self.inputs.setdefault(self.step_of(tick), StepInput()).messages.append((msg.note, velocity))
+        return velocity
 
     @property
     def key(self) -> Key | None:

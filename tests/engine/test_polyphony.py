@@ -238,6 +238,32 @@ def test_harmony_leaves_at_once_when_the_note_arrives_and_lies_below_it(model):
     assert agent.state == "idle" and not agent.poly.sounding  # the player stopped: silence, then idle
 
 
+def test_a_note_on_a_mid_point_before_the_clock_gets_there_opens_the_earlier_step(model):
+    """The daemon rounds a note's time to the nearest tick: a note up to half a tick before a
+    step's mid-point comes with the mid-point's tick, before the clock has handed that tick to
+    the agent. It opens the earlier step, still open for input (the tick is as near to it as to
+    the next), instead of first feeding that step without it (model steps before the harmony)."""
+    session, sink = harmonize(model, seed=1)
+    agent = session.agents[0]
+    st = agent.step_ticks
+    session.player(0, mido.Message("note_on", note=72, velocity=80))
+    for tick in range(st + st // 2):  # up to the tick before step 1's mid-point
+        session.tick(tick)
+    assert agent.processed == 0 and agent.open is None
+    fed = len(agent.stream.events)
+    sink.outs.clear()
+    session.player(st + st // 2, mido.Message("note_on", note=74, velocity=80))
+    assert agent.open == 1 and agent.processed == 1, "the note opened step 1 (not step 2 after feeding step 1)"
+    ons = sink.ons()
+    assert ons and all(o.now and o.msg.note < 74 for o in ons)
+    assert PolyEvent(NEW_NOTE, 74) in agent.stream.events[fed:]
+    fed = len(agent.stream.events)
+    session.tick(st + st // 2)  # the mid-point arrives: step 1 closes, nothing more is fed
+    assert agent.open is None and len(agent.stream.events) == fed
+    session.player(st + st // 2 + 1, mido.Message("note_on", note=76, velocity=80))
+    assert agent.open == 2, "after the mid-point a note opens the next step"
+
+
 def test_every_harmony_note_ends_and_none_outlasts_the_melody(model):
     for seed in range(3):
         session, sink = harmonize(model, seed=seed, density=0.8)
@@ -309,12 +335,36 @@ def test_keeping_the_model_warm_changes_nothing_it_plays(model):
     assert warm_sink.ons() and warm_sink.outs == plain_sink.outs
 
 
-def _warming(session: Session):
+def test_a_rehearsal_gives_way_to_input_between_model_steps_and_changes_nothing_it_plays(model):
+    """The daemon's loop runs the rehearsal; a note that comes meanwhile must not wait for all of
+    it. Asked between model steps whether input waits, it gives up at once, the stream rewound;
+    interrupted at every possible model step, the agent still plays what it plays unrehearsed."""
+    notes = melody([72, 71, 69, 67, 65, 64, 62, 60])
+    plain, plain_sink = harmonize(model, seed=5)
+    play_notes(plain, notes, until=120)
+    asked: list[int] = []
+
+    def interrupted() -> bool:  # input waits at the k-th question of each rehearsal, k = 1, 2, 3, ...
+        asked[-1] += 1
+        return asked[-1] >= len(asked) % 5 + 1
+
+    warm, warm_sink = harmonize(model, seed=5)
+    warm.tick = _warming(warm, interrupted, asked)
+    play_notes(warm, notes, until=120)
+    agent = warm.agents[0]
+    assert agent.rehearsals_interrupted > 20
+    assert max(asked) <= 5, "the rehearsal asked on after input waited"
+    assert warm_sink.ons() and warm_sink.outs == plain_sink.outs
+
+
+def _warming(session: Session, interrupted=None, asked: list[int] | None = None):
     """session.tick, with keep_warm before every tick (the daemon calls it on a timer)."""
     tick = session.tick
 
     def warmed(t: int) -> None:
-        session.keep_warm()
+        if asked is not None:
+            asked.append(0)
+        session.keep_warm(interrupted)
         tick(t)
 
     return warmed

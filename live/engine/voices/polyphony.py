@@ -37,6 +37,10 @@ _CONT0 = NUM_UNPITCHED_CLASSES + NUM_PITCHES  # class of CONTINUED_NOTE(0)
 Emit = Callable[[PolyEvent], None]
 
 
+class Interrupted(Exception):
+    """``PolyVoice.sample_step`` gave way to waiting input (see its ``interrupted``)."""
+
+
 class PolyVoice(StepVoice):
     """Polyphonic voice (Polyphony RNN): any number of notes per step.
 
@@ -108,6 +112,7 @@ class PolyVoice(StepVoice):
         before_end: Callable[[], None] | None = None,
         min_notes: int = 0,
         top_p: float = 1.0,
+        interrupted: Callable[[], bool] | None = None,
     ) -> list[PolyEvent]:
         """Feed one whole step to ``stream``: the ``given`` note events merged with the model's.
 
@@ -125,6 +130,8 @@ class PolyVoice(StepVoice):
             min_notes: the model must put at least this many notes in the step (STEP_END is
                 masked until it has, as long as it has a note it may play).
             top_p: nucleus sampling over the allowed classes (see ``sample_class``).
+            interrupted: asked before each model step; once true, :class:`Interrupted` is raised
+                (a rehearsal gives way; the stream is then part-way through the step).
         Returns:
             The model's events of the step (not the given ones), then STEP_END; every event
             given or drawn has been fed, STEP_END last.
@@ -137,6 +144,8 @@ class PolyVoice(StepVoice):
         top = NUM_PITCHES if below is None else max(0, min(NUM_PITCHES, below))
         drawn: list[PolyEvent] = []
         while True:
+            if interrupted is not None and interrupted():
+                raise Interrupted
             floor = pending[0].pitch if pending else -1  # model notes must be above this
             if len(drawn) >= max_notes or not (new[floor + 1 : top].any() or cont[floor + 1 : top].any()):
                 if not pending:
