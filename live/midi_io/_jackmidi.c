@@ -318,6 +318,23 @@ static void synchro_view(const char *own_tail, synchro_view_t *view) {
     fclose(maps);
 }
 
+/* Whether the server made this client's synchronisation file under a name we know: jack2's
+ * ("jack_sem.<uid>_<server>_<client>", or without the uid for a promiscuous server; "sem."
+ * before it on POSIX semaphores). */
+static int own_file_exists(const char *tail) {
+    char path[1024];
+    const char *prefixes[] = {"/dev/shm/jack_sem.", "/dev/shm/sem.jack_sem."};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%d_%s", prefixes[i], (int)geteuid(), tail);
+        if (access(path, F_OK) == 0)
+            return 1;
+        snprintf(path, sizeof path, "%s%s", prefixes[i], tail);
+        if (access(path, F_OK) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* How many of the departed files in 'now' were not mapped 'before'. */
 static int newly_departed(const synchro_view_t *now, const synchro_view_t *before) {
     int count = 0;
@@ -341,7 +358,7 @@ static const char *stale_synchro(jack_client_t *jack, const synchro_view_t *befo
     const char *server = getenv("JACK_DEFAULT_SERVER"); /* what libjack opens when not told otherwise */
     const char *client = jack_get_client_name(jack);
     char tail[512];
-    int at = snprintf(tail, sizeof tail, "%s_", server != NULL && server[0] != '\0' ? server : "default");
+    int at = snprintf(tail, sizeof tail, "%s_", server != NULL ? server : "default");
     snprintf(tail + at, sizeof tail - at, "%s", client);
     for (char *c = tail + at; *c != '\0'; c++)
         if (*c == '/' || *c == '\\')
@@ -350,8 +367,8 @@ static const char *stale_synchro(jack_client_t *jack, const synchro_view_t *befo
     synchro_view(tail, &view);
     if (!view.any)
         return NULL; /* another implementation (PipeWire's, or a build we do not know) */
-    if (!view.own)
-        return STALE_OWN;
+    if (!view.own && own_file_exists(tail))
+        return STALE_OWN; /* (a file we cannot find is a naming we do not know, not a stale one) */
     if (before == NULL || newly_departed(&view, before) == 0)
         return NULL;
     /* a client that left just now is unmapped by our notification thread a moment later */
@@ -400,8 +417,15 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
                          (status & JackServerFailed) ? ": no JACK server running" : "");
             return -1;
         }
-        if (stale == NULL || (attempt == SYNCHRO_TRIES && stale == STALE_DEPARTED))
-            break; /* the latter: another user of libjack in this process keeps its table; ours runs */
+        if (stale == NULL)
+            break;
+        if (attempt == SYNCHRO_TRIES) {
+            /* Never seen: another user of libjack in this process keeps its table. Ours is used
+             * all the same (refusing it would leave the daemon with no port at all). */
+            atomic_store(&repair_reason, stale == STALE_OWN ? "its own synchronisation stayed a departed client's (given up)"
+                                                             : "a departed client's synchronisation stayed mapped (given up)");
+            break;
+        }
         atomic_store(&repair_reason, stale);
         atomic_fetch_add(&repairs, 1);
         Py_BEGIN_ALLOW_THREADS
@@ -409,11 +433,6 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
         if (count == 0)
             synchro_view("", &before); /* our table is empty now: what stays mapped is another's */
         Py_END_ALLOW_THREADS
-        if (attempt == SYNCHRO_TRIES) {
-            PyErr_Format(JackError, "libjack gave client %s a departed client's synchronisation %d times in a row "
-                         "(another JACK client of this process keeps libjack's table)", name, attempt);
-            return -1;
-        }
         struct timespec pause = {0, 20000000L * attempt};
         Py_BEGIN_ALLOW_THREADS
         nanosleep(&pause, NULL);
