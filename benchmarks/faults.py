@@ -173,7 +173,7 @@ def run(quick: bool = False, log=print) -> str:
         f"| JACK server restarted ({restarts['count']}x, SIGTERM and SIGKILL alternately, a key held each time) | "
         f"ports registered again and connections restored {statistics.median(back) if back else float('nan'):.2f} s median, "
         f"{max(back) if back else float('nan'):.2f} s max after the new server runs (the player's ports were there again "
-        f"{statistics.median(restarts['player']):.2f} s median after it; ours retry a missing remote after 0.25 s, then 0.5 s); "
+        f"{statistics.median(restarts['player']):.2f} s median after it; ours retry a missing remote every 0.1 s for 2 s); "
         f"{restarts['failed']} never came back; "
         f"{restarts['reopened']} client open(s) done again because another program's client left during it "
         "(docs/MIDI.md) | back, every time |",

@@ -24,6 +24,7 @@ logger = logging.getLogger("live.midi_io")
 class _Watch:
     backoff: float
     due: float = 0.0
+    since: float | None = None  # when the port was first found down (perf_counter seconds)
 
 
 class PortSupervisor:
@@ -31,9 +32,11 @@ class PortSupervisor:
     every port again when the JACK server restarts.
 
     Every ``interval`` seconds it lists the ports; a connected port whose remote is missing is
-    closed and logged ("... vanished"); it is tried again after ``min_backoff`` seconds, the wait
-    doubling up to ``max_backoff``, and logged again when it is back. A remote that goes and
-    comes back within one interval is not noticed.
+    closed and logged ("... vanished"); it is tried again every ``fast_retry`` seconds for its
+    first ``fast_for`` seconds down (a remote back at once, as after a JACK restart, is found
+    within ``fast_retry``), then after ``min_backoff`` seconds, the wait doubling up to
+    ``max_backoff``, and logged again when it is back. A remote that goes and comes back within
+    one interval is not noticed.
 
     On JACK it also watches the server itself (``jack_server_identity``: no client needed).
     When the server stops, every port (virtual ones too) is down and ``on_server`` is called
@@ -52,10 +55,14 @@ class PortSupervisor:
         interval: float = 0.5,
         min_backoff: float = 0.25,
         max_backoff: float = 5.0,
+        fast_retry: float = 0.1,
+        fast_for: float = 2.0,
     ) -> None:
         self.interval = interval
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.fast_retry = fast_retry
+        self.fast_for = fast_for
         self._watched: dict[MidiInput | MidiOutput, _Watch] = {}
         self._listers: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
@@ -175,14 +182,19 @@ class PortSupervisor:
                 if names is not None and find_again(port.remote, names, port.backend) is None:
                     port._go_down()
                     logger.warning("%s %r vanished; will reopen it when it comes back", what, port.remote)
-                    watch.backoff = self.min_backoff
+                    watch.backoff, watch.since = self.fast_retry, now
                     watch.due = now + watch.backoff
             elif now >= watch.due:
+                if watch.since is None:  # down since a restart of the server, or since it opened
+                    watch.since = now
                 if port._reopen():
                     logger.info("%s %r is back", what, port.remote)
-                    watch.backoff = self.min_backoff
+                    watch.backoff, watch.since = self.min_backoff, None
                 else:
-                    watch.backoff = min(watch.backoff * 2, self.max_backoff)
+                    if now - watch.since < self.fast_for:
+                        watch.backoff = self.fast_retry
+                    else:
+                        watch.backoff = min(max(watch.backoff * 2, self.min_backoff), self.max_backoff)
                     watch.due = now + watch.backoff
             if not port.up:
                 next_due = min(next_due, watch.due)

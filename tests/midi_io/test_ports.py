@@ -423,8 +423,10 @@ class FakePort:
 
 
 def test_supervisor_reports_a_vanished_port_and_retries_with_growing_backoff(monkeypatch, caplog):
+    """Every 0.1 s for its first 2 s down (a remote back at once, as after a JACK restart, is
+    found at once), then 0.25 s, the wait doubling up to 5 s."""
     port = FakePort("player:out")
-    supervisor = PortSupervisor([port], interval=0.5, min_backoff=0.25, max_backoff=5.0)
+    supervisor = PortSupervisor([port], interval=0.5, min_backoff=0.25, max_backoff=5.0, fast_retry=0.1, fast_for=2.0)
     monkeypatch.setattr(supervisor, "_names", lambda backend, kind: ["player:out"] if port.present else [])
     caplog.set_level(logging.INFO, logger="live.midi_io")
 
@@ -435,7 +437,7 @@ def test_supervisor_reports_a_vanished_port_and_retries_with_growing_backoff(mon
 
     attempts = []
     now = 1.0
-    for _ in range(9):  # jump to each due time and fail
+    for _ in range(28):  # jump to each due time and fail
         watch = supervisor._watched[port]
         now = watch.due
         supervisor.check(now=now - 0.001)  # not due yet: no attempt
@@ -444,8 +446,10 @@ def test_supervisor_reports_a_vanished_port_and_retries_with_growing_backoff(mon
         assert port.reopen_attempts == before + 1
         attempts.append(now)
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(attempts)]
-    assert gaps == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0]
-    assert attempts[0] == pytest.approx(1.25)
+    k = gaps.index(0.25)  # the first wait after the fast ones
+    assert gaps[:k] == [0.1] * k and 1.95 <= attempts[k] - 1.0 <= 2.1  # every 0.1 s for its first 2 s down
+    assert gaps[k:] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0][: len(gaps) - k] and len(gaps) - k >= 6
+    assert attempts[0] == pytest.approx(1.1)
 
     port.present = True
     supervisor.check(now=supervisor._watched[port].due)
