@@ -22,13 +22,14 @@ follow the knob (see tests/engine/test_polyphony.py).
 Harmonize (:class:`Harmonize`): the player's melody is the top voice and the model adds the
 voices below it, on the step grid, as the melody is played:
 
-- A player's note-on whose step (the nearest step start; at a step's mid-point, the earlier
-  step while it is not yet fed) is not yet fed opens that step at once: the steps before it are completed, the player's events for the step are fed
-  (``NEW_NOTE(p)`` first, with anything the player holds), then the model's voices for the
-  step are sampled below ``p`` and sent immediately (``Out.now``) as they are drawn, followed
-  by ``STEP_END``. The harmony leaves within one model step per note of the player's note.
-  Every melody onset gets at least one voice below it, struck or continued (``STEP_END`` is
-  masked until the model has put one note in the step); density decides how many more.
+- A player's note-on whose step is not yet fed opens that step at once (its step: the nearest
+  step start; at a step's mid-point, the earlier step while that one is not yet fed): the steps
+  before it are completed, the player's events for the step are fed (``NEW_NOTE(p)`` first,
+  with anything the player holds), then the model's voices for the step are sampled below
+  ``p`` and sent immediately (``Out.now``) as they are drawn, followed by ``STEP_END``. The
+  harmony leaves within one model step per note of the player's note. Every melody onset gets
+  at least one voice below it, struck or continued (``STEP_END`` is masked until the model has
+  put one note in the step); density decides how many more.
 - More note-ons in an open step (a chord, a grace note) re-open it: the stream is rewound to
   the step's start and the step is fed again with every note the player struck in it, the
   harmony already sent kept as it is (teacher-forced); the model may add notes in the gaps,

@@ -201,9 +201,8 @@ static void registry_set(void *client, void *value) {
 
 /* -- Python's side ---------------------------------------------------------------------------- */
 
-static void before_open(void);
+static int before_open(void);
 static void forget_all(void);
-static int snapshot(Client **out);
 
 static PyObject *JackError; /* _jackmidi.JackError(RuntimeError) */
 
@@ -393,11 +392,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
     }
     jack_status_t status = 0;
     jack_client_t *jack;
-    before_open();
-    Client *others[MAX_CLIENTS];
-    int count = snapshot(others);
-    for (int i = 0; i < count; i++)
-        Py_DECREF((PyObject *)others[i]);
+    int count = before_open();
     synchro_view_t before; /* the first client of ours: what other libraries' tables map now */
     if (count == 0)
         synchro_view("", &before);
@@ -432,9 +427,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
         jack_client_close(jack); /* libjack empties its entry (all of them, with no client left) */
         if (count == 0)
             synchro_view("", &before); /* our table is empty now: what stays mapped is another's */
-        Py_END_ALLOW_THREADS
         struct timespec pause = {0, 20000000L * attempt};
-        Py_BEGIN_ALLOW_THREADS
         nanosleep(&pause, NULL);
         Py_END_ALLOW_THREADS
     }
@@ -536,9 +529,9 @@ static void reset_all(Client **clients, int count) {
     }
 }
 
-/* Call before any jack_client_open of ours (see 'registry'). python-rtmidi's wheels carry a
- * libjack of their own, whose table is not ours. */
-static void before_open(void) {
+/* Call before any jack_client_open of ours (see 'registry'); returns how many clients of ours are
+ * open after it. python-rtmidi's wheels carry a libjack of their own, whose table is not ours. */
+static int before_open(void) {
     Client *clients[MAX_CLIENTS];
     int count = snapshot(clients);
     const char *reason = NULL;
@@ -565,6 +558,7 @@ static void before_open(void) {
         atomic_store(&reset_needed, 0); /* after the closes: a late notice from one of them is moot */
     for (int i = 0; i < count; i++)
         Py_DECREF((PyObject *)clients[i]);
+    return reset ? 0 : count;
 }
 
 /* libjack deleted every client of the process (on_jack_error): ours are marked dead and closed
