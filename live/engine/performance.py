@@ -146,7 +146,7 @@ class PerformanceAgent(Agent):
         if config.family != "performance":
             raise ValueError(f"{model.config_id} is not a Performance RNN model")
         self.steps_per_second = config.steps_per_second or 100
-        self.stream = Stream(model)
+        self.stream = Stream(model, scored=False)
         encoder = self.stream.encoder
         one_hot = getattr(getattr(encoder, "target", encoder), "one_hot", None)
         if one_hot is None:

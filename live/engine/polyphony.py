@@ -49,6 +49,7 @@ voices below it, on the step grid, as the melody is played:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -60,6 +61,7 @@ from live.engine.step_agent import StepAgent
 from live.engine.stream import Stream
 from live.engine.voices.polyphony import Interrupted, PolyVoice
 from live.models.encodings.polyphony import (
+    CONTINUED_NOTE,
     NEW_NOTE,
     POLY_START,
     PolyEvent,
@@ -71,23 +73,50 @@ MAX_REOPENS = 3
 later ones in that step count on the next step."""
 
 
+LOOKAHEAD_SPAN = 12
+"""Harmonize: the model steps of the player's likely next note-ons are worked out ahead
+(``Stream.lookahead``) for every pitch within this many semitones of the last melody note."""
+
+
+@functools.lru_cache(maxsize=256)
+def likely_openings(last: int, held: frozenset[int], sounding: frozenset[int]) -> tuple[tuple[PolyEvent, ...], ...]:
+    """How a step that a melody note opens is likely to begin, as paths of events for
+    ``Stream.lookahead``, likeliest first. For each pitch ``p`` within LOOKAHEAD_SPAN semitones
+    of the ``last`` melody note, nearest first: the player's events down to ``NEW_NOTE(p)``
+    (``CONTINUED_NOTE`` of the notes the player still ``held`` above it, as in a falling legato
+    line); then, after them, the continuation of the highest note sounding below ``p``, the
+    player's or the harmony's (``sounding``): a continuation sends nothing, so a harmony note
+    struck after it would wait for that model step."""
+    pitches = sorted(range(max(0, last - LOOKAHEAD_SPAN), min(127, last + LOOKAHEAD_SPAN) + 1), key=lambda p: (abs(p - last), p))
+    paths: list[tuple[PolyEvent, ...]] = []
+    for p in pitches:
+        head = tuple(PolyEvent(CONTINUED_NOTE, q) for q in sorted((q for q in held if q > p), reverse=True))
+        head += (PolyEvent(NEW_NOTE, p),)
+        paths.append(head)
+        below = [q for q in held | sounding if q < p]
+        if below:
+            paths.append(head + (PolyEvent(CONTINUED_NOTE, max(below)),))
+    return tuple(paths)
+
+
 class _Mark:
     """Where a stream stood at a step's start, to feed the step again (a chord's later notes).
 
     Polyphony's encoder keeps no features beyond its event list, so truncating the list and
     restoring the recurrent state and logits rewinds the stream exactly, without copying the
-    session's whole history (as ``Stream.fork`` would)."""
+    session's whole history (as ``Stream.fork`` would). Nor the state: a model step makes a
+    new one and new logits and never writes into the old (``live.models.cells.State``)."""
 
     def __init__(self, stream: Stream) -> None:
         self.length = len(stream.encoder.events)
-        self.state = stream.state.copy()
-        self.logits = None if stream.logits is None else stream.logits.copy()
+        self.state = stream.state
+        self.logits = stream.logits
         self.log_likelihood = stream.log_likelihood
 
     def restore(self, stream: Stream) -> None:
         del stream.encoder.events[self.length :]
-        stream.state = self.state.copy()
-        stream.logits = None if self.logits is None else self.logits.copy()
+        stream.state = self.state
+        stream.logits = self.logits
         stream.log_likelihood = self.log_likelihood
 
 
@@ -113,6 +142,7 @@ class Harmonize(StepAgent):
         self.rehearsals_interrupted = 0  # rehearsals that gave way to input
         self.quiet_steps = 0  # consecutive fed steps with nothing sounding
         self.harmony_seconds = 0.0  # the last note-on's time from arrival to its harmony sent
+        self.last_pitch = 72  # the player's last melody note (where to look ahead from)
 
     # -- the player's side -----------------------------------------------------------------------
 
@@ -154,6 +184,7 @@ class Harmonize(StepAgent):
             self.harmony_seconds = time.perf_counter() - started
         finally:
             self.tonality.observe(msg.note)
+            self.last_pitch = msg.note
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -217,6 +248,7 @@ class Harmonize(StepAgent):
         self.open_model = sorted(forced + drawn[:-1], key=lambda e: -e.pitch)
         self.processed = self.open
         self.quiet_steps = 0
+        self.stream.prepare()  # the harmony has left: half the next step's work, before it is due
 
     def tick(self, tick: int) -> None:
         if tick % self.step_ticks == self.step_ticks // 2 and tick // self.step_ticks == self.open:
@@ -238,6 +270,7 @@ class Harmonize(StepAgent):
             top_p=self.params.top_p,
         )
         self.poly.render(drawn, tick, self.params.velocity, self.play)
+        self.stream.prepare()  # half the work of the next note's model step, before it comes
         if self.held or self.poly.sounding or struck:
             self.quiet_steps = 0
         else:
@@ -252,24 +285,31 @@ class Harmonize(StepAgent):
         self.quiet_steps = 0
 
     def keep_warm(self, interrupted: Callable[[], bool] | None = None) -> None:
-        """A player's note is answered within a few model steps of its arrival, and after a rest
-        those steps run on a cold CPU (measured: 1.7 ms per note-on after 0.25 s idle, 0.6 ms
-        warm). So rehearse one: harmonize a note on the stream, then rewind the stream to where
-        it was (``_Mark``), with a random generator of the rehearsal's own: what the agent plays
-        is not changed. Not while a step is open (its notes may still come). The rehearsal gives
-        way between model steps once ``interrupted`` says input waits: a note that came during
-        it waits one model step, not the whole rehearsal (a step's worth, about 1 ms here)."""
+        """Between notes, make the next one cheap; what the agent plays is not changed.
+
+        First the model steps of the likely next note-ons (``likely_openings``) are worked
+        out ahead (``Stream.lookahead``, once per stream position): the player's note then
+        costs no model step before its harmony is drawn. Then, as a player's note is answered
+        on a CPU gone cold since the last one (measured: 1.7 ms per note-on after 0.25 s idle,
+        0.6 ms warm), one is rehearsed: a note harmonized on the stream, which is then rewound
+        (``_Mark``), with a random generator of the rehearsal's own. Not while a step is open
+        (its notes may still come). Both give way between model steps once ``interrupted``
+        says input waits: a note that came meanwhile waits one model step, not the whole work."""
         if self.open is not None or not self.stream.primed:
             self.warm_up()
+            return
+        held = frozenset(self.held & self.poly.heard)  # what the player's next step continues
+        openings = likely_openings(self.last_pitch, held, frozenset(self.poly.sounding))
+        if not self.stream.lookahead(openings, interrupted):
+            self.rehearsals_interrupted += 1
             return
         mark = _Mark(self.stream)
         try:
             self.poly.sample_step(
-                self.stream, self._rehearsal_rng, self.params.temperature, self.bias(), [PolyEvent(NEW_NOTE, 72)],
-                below=72, continuable=set(), min_notes=1, interrupted=interrupted,
+                self.stream, self._rehearsal_rng, self.params.temperature, self.bias(), [PolyEvent(NEW_NOTE, self.last_pitch)],
+                below=self.last_pitch, continuable=set(), min_notes=1, interrupted=interrupted,
             )
         except Interrupted:
             self.rehearsals_interrupted += 1
         finally:
             mark.restore(self.stream)
-

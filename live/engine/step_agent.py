@@ -33,7 +33,7 @@ class StepAgent(OnSteps, Agent):
         super().__init__(spec, model, sink, rng, ticks_per_bar, ticks_per_beat)
         self.step_ticks = ticks_per_step(model)
         self.steps_per_bar = max(1, ticks_per_bar // self.step_ticks)
-        self.stream = Stream(model)
+        self.stream = Stream(model, scored=False)
         self.voice: StepVoice = voice_for(model, self.channel)
         self.inputs: dict[int, StepInput] = {}  # step -> what the player did in it
         self.held: set[int] = set()  # pitches the player holds (after the last processed step)

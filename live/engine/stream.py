@@ -7,6 +7,7 @@ answer's first event costs nothing but the draw.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Hashable
 
 import numpy as np
@@ -27,9 +28,13 @@ class Stream:
         log_likelihood: sum of log-probabilities of the events sampled or fed since priming.
     """
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, scored: bool = True) -> None:
+        """scored: keep ``log_likelihood`` (the generator's beam search ranks by it); a live
+        agent never reads it and spares its cost on every step (it then stays 0.0)."""
         self.model = model
+        self.scored = scored
         self.encoder = model.make_encoder()
+        self._one_hot = self.encoder.one_hot_input
         self._x = np.zeros((1, model.input_size), np.float32)
         self.reset()
 
@@ -39,6 +44,9 @@ class Stream:
         self.state: State = self.model.initial_state(1)
         self.logits: np.ndarray | None = None
         self.log_likelihood = 0.0
+        self._ahead_of: State | None = None  # the state the last lookahead started from
+        # (id of a state, label) -> (that state, logits and state after feeding the label)
+        self._ahead: dict[tuple[int, int], tuple[State, np.ndarray, State]] = {}
 
     def __len__(self) -> int:
         """Steps (events) fed or sampled so far."""
@@ -59,12 +67,56 @@ class Stream:
         control: for conditional models, the control (chord, density...) of the step *after*
         this one, the step the model predicts next.
         """
-        if self.logits is not None:
-            self.log_likelihood += log_prob(self.logits, self.encoder.event_to_label(event))
+        label = self.encoder.event_to_label(event)
+        if self.scored and self.logits is not None:
+            self.log_likelihood += log_prob(self.logits, label)
+        self._step(event, label, control)
+
+    def _step(self, event: Hashable, label: int, control: Any) -> None:
+        """Append ``event`` (of class ``label``) and step the model on it."""
         self.encoder.append(event)
-        self.encoder.encode_input(self._x[0], control)
-        logits, self.state = self.model.logits(self._x, self.state)
+        if self._one_hot:  # the input is the one-hot of the label: the model looks it up
+            ahead = self._ahead.get((id(self.state), label))
+            if ahead is not None and ahead[0] is self.state:  # worked out by lookahead: the same numbers
+                _, self.logits, self.state = ahead
+                return
+            logits, self.state = self.model.logits_of_class(label, self.state)
+        else:
+            self.encoder.encode_input(self._x[0], control)
+            logits, self.state = self.model.logits(self._x, self.state)
         self.logits = logits[0]
+
+    def prepare(self) -> None:
+        """Work out the next model step's part that does not depend on its input (see
+        ``Model.prepare``): a step fed soon after then costs less. Call it while nothing waits
+        (the same numbers come out either way)."""
+        self.model.prepare(self.state)
+
+    def lookahead(self, paths: Iterable[Sequence[Hashable]], interrupted: Callable[[], bool] | None = None) -> bool:
+        """Work out now the model steps that feeding each path of events next would cost, path
+        by path in the order given, until ``interrupted`` says something waits (asked before
+        each step). Feeding a path's events from this same state (now, or after going back to
+        it) then takes each step from here: the same numbers, without the model's work when
+        the events come. A new lookahead from another state forgets the old one's steps.
+        Streams whose input is the one-hot of the event only (``one_hot_input``); others do
+        nothing. Returns False when ``interrupted`` stopped it before the end."""
+        if not self._one_hot or self.logits is None:
+            return True
+        if self._ahead_of is not self.state:
+            self._ahead_of, self._ahead = self.state, {}
+        for path in paths:
+            state = self.state
+            for event in path:
+                key = (id(state), self.encoder.event_to_label(event))
+                ahead = self._ahead.get(key)
+                if ahead is None:
+                    if interrupted is not None and interrupted():
+                        return False
+                    self.model.prepare(state)
+                    logits, after = self.model.logits_of_class(key[1], state)
+                    ahead = self._ahead[key] = (state, logits[0], after)
+                state = ahead[2]
+        return True
 
     def distribution(self, temperature: float = 1.0) -> np.ndarray:
         """Probabilities [num_classes] of the next step's classes at ``temperature``."""
@@ -91,22 +143,23 @@ class Stream:
         logits = self.logits if bias is None else self.logits + bias
         index, logp = sample_class(logits, temperature, rng, top_p)
         event = self.encoder.label_to_event(index)
-        self.encoder.append(event)
-        self.encoder.encode_input(self._x[0], control)
-        out, self.state = self.model.logits(self._x, self.state)
-        self.logits = out[0]
-        self.log_likelihood += logp
+        self._step(event, index, control)
+        if self.scored:
+            self.log_likelihood += logp
         return event, logp
 
     def fork(self) -> "Stream":
         """An independent copy sharing only the (read-only) model: for branching and beam search."""
         twin = Stream.__new__(Stream)
         twin.model = self.model
+        twin.scored = self.scored
+        twin._one_hot = self._one_hot
         twin.encoder = self.encoder.copy()
         twin._x = np.zeros_like(self._x)
         twin.state = self.state.copy()
         twin.logits = None if self.logits is None else self.logits.copy()
         twin.log_likelihood = self.log_likelihood
+        twin._ahead_of, twin._ahead = None, {}
         return twin
 
 

@@ -52,17 +52,28 @@ def prepare_lstm(kernel: np.ndarray, bias: np.ndarray, forget_bias: float = 1.0)
     )
 
 
-def lstm_step(p: LSTMParams, x: np.ndarray, c: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lstm_step(
+    p: LSTMParams, x: np.ndarray, c: np.ndarray, h: np.ndarray, hw: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One BasicLSTMCell step. x [B, I], c [B, U], h [B, U] -> (new c [B, U], new h [B, U])."""
-    return lstm_step_projected(p, x @ p.wx, c, h)
+    return lstm_step_projected(p, x @ p.wx, c, h, hw)
 
 
-def lstm_step_projected(p: LSTMParams, xw: np.ndarray, c: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def recurrent_term(p: LSTMParams, h: np.ndarray) -> np.ndarray:
+    """The part of a step's gates that does not depend on its input: h [B, U] -> [B, 4U]
+    (h @ p.wh + p.b). It can be worked out before the input is known (``prepare``)."""
+    return h @ p.wh + p.b
+
+
+def lstm_step_projected(
+    p: LSTMParams, xw: np.ndarray, c: np.ndarray, h: np.ndarray, hw: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``lstm_step`` with the input already projected: xw [B, 4U] = x @ p.wx. A one-hot input's
     projection is a row of ``p.wx``, and a whole known sequence's is one matmul, so callers that
-    know their inputs ahead (MusicVAE's encoder) skip a matmul per step."""
+    know their inputs ahead (MusicVAE's encoder) skip a matmul per step. ``hw``: the
+    ``recurrent_term`` of h when it was worked out ahead (the same numbers either way)."""
     u = p.units
-    t = np.tanh(xw + h @ p.wh + p.b)  # [B, 4U]: tanh of j, tanh(z/2) of i, f, o
+    t = np.tanh(xw + (recurrent_term(p, h) if hw is None else hw))  # [B, 4U]: tanh of j, tanh(z/2) of i, f, o
     g = 0.5 * t + 0.5  # sigmoid of i, f, o (the j columns are unused)
     c = c * g[:, 2 * u : 3 * u] + g[:, :u] * t[:, u : 2 * u]
     h = np.tanh(c) * g[:, 3 * u :]
@@ -109,9 +120,14 @@ def attention_push(
 class State:
     """The recurrent state of B streams.
 
+    A step makes a new State and never writes into an old one's arrays, so a State may be
+    kept as it is to go back to (``Stream.mark``).
+
     c, h: one [B, U] array per LSTM layer. With attention: ``read`` [B, A] the last attention
     read, ``window`` [B, L, A] the last L outputs of the wrapped cell (oldest first) and ``keys``
     [B, L, V] their projections (cached so a step projects only the newest output).
+    hw: without attention, each layer's ``recurrent_term`` [B, 4U] once ``prepare`` has worked
+    it out (None until then; a copy, ``take`` or ``stack`` leaves it out).
     """
 
     c: list[np.ndarray]
@@ -119,6 +135,7 @@ class State:
     read: np.ndarray | None = None
     window: np.ndarray | None = None
     keys: np.ndarray | None = None
+    hw: list[np.ndarray] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -177,13 +194,10 @@ def rnn_step(
     attention_scope: "first" (the wrapper around layer 0, as Magenta builds since 2017) or
     "stack" (around the whole stack, as older bundles have it); ignored without attention.
     """
+    if attention is None:
+        return stack_step(layers, x @ layers[0].wx, state)
     c, h = list(state.c), list(state.h)
     new = State(c, h)
-    if attention is None:
-        for i, p in enumerate(layers):
-            c[i], h[i] = lstm_step(p, x, c[i], h[i])
-            x = h[i]
-        return x, new
 
     x = np.concatenate([x, state.read], axis=1) @ attention.w_in + attention.b_in  # [B, I]
     wrapped = layers[:1] if attention_scope == "first" else layers
@@ -200,6 +214,26 @@ def rnn_step(
         c[i], h[i] = lstm_step(layers[i], x, c[i], h[i])
         x = h[i]
     return x, new
+
+
+def stack_step(layers: list[LSTMParams], xw: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+    """One step of a stack of LSTM layers (no attention), the first layer's input already
+    projected: xw [B, 4U] = x @ layers[0].wx (for a one-hot x, a row of that kernel).
+    -> (top output [B, U_last], new state)."""
+    c, h = list(state.c), list(state.h)
+    hw = state.hw or [None] * len(layers)
+    c[0], h[0] = lstm_step_projected(layers[0], xw, c[0], h[0], hw[0])
+    for i in range(1, len(layers)):
+        c[i], h[i] = lstm_step(layers[i], h[i - 1], c[i], h[i], hw[i])
+    return h[-1], State(c, h)
+
+
+def prepare(layers: list[LSTMParams], state: State) -> None:
+    """Work out ``state.hw`` (each layer's ``recurrent_term``) ahead of the next step, which then
+    costs about half its multiplications (and touches half the weights) when its input comes.
+    A memo of numbers the state already fixes: the next step's result is the same."""
+    if state.hw is None:
+        state.hw = [recurrent_term(p, h) for p, h in zip(layers, state.h)]
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -202,6 +202,25 @@ class Model:
         top, state = cells.rnn_step(self._layers, self._attention, self.config.attention_scope, x, state)
         return top @ self._w_out + self._b_out, state
 
+    def prepare(self, state: cells.State) -> None:
+        """Work out what the next step from ``state`` can before its input is known (without
+        attention: ``cells.prepare``), so that step costs less when the input comes. Its
+        result is the same either way."""
+        if self._attention is None:
+            cells.prepare(self._layers, state)
+
+    def logits_of_class(self, index: int, state: cells.State) -> tuple[np.ndarray, cells.State]:
+        """``logits`` for a batch of one whose input is the one-hot of class ``index`` (an
+        encoder with ``one_hot_input``): the same numbers, with the first layer's input
+        projection taken as its kernel's row instead of multiplied out (the one-hot times the
+        kernel is that row, exactly). -> (logits [1, num_classes], new state)."""
+        if self._attention is not None:
+            x = np.zeros((1, self.input_size), np.float32)
+            x[0, index] = 1.0
+            return self.logits(x, state)
+        top, state = cells.stack_step(self._layers, self._layers[0].wx[index : index + 1], state)
+        return top @ self._w_out + self._b_out, state
+
     def step(self, x: np.ndarray, state: cells.State, temperature: float = 1.0) -> tuple[np.ndarray, cells.State]:
         """One step. x float32 [B, input_size] -> (softmax of logits / temperature [B, num_classes], new state)."""
         logits, state = self.logits(np.asarray(x, np.float32), state)

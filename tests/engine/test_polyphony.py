@@ -547,3 +547,67 @@ def test_print_time_from_note_arrival_to_harmony():
             return f"median {statistics.median(values) * 1e3:.2f} ms, p99 {values[int(0.99 * (len(values) - 1))] * 1e3:.2f} ms"
 
         print(f"\nharmonize, {name}: note-on -> first harmony note {ms(first)}; -> last harmony note {ms(last)}")
+
+
+def test_likely_openings_are_the_nearest_notes_first_and_the_continuation_below_each():
+    from live.engine.polyphony import LOOKAHEAD_SPAN, likely_openings
+
+    paths = likely_openings(64, frozenset(), frozenset({55, 60, 67}))
+    firsts = [path[0].pitch for path in paths if len(path) == 1]
+    assert firsts[:5] == [64, 63, 65, 62, 66] and len(firsts) == 2 * LOOKAHEAD_SPAN + 1
+    two = {path[0].pitch: path[1] for path in paths if len(path) == 2}
+    assert two[64] == PolyEvent(CONTINUED_NOTE, 60) and two[61] == PolyEvent(CONTINUED_NOTE, 60)
+    assert two[60] == PolyEvent(CONTINUED_NOTE, 55) and 55 not in two and two[68] == PolyEvent(CONTINUED_NOTE, 67)
+    assert [p.pitch for p, *_ in likely_openings(2, frozenset(), frozenset())][:4] == [2, 1, 3, 0]  # the keyboard's edge
+    assert max(p.pitch for p, *_ in likely_openings(126, frozenset(), frozenset())) == 127
+    # legato: the player still holds 64 and 67 (a chord's notes go on)
+    legato = likely_openings(64, frozenset({64, 67}), frozenset({50}))
+    of = lambda p: [path for path in legato if PolyEvent(NEW_NOTE, p) in path]  # noqa: E731
+    cont = lambda p: PolyEvent(CONTINUED_NOTE, p)  # noqa: E731
+    assert of(62) == [(cont(67), cont(64), PolyEvent(NEW_NOTE, 62)), (cont(67), cont(64), PolyEvent(NEW_NOTE, 62), cont(50))]
+    assert of(65) == [(cont(67), PolyEvent(NEW_NOTE, 65)), (cont(67), PolyEvent(NEW_NOTE, 65), cont(64))]
+    assert of(67) == [(PolyEvent(NEW_NOTE, 67),), (PolyEvent(NEW_NOTE, 67), cont(64))]  # struck again: not continued
+
+
+def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(model):
+    """The daemon's loop keeps the agent warm between notes: the model steps of the likely next
+    melody notes are worked out then, so a note near the last one is harmonized at once; the
+    music is the same (test_keeping_the_model_warm_changes_nothing_it_plays)."""
+    session, sink = harmonize(model, seed=3)
+    agent = session.agents[0]
+    play_notes(session, melody([67, 69]), until=20)
+    calls = [0]
+    step = model.logits_of_class
+
+    def counted(index, state):
+        calls[0] += 1
+        return step(index, state)
+
+    model.logits_of_class = counted
+    try:
+        last = 20
+        for pitch, tick in ((71, 24), (60, 36), (84, 48)):  # near, the player still on 69; near; too far
+            for t in range(last + 1, tick):
+                session.tick(t)
+            last = tick - 1
+            session.keep_warm()
+            before, sent = calls[0], len(sink.outs)
+            firsts: list[int] = []
+            play = agent.sink.play
+
+            def first(a, out, play=play, firsts=firsts):
+                if out.msg.type == "note_on" and out.msg.velocity and not firsts:
+                    firsts.append(calls[0])
+                play(a, out)
+
+            agent.sink.play = first
+            session.player(tick, mido.Message("note_on", note=pitch, velocity=80))
+            agent.sink.play = play
+            assert len(sink.outs) > sent and firsts
+            if abs(pitch - 69 if tick == 24 else pitch - 71 if tick == 36 else pitch - 60) <= 12:
+                assert firsts[0] == before, f"{pitch}: model steps before its harmony"
+            else:
+                assert firsts[0] > before
+            session.player(tick + 2, mido.Message("note_off", note=pitch, velocity=0))
+    finally:
+        del model.logits_of_class

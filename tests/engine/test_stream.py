@@ -136,3 +136,107 @@ def test_sampling_together_equals_sampling_one_by_one():
     for a, b in zip(together, alone):
         np.testing.assert_allclose(a.distribution(), b.distribution(), atol=1e-5)
         assert a.events == b.events
+
+
+# -- the one-hot path, prepared steps, lookahead ------------------------------------------------
+
+from live.models.encodings.polyphony import CONTINUED_NOTE, NEW_NOTE, POLY_START, POLY_STEP_END, PolyEvent  # noqa: E402
+from tests.engine.models import random_model as family_model  # noqa: E402
+
+
+def _counting(model: Model) -> list[int]:
+    """Count the model steps a one-hot stream of ``model`` takes (Model.logits_of_class calls)."""
+    calls = [0]
+    step = model.logits_of_class
+
+    def counted(index, state):
+        calls[0] += 1
+        return step(index, state)
+
+    model.logits_of_class = counted  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("attn", [0, 4])
+def test_a_one_hot_input_looked_up_is_exactly_the_input_multiplied(attn):
+    """The kernel's row for a class is what multiplying its one-hot gives, to the last bit, from a
+    state that is not zero, prepared ahead or not (attention models multiply as before)."""
+    model = family_model("basic_rnn", (16, 24), seed=2, attn_length=attn)
+    assert model.make_encoder().one_hot_input
+    state = model.initial_state(1)
+    for label in (3, 0, model.num_classes - 1, 7):
+        x = np.zeros((1, model.input_size), np.float32)
+        x[0, label] = 1.0
+        multiplied, after = model.logits(x, state)
+        fresh = State(state.c, state.h, state.read, state.window, state.keys)  # the same numbers, not prepared
+        model.prepare(fresh)
+        looked_up, after_too = model.logits_of_class(label, fresh)
+        assert np.array_equal(multiplied, looked_up)
+        assert all(np.array_equal(a, b) for a, b in zip(after.h + after.c, after_too.h + after_too.c))
+        assert (fresh.hw is not None) == (attn == 0)
+        state = after
+
+
+def test_encoders_say_whether_their_input_is_a_one_hot_of_the_class():
+    """Only a plain one-hot encoder may be looked up: lookback features, modulo circles and
+    controls make an input that is not the one-hot of the label."""
+    from live.models.configs import get_config
+
+    assert get_config("basic_rnn").make_encoder().one_hot_input
+    assert get_config("polyphony").make_encoder().one_hot_input
+    for config_id in ("lookback_rnn", "attention_rnn", "chord_pitches_improv", "multiconditioned_performance_with_dynamics"):
+        assert not get_config(config_id).make_encoder().one_hot_input, config_id
+
+
+def test_a_looked_ahead_step_gives_the_same_numbers_without_the_models_work():
+    model = family_model("polyphony", (32, 16), seed=4)
+    plain, ahead = Stream(model, scored=False), Stream(model, scored=False)
+    for s in (plain, ahead):
+        s.feed(POLY_START)
+        s.feed(PolyEvent(NEW_NOTE, 60))
+        s.feed(POLY_STEP_END)
+    paths = [(PolyEvent(NEW_NOTE, 64),), (PolyEvent(NEW_NOTE, 64), PolyEvent(CONTINUED_NOTE, 60)), (PolyEvent(NEW_NOTE, 65),)]
+    calls = _counting(model)
+    assert ahead.lookahead(paths)
+    assert calls[0] == 3  # NEW 64 once for both paths that start with it
+    assert ahead.lookahead(paths) and calls[0] == 3  # nothing twice from one state
+    base = ahead.state
+    for event in (PolyEvent(NEW_NOTE, 64), PolyEvent(CONTINUED_NOTE, 60)):
+        ahead.feed(event)
+    assert calls[0] == 3, "the looked-ahead path cost model steps"
+    for event in (PolyEvent(NEW_NOTE, 64), PolyEvent(CONTINUED_NOTE, 60)):
+        plain.feed(event)
+    assert calls[0] == 5
+    assert np.array_equal(plain.logits, ahead.logits)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.state.h + plain.state.c, ahead.state.h + ahead.state.c))
+    # back at the state it looked ahead from (a chord re-fed), the steps are still there
+    ahead.state, ahead.logits = base, None
+    del ahead.encoder.events[-2:]
+    ahead.feed(PolyEvent(NEW_NOTE, 65))
+    assert calls[0] == 5
+    ahead.feed(PolyEvent(NEW_NOTE, 62))  # not looked ahead: the model's work, as ever
+    assert calls[0] == 6
+
+
+def test_lookahead_gives_way_between_model_steps_and_only_where_the_input_is_a_one_hot():
+    model = family_model("polyphony", (16,), seed=1)
+    stream = Stream(model, scored=False)
+    assert stream.lookahead([(PolyEvent(NEW_NOTE, 60),)])  # not primed: nothing to do
+    stream.feed(POLY_START)
+    calls = _counting(model)
+    asked = []
+    assert not stream.lookahead([(PolyEvent(NEW_NOTE, p),) for p in range(60, 70)], lambda: asked.append(1) or len(asked) > 3)
+    assert calls[0] == 3 and len(asked) == 4  # asked before each step, stopped at once
+    lookback = Stream(random_model())
+    lookback.feed(60)
+    assert lookback.lookahead([(62,)]) and not lookback._ahead
+
+
+def test_an_unscored_stream_steps_the_same_and_skips_the_likelihood():
+    model = family_model("polyphony", (16,), seed=1)
+    scored, unscored = Stream(model), Stream(model, scored=False)
+    for event in (POLY_START, PolyEvent(NEW_NOTE, 60), POLY_STEP_END, PolyEvent(CONTINUED_NOTE, 60)):
+        scored.feed(event)
+        unscored.feed(event)
+    assert scored.log_likelihood < 0.0 and unscored.log_likelihood == 0.0
+    assert np.array_equal(scored.logits, unscored.logits)

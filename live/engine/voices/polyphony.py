@@ -136,32 +136,36 @@ class PolyVoice(StepVoice):
             The model's events of the step (not the given ones), then STEP_END; every event
             given or drawn has been fed, STEP_END last.
         """
+        # (plain Python sets and ranges here, not arrays: this runs before a harmony note
+        # leaves, and on a CPU gone cold every numpy call costs several microseconds)
         pending = list(given)
-        allowed_cont = self.sounding if continuable is None else continuable
-        cont = np.zeros(NUM_PITCHES, bool)
-        cont[list(allowed_cont)] = True
-        new = np.full(NUM_PITCHES, new_notes)
+        cont = self.sounding if continuable is None else continuable  # pitches 0..127
         top = NUM_PITCHES if below is None else max(0, min(NUM_PITCHES, below))
         drawn: list[PolyEvent] = []
         while True:
             if interrupted is not None and interrupted():
                 raise Interrupted
             floor = pending[0].pitch if pending else -1  # model notes must be above this
-            if len(drawn) >= max_notes or not (new[floor + 1 : top].any() or cont[floor + 1 : top].any()):
+            if len(drawn) >= max_notes or not ((new_notes and floor + 1 < top) or any(floor < q < top for q in cont)):
                 if not pending:
                     break
                 event = pending.pop(0)  # nothing of the model's can come before it
                 stream.feed(event)
                 top = min(top, event.pitch)
                 continue
-            logits = stream.logits if bias is None else stream.logits + bias
-            allowed = np.zeros(NUM_POLY_CLASSES, bool)
-            allowed[STEP_END] = len(drawn) >= min_notes or bool(pending)
-            allowed[_NEW0 : _NEW0 + top] = new[:top]
-            allowed[_CONT0 : _CONT0 + top] = cont[:top]
+            scores = stream.logits if bias is None else stream.logits + bias
+            masked = np.full(NUM_POLY_CLASSES, -np.inf, scores.dtype)  # what may come next, the rest -inf
+            if len(drawn) >= min_notes or pending:
+                masked[STEP_END] = scores[STEP_END]
+            if new_notes:
+                masked[_NEW0 : _NEW0 + top] = scores[_NEW0 : _NEW0 + top]
+            for q in cont:
+                if q < top:
+                    masked[_CONT0 + q] = scores[_CONT0 + q]
             if pending:  # the given note itself stands for "nothing more above it"
-                allowed[stream.encoder.event_to_label(pending[0])] = True
-            index, _ = sample_class(np.where(allowed, logits, -np.inf), temperature, rng, top_p)
+                label = stream.encoder.event_to_label(pending[0])
+                masked[label] = scores[label]
+            index, _ = sample_class(masked, temperature, rng, top_p)
             event = stream.encoder.label_to_event(index)
             if event[0] == STEP_END or event.pitch <= floor:
                 if not pending:

@@ -49,11 +49,15 @@ class EventEncoder(abc.ABC):
         input_size: length of the model input vector for one step.
         num_classes: number of output classes of the model (softmax width).
         default_event: the event that means "nothing new happens on this step".
+        one_hot_input: True when the input vector is exactly the one-hot of the newest event's
+            class (``event_to_label``): a model may then take its kernel's row for that class
+            instead of multiplying the vector (``Model.logits_of_class``).
     """
 
     input_size: int
     num_classes: int
     default_event: Any
+    one_hot_input = False
 
     def __init__(self) -> None:
         self.events: list[Any] = []
@@ -127,6 +131,8 @@ class OneHotEncoding(abc.ABC):
 class OneHotEventEncoder(EventEncoder):
     """Input is the one-hot of the newest event; label is its class index."""
 
+    one_hot_input = True
+
     def __init__(self, one_hot: OneHotEncoding) -> None:
         super().__init__()
         self.one_hot = one_hot
@@ -160,6 +166,8 @@ class LookbackEncoder(OneHotEventEncoder):
     each bit +1 or -1 [binary_counter_bits]; for each d, 1 if event p equals event p - d [k].
     Labels n + i mean "repeat the event lookback_distances[i] steps back".
     """
+
+    one_hot_input = False
 
     def __init__(
         self,

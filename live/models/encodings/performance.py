@@ -196,6 +196,8 @@ class ModuloPerformanceEncoder(OneHotEventEncoder):
     With 32 bins: input 16, 388 classes. Labels are ``PerformanceOneHotEncoding`` classes.
     """
 
+    one_hot_input = False
+
     def __init__(
         self, num_velocity_bins: int = 32, max_shift_steps: int = DEFAULT_MAX_SHIFT_STEPS
     ) -> None:
