@@ -38,6 +38,7 @@ from live.files import check_writable
 from live.daemon.snapshot import LOG_LINES, Roll, make_snapshot
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
+from live.midi_io import jack as jack_binding
 from live.midi_io.backends import Backend, resolve_backend
 from live.midi_io.ledger import NoteLedger, silencing_messages
 from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, OUTPUT_PORT_NAME
@@ -218,6 +219,7 @@ class Daemon:
         self._snapshot: Snapshot | None = None
         self._next_snapshot = 0.0
         self._next_warm = 0.0
+        self._arrivals = 0  # jack_binding.arrivals() when the loop last took our binding's input itself
         self._clock_to_start = False  # open() sets it for the internal clock; run() starts it
         self._snapshot_asked = -1e9  # when snapshot() was last called (perf_counter seconds)
         self._next_report = time.perf_counter() + REPORT_SECONDS
@@ -377,6 +379,10 @@ class Daemon:
             if end is not None and now >= end:
                 break
             self._wake.clear()
+            if self._input_arrived():
+                self._arrivals = jack_binding.arrivals()
+                if not any(port.pending for port in reads):  # the waker has not handed it over
+                    jack_binding.drain()  # (it waits for the GIL): take it now
             for port in reads:
                 if port.pump():
                     self._last_input = now
@@ -392,14 +398,14 @@ class Daemon:
                 scheduler.ledger.expire()
             if now >= self._next_warm and self.session is not None:
                 self._next_warm = now + WARM_SECONDS
-                self.session.keep_warm(self._wake.is_set)  # gives way to input, ticks, commands
+                self.session.keep_warm(self._waiting)  # gives way to input, ticks, commands
             if now >= self._next_snapshot and now - self._snapshot_asked < 1.0:  # someone is watching
                 self._next_snapshot = now + SNAPSHOT_SECONDS
                 self._snapshot = make_snapshot(self)
             if now >= self._next_report:
                 self._next_report = now + REPORT_SECONDS
                 self._report()
-            if not any(port.pending for port in reads) and not self._ticks.items:
+            if not any(port.pending for port in reads) and not self._ticks.items and not self._input_arrived():
                 if not polled:  # input wakes the loop: sleep until the next chore
                     self._wake.wait(self._chore_wait(now, end))
                 elif (wait := self._poll_wait(now)) == QUIET_POLL_SECONDS:
@@ -408,6 +414,17 @@ class Daemon:
                     self._wake.wait(wait)
         if self._stop_signal:
             logger.info("signal %d: stopping", self._stop_signal)
+
+    def _input_arrived(self) -> bool:
+        """Input reached our JACK binding since this loop last took it itself. Read from the
+        binding's counter, not from the input waker thread: while this thread works (a
+        rehearsal) the waker cannot hand input over before Python's switch interval makes this
+        thread give up the GIL (0.5 ms); the loop then takes the input itself (``drain``)."""
+        return jack_binding.arrivals() != self._arrivals
+
+    def _waiting(self) -> bool:
+        """Something waits for the loop: input, a tick, a command (``Session.keep_warm`` asks)."""
+        return self._wake.is_set() or self._input_arrived()
 
     def handle(self, stamp: float, msg: mido.Message, port: Any = None) -> None:
         """Act on one input message received at ``stamp`` (perf_counter seconds)."""

@@ -98,8 +98,12 @@ static atomic_int libjack_cleaned;        /* libjack deleted its clients during 
 static atomic_ulong resets;               /* how many times reset_all ran before an open */
 static const char *_Atomic reset_reason;  /* why, the last time (a static string) */
 
+static atomic_ulong arrivals; /* how many times signal_wake ran: a thread busy with other work
+                               * can see that input waits without a wake-up (arrivals()) */
+
 static void signal_wake(void) {
     uint64_t one = 1;
+    atomic_fetch_add(&arrivals, 1);
     ssize_t ignored = write(wake, &one, sizeof one); /* EAGAIN: already signalled enough */
     (void)ignored;
 }
@@ -939,6 +943,10 @@ static PyObject *wake_fd(PyObject *module, PyObject *unused) {
     return PyLong_FromLong(wake);
 }
 
+static PyObject *arrivals_(PyObject *module, PyObject *unused) {
+    return PyLong_FromUnsignedLong(atomic_load(&arrivals));
+}
+
 static PyObject *last_reset(PyObject *module, PyObject *unused) {
     const char *reason = atomic_load(&reset_reason);
     return Py_BuildValue("(ks)", atomic_load(&resets), reason == NULL ? "" : reason);
@@ -980,6 +988,9 @@ static PyMethodDef module_methods[] = {
     {"wake_fd", wake_fd, METH_NOARGS,
      "wake_fd() -> the eventfd every client's process callback writes to after input arrived "
      "or its server shut down"},
+    {"arrivals", arrivals_, METH_NOARGS,
+     "arrivals() -> n: how many times a process callback has signalled wake_fd() so far (input "
+     "arrived, or a server shut down); read without a system call"},
     {"last_reset", last_reset, METH_NOARGS,
      "last_reset() -> (n, why): how many times every client of ours was closed before an open, and why the last time"},
     {"last_repair", last_repair, METH_NOARGS,

@@ -192,6 +192,14 @@ def drain() -> int:
     return count
 
 
+def arrivals() -> int:
+    """How many times input reached a process callback of ours (or a server shut a client down)
+    so far, read from the binding without a system call: a thread busy with other work compares
+    it with an earlier reading to see that input waits, and may take it itself (``drain``)
+    rather than wait for the waker, which needs the GIL that thread holds."""
+    return _jackmidi.arrivals() if _jackmidi is not None else 0
+
+
 def _after_fork_in_child() -> None:
     """A forked child shares nothing of ours with its parent: not its JACK clients (they are the
     parent's: never used or closed here), not its eventfd, not the waker thread, not a lock that

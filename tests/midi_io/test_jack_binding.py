@@ -4,6 +4,7 @@ checked from the outside with python-rtmidi's own JACK clients."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -460,4 +461,38 @@ def test_a_forked_child_leaves_the_parents_clients_alone(jack_server):
         finally:
             close_rt(sender)
     finally:
+        ear.close()
+
+
+def test_a_busy_thread_sees_input_arrive_before_the_waker_can_hand_it_over(jack_server):
+    """The daemon's loop rehearses between notes holding the GIL; the input waker, a Python
+    thread, cannot hand a note over until the loop gives the GIL up (Python's switch interval).
+    The binding's arrivals counter tells the busy thread at once, and it takes the note itself
+    (``drain``), before the waker has run."""
+    from live.daemon.loop import Daemon
+
+    ear = MidiInput(None, backend="jack", client_name=unique_client_name("busy"), port_name="in")
+    sender = rt_sender(ear.name)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)  # the waker waits up to 50 ms for the GIL while this thread works
+    try:
+        loop = Daemon.__new__(Daemon)  # only what its _waiting reads
+        loop._wake, loop._arrivals = threading.Event(), binding.arrivals()
+        for note in (60, 61, 62):
+            ear.set_wakeup(loop._wake)
+            assert not loop._waiting()
+            sender.send_message([0x90, note, 100])
+            deadline = time.perf_counter() + 2.0
+            while not loop._waiting() and time.perf_counter() < deadline:
+                pass  # pure Python: this thread keeps the GIL
+            assert loop._waiting() and not loop._wake.is_set() and not ear.pending, "the waker got there first"
+            loop._arrivals = binding.arrivals()
+            binding.drain()
+            assert [m.bytes() for _, m in ear.iter_stamped()] == [[0x90, note, 100]]
+            time.sleep(0.1)  # the waker's turn: it finds nothing left
+            assert not ear.pending
+            loop._wake.clear()
+    finally:
+        sys.setswitchinterval(previous)
+        close_rt(sender)
         ear.close()
