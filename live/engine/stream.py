@@ -67,13 +67,15 @@ class Stream:
         control: for conditional models, the control (chord, density...) of the step *after*
         this one, the step the model predicts next.
         """
-        label = self.encoder.event_to_label(event)
-        if self.scored and self.logits is not None:
+        scoring = self.scored and self.logits is not None
+        label = self.encoder.event_to_label(event) if self._one_hot or scoring else None
+        if scoring:
             self.log_likelihood += log_prob(self.logits, label)
         self._step(event, label, control)
 
-    def _step(self, event: Hashable, label: int, control: Any) -> None:
-        """Append ``event`` (of class ``label``) and step the model on it."""
+    def _step(self, event: Hashable, label: int | None, control: Any) -> None:
+        """Append ``event`` and step the model on it (``label``: its class, needed by a
+        one-hot stream only)."""
         self.encoder.append(event)
         if self._one_hot:  # the input is the one-hot of the label: the model looks it up
             ahead = self._ahead.get((id(self.state), label))

@@ -121,7 +121,7 @@ class State:
     """The recurrent state of B streams.
 
     A step makes a new State and never writes into an old one's arrays, so a State may be
-    kept as it is to go back to (``Stream.mark``).
+    kept as it is to go back to (harmonize's ``_Mark``).
 
     c, h: one [B, U] array per LSTM layer. With attention: ``read`` [B, A] the last attention
     read, ``window`` [B, L, A] the last L outputs of the wrapped cell (oldest first) and ``keys``
