@@ -50,6 +50,7 @@ voices below it, on the step grid, as the melody is played:
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 
@@ -60,6 +61,7 @@ from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.step_agent import StepAgent
 from live.engine.stream import Stream
 from live.engine.voices.polyphony import Interrupted, PolyVoice
+from live.midi_io.messages import note_off
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,
@@ -77,26 +79,35 @@ LOOKAHEAD_SPAN = 12
 """Harmonize: the model steps of the player's likely next note-ons are worked out ahead
 (``Stream.lookahead``) for every pitch within this many semitones of the last melody note."""
 
+REHEARSE_SECONDS = 10.0
+"""Harmonize: the rehearsal (``Harmonize.keep_warm``) runs while the player's last note-on is at
+most this many seconds old; before the first note and after a longer rest it does not (the
+first note after it finds a colder CPU: about 0.5 ms more)."""
+
+LOOKAHEAD_CHAIN = 3
+"""Harmonize: after each likely note-on, the lookahead also works out the continuations of up
+to this many notes sounding below it (one model step each, none of them sends a note)."""
+
 
 @functools.lru_cache(maxsize=256)
 def likely_openings(last: int, held: frozenset[int], sounding: frozenset[int]) -> tuple[tuple[PolyEvent, ...], ...]:
     """How a step that a melody note opens is likely to begin, as paths of events for
     ``Stream.lookahead``, likeliest first. For each pitch ``p`` within LOOKAHEAD_SPAN semitones
-    of the ``last`` melody note, nearest first: the player's events down to ``NEW_NOTE(p)``
-    (``CONTINUED_NOTE`` of the notes the player still ``held`` above it, as in a falling legato
-    line); then, after them, the continuation of the highest note sounding below ``p``, the
-    player's or the harmony's (``sounding``): a continuation sends nothing, so a harmony note
-    struck after it would wait for that model step."""
+    of the ``last`` melody note, nearest first: ``NEW_NOTE(p)``, the player having let go of
+    the notes it ``held``; and where it holds any, the same with them still held, as in a
+    legato line (the ``CONTINUED_NOTE`` of each one above ``p`` before ``NEW_NOTE(p)``). After
+    each opening, the continuations of the highest LOOKAHEAD_CHAIN notes sounding below ``p``
+    (the harmony's ``sounding``, and the player's where still held), one by one from the top:
+    a continuation sends nothing, so a harmony note struck after it would wait for those steps."""
     pitches = sorted(range(max(0, last - LOOKAHEAD_SPAN), min(127, last + LOOKAHEAD_SPAN) + 1), key=lambda p: (abs(p - last), p))
     paths: list[tuple[PolyEvent, ...]] = []
     for p in pitches:
-        head = tuple(PolyEvent(CONTINUED_NOTE, q) for q in sorted((q for q in held if q > p), reverse=True))
-        head += (PolyEvent(NEW_NOTE, p),)
-        paths.append(head)
-        below = [q for q in held | sounding if q < p]
-        if below:
-            paths.append(head + (PolyEvent(CONTINUED_NOTE, max(below)),))
-    return tuple(paths)
+        let_go = ((PolyEvent(NEW_NOTE, p),), sounding - held)
+        still_held = (tuple(PolyEvent(CONTINUED_NOTE, q) for q in sorted((q for q in held if q > p), reverse=True)) + let_go[0], sounding | held)
+        for head, below in (let_go, still_held) if held else (let_go,):
+            chain = tuple(PolyEvent(CONTINUED_NOTE, q) for q in sorted((q for q in below if q < p), reverse=True)[:LOOKAHEAD_CHAIN])
+            paths += [head + chain[:k] for k in range(len(chain) + 1)]
+    return tuple(dict.fromkeys(paths))  # once each
 
 
 class _Mark:
@@ -143,6 +154,7 @@ class Harmonize(StepAgent):
         self.quiet_steps = 0  # consecutive fed steps with nothing sounding
         self.harmony_seconds = 0.0  # the last note-on's time from arrival to its harmony sent
         self.last_pitch = 72  # the player's last melody note (where to look ahead from)
+        self.last_note_at = -math.inf  # perf_counter seconds of the player's last note-on
 
     # -- the player's side -----------------------------------------------------------------------
 
@@ -185,6 +197,7 @@ class Harmonize(StepAgent):
         finally:
             self.tonality.observe(msg.note)
             self.last_pitch = msg.note
+            self.last_note_at = started
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -227,7 +240,7 @@ class Harmonize(StepAgent):
         for e in self.open_model:  # the player struck a pitch the harmony plays: it is the player's now
             if e.pitch in self.open_struck and e.pitch in self.poly.sounding:
                 self.poly.sounding.discard(e.pitch)
-                self.play(tick, mido.Message("note_off", channel=self.channel, note=e.pitch, velocity=0), now=True)
+                self.play(tick, note_off(self.channel, e.pitch), now=True)
         continuable = sounding_before & self.poly.sounding
         self.feed_open_step(tick, max(self.open_struck), forced, continuable)
 
@@ -289,13 +302,17 @@ class Harmonize(StepAgent):
 
         First the model steps of the likely next note-ons (``likely_openings``) are worked
         out ahead (``Stream.lookahead``, once per stream position): the player's note then
-        costs no model step before its harmony is drawn. Then, as a player's note is answered
-        on a CPU gone cold since the last one (measured: 1.7 ms per note-on after 0.25 s idle,
-        0.6 ms warm), one is rehearsed: a note harmonized on the stream, which is then rewound
+        costs no model step before its harmony is drawn (the stream's START is fed before
+        the first note for that). Then, while the player plays (a note-on in the last
+        REHEARSE_SECONDS), as a player's note is answered on a CPU gone cold since the last one
+        (measured: 1.7 ms per note-on after 0.25 s idle, 0.6 ms warm), one is rehearsed: a note harmonized on the stream, which is then rewound
         (``_Mark``), with a random generator of the rehearsal's own. Not while a step is open
         (its notes may still come). Both give way between model steps once ``interrupted``
         says input waits: a note that came meanwhile waits one model step, not the whole work."""
-        if self.open is not None or not self.stream.primed:
+        if not self.poly.started:  # the stream's first event, as the first note would feed it
+            self.stream.feed(POLY_START)
+            self.poly.started = True
+        if self.open is not None:
             self.warm_up()
             return
         held = frozenset(self.held & self.poly.heard)  # what the player's next step continues
@@ -303,6 +320,8 @@ class Harmonize(StepAgent):
         if not self.stream.lookahead(openings, interrupted):
             self.rehearsals_interrupted += 1
             return
+        if time.perf_counter() - self.last_note_at > REHEARSE_SECONDS:
+            return  # nobody plays: a daemon that waits costs nothing
         mark = _Mark(self.stream)
         try:
             self.poly.sample_step(

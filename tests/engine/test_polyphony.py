@@ -549,24 +549,39 @@ def test_print_time_from_note_arrival_to_harmony():
         print(f"\nharmonize, {name}: note-on -> first harmony note {ms(first)}; -> last harmony note {ms(last)}")
 
 
-def test_likely_openings_are_the_nearest_notes_first_and_the_continuation_below_each():
-    from live.engine.polyphony import LOOKAHEAD_SPAN, likely_openings
+def test_likely_openings_are_the_nearest_notes_first_and_the_continuations_below_each():
+    from live.engine.polyphony import LOOKAHEAD_CHAIN, LOOKAHEAD_SPAN, likely_openings
 
+    new = lambda p: PolyEvent(NEW_NOTE, p)  # noqa: E731
+    cont = lambda p: PolyEvent(CONTINUED_NOTE, p)  # noqa: E731
     paths = likely_openings(64, frozenset(), frozenset({55, 60, 67}))
+    assert len(set(paths)) == len(paths)  # each once
     firsts = [path[0].pitch for path in paths if len(path) == 1]
     assert firsts[:5] == [64, 63, 65, 62, 66] and len(firsts) == 2 * LOOKAHEAD_SPAN + 1
-    two = {path[0].pitch: path[1] for path in paths if len(path) == 2}
-    assert two[64] == PolyEvent(CONTINUED_NOTE, 60) and two[61] == PolyEvent(CONTINUED_NOTE, 60)
-    assert two[60] == PolyEvent(CONTINUED_NOTE, 55) and 55 not in two and two[68] == PolyEvent(CONTINUED_NOTE, 67)
+    of = lambda p, paths=paths: [path for path in paths if new(p) in path]  # noqa: E731
+    # after each note, the harmony's notes below it continued one by one from the top
+    assert of(64) == [(new(64),), (new(64), cont(60)), (new(64), cont(60), cont(55))]
+    assert of(61) == [(new(61),), (new(61), cont(60)), (new(61), cont(60), cont(55))]
+    assert of(60) == [(new(60),), (new(60), cont(55))] and of(55) == [(new(55),)]
+    assert of(68) == [(new(68),), (new(68), cont(67)), (new(68), cont(67), cont(60)), (new(68), cont(67), cont(60), cont(55))]
+    many = likely_openings(80, frozenset(), frozenset({40, 45, 50, 55, 60}))
+    assert max(len(path) for path in many) == 1 + LOOKAHEAD_CHAIN and (new(80), cont(60), cont(55), cont(50)) in many
     assert [p.pitch for p, *_ in likely_openings(2, frozenset(), frozenset())][:4] == [2, 1, 3, 0]  # the keyboard's edge
     assert max(p.pitch for p, *_ in likely_openings(126, frozenset(), frozenset())) == 127
-    # legato: the player still holds 64 and 67 (a chord's notes go on)
+    # the player still holds 64 and 67 (the last notes): the next note may come after their
+    # note-offs, or before them (legato): both, and below it the harmony's note 50, and the
+    # player's held notes only where they are still held
     legato = likely_openings(64, frozenset({64, 67}), frozenset({50}))
-    of = lambda p: [path for path in legato if PolyEvent(NEW_NOTE, p) in path]  # noqa: E731
-    cont = lambda p: PolyEvent(CONTINUED_NOTE, p)  # noqa: E731
-    assert of(62) == [(cont(67), cont(64), PolyEvent(NEW_NOTE, 62)), (cont(67), cont(64), PolyEvent(NEW_NOTE, 62), cont(50))]
-    assert of(65) == [(cont(67), PolyEvent(NEW_NOTE, 65)), (cont(67), PolyEvent(NEW_NOTE, 65), cont(64))]
-    assert of(67) == [(PolyEvent(NEW_NOTE, 67),), (PolyEvent(NEW_NOTE, 67), cont(64))]  # struck again: not continued
+    of = lambda p: [path for path in legato if new(p) in path]  # noqa: E731
+    assert of(62) == [
+        (new(62),), (new(62), cont(50)),
+        (cont(67), cont(64), new(62)), (cont(67), cont(64), new(62), cont(50)),
+    ]
+    assert of(65) == [
+        (new(65),), (new(65), cont(50)),
+        (cont(67), new(65)), (cont(67), new(65), cont(64)), (cont(67), new(65), cont(64), cont(50)),
+    ]
+    assert of(67) == [(new(67),), (new(67), cont(50)), (new(67), cont(64)), (new(67), cont(64), cont(50))]  # 67 struck again
 
 
 def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(model):
@@ -611,3 +626,40 @@ def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(mo
             session.player(tick + 2, mido.Message("note_off", note=pitch, velocity=0))
     finally:
         del model.logits_of_class
+
+
+def test_a_harmonizer_nobody_plays_to_looks_ahead_once_and_does_not_rehearse(model):
+    """Before the first note the stream is started (its START fed, as the first note would) and
+    the likely first notes looked ahead, once; the rehearsal runs only while the player plays
+    (an idle daemon next to a DAW costs nothing), and stops after a rest of REHEARSE_SECONDS."""
+    from live.engine.polyphony import REHEARSE_SECONDS
+
+    session, sink = harmonize(model, seed=3)
+    agent = session.agents[0]
+    calls = [0]
+    step = model.logits_of_class
+
+    def counted(index, state):
+        calls[0] += 1
+        return step(index, state)
+
+    model.logits_of_class = counted
+    try:
+        session.keep_warm()
+        first = calls[0]
+        assert agent.poly.started and agent.stream.primed and first > 20  # START and the lookahead
+        for _ in range(5):
+            session.keep_warm()
+        assert calls[0] == first  # no rehearsal, no second lookahead
+        play_notes(session, melody([67]), until=8)
+        session.keep_warm()
+        played = calls[0]
+        session.keep_warm()
+        assert calls[0] > played  # the player plays: rehearsed
+        agent.last_note_at -= REHEARSE_SECONDS + 1  # a long rest
+        rested = calls[0]
+        session.keep_warm()
+        assert calls[0] == rested
+    finally:
+        del model.logits_of_class
+    assert sink.ons()  # it harmonized the note all the same

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 
-import mido
 import numpy as np
 
 from live.engine.sampling import sample_class
 from live.engine.stream import Stream
 from live.engine.voices.base import Play, ScaleLock, StepInput, StepVoice
+from live.midi_io.messages import note_off, note_on
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,
@@ -20,7 +20,6 @@ from live.models.encodings.polyphony import (
     POLY_STEP_END,
     STEP_END,
     PolyEvent,
-    poly_step_events,
 )
 from live.models.model import Model
 
@@ -33,6 +32,8 @@ at most this many model steps per step."""
 
 _NEW0 = NUM_UNPITCHED_CLASSES  # class of NEW_NOTE(0)
 _CONT0 = NUM_UNPITCHED_CLASSES + NUM_PITCHES  # class of CONTINUED_NOTE(0)
+_NEW = tuple(PolyEvent(NEW_NOTE, p) for p in range(NUM_PITCHES))  # NEW_NOTE(p), made once
+_CONTINUED = tuple(PolyEvent(CONTINUED_NOTE, p) for p in range(NUM_PITCHES))
 
 Emit = Callable[[PolyEvent], None]
 
@@ -76,10 +77,11 @@ class PolyVoice(StepVoice):
         """
         struck = set(struck)
         continued = (held & self.heard) - struck
-        kept = set(sorted(struck | continued, reverse=True)[:MAX_PLAYER_NOTES_PER_STEP])
-        struck, continued = struck & kept, continued & kept
-        self.heard = (struck | continued) & held
-        return poly_step_events(continued, struck)[:-1]
+        kept = sorted(struck | continued, reverse=True)[:MAX_PLAYER_NOTES_PER_STEP]
+        self.heard = {p for p in kept if p in held}
+        # (as poly_step_events(continued, struck), the two sets being apart: this runs before a
+        # harmony note leaves, and the general function costs several times more)
+        return [_CONTINUED[p] if p in continued else _NEW[p] for p in kept]
 
     def player_events(self, step: StepInput, held: set[int]) -> list[Hashable]:
         events: list[Hashable] = [] if self.started else [POLY_START]
@@ -191,8 +193,8 @@ class PolyVoice(StepVoice):
         the same pitch first if it sounds), CONTINUED_NOTE keeps a sounding note."""
         if event[0] == NEW_NOTE:
             if event.pitch in self.sounding:
-                play(tick, mido.Message("note_off", channel=self.channel, note=event.pitch, velocity=0))
-            play(tick, mido.Message("note_on", channel=self.channel, note=event.pitch, velocity=velocity))
+                play(tick, note_off(self.channel, event.pitch))
+            play(tick, note_on(self.channel, event.pitch, velocity))
             self.sounding.add(event.pitch)
             self._new.add(event.pitch)
         elif event[0] == CONTINUED_NOTE:
@@ -202,7 +204,7 @@ class PolyVoice(StepVoice):
         """The step being rendered is complete: end the notes it neither struck nor continued
         (``release=False``: a step rendered again, whose note-offs were already sent)."""
         for pitch in sorted(self.sounding - self._new - self._kept) if release else ():
-            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+            play(tick, note_off(self.channel, pitch))
             self.sounding.discard(pitch)
         self._new.clear()
         self._kept.clear()
@@ -212,7 +214,7 @@ class PolyVoice(StepVoice):
         continue (or re-strikes) first, then the note-ons."""
         kept = {e.pitch for e in events if e[0] == CONTINUED_NOTE}  # type: ignore[index]
         for pitch in sorted(self.sounding - kept):
-            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+            play(tick, note_off(self.channel, pitch))
             self.sounding.discard(pitch)
         for event in events:
             if event[0] == NEW_NOTE:  # type: ignore[index]
@@ -222,7 +224,7 @@ class PolyVoice(StepVoice):
 
     def release(self, tick: int, play: Play) -> None:
         for pitch in sorted(self.sounding):
-            play(tick, mido.Message("note_off", channel=self.channel, note=pitch, velocity=0))
+            play(tick, note_off(self.channel, pitch))
         self.forget()
 
     def forget(self) -> None:
