@@ -34,10 +34,10 @@ from live.clock.midi_out import MidiClockOut
 from live.config import ControlMap
 from live.daemon import commands
 from live.daemon.recorder import Recorder
-from live.files import check_writable
 from live.daemon.snapshot import LOG_LINES, Roll, make_snapshot
 from live.engine.agent import Agent, AgentSpec, Out
 from live.engine.session import Session
+from live.files import check_writable
 from live.midi_io import jack as jack_binding
 from live.midi_io.backends import Backend, resolve_backend
 from live.midi_io.ledger import NoteLedger, silencing_messages
@@ -47,6 +47,7 @@ from live.midi_io.ports import MidiInput, MidiOutput
 from live.midi_io.scheduler import OutputScheduler
 from live.midi_io.stderr import LibraryOutput
 from live.midi_io.supervisor import PortSupervisor
+from live.midi_io.wake import Wake
 from live.protocol import Command, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class Counters:
 class _TickQueue:
     """The clock's listener: queue each tick and transport change, wake the daemon's loop."""
 
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self, wake: Wake) -> None:
         self.items: deque[tuple[str, int, float]] = deque()
         self.wake = wake
 
@@ -213,7 +214,7 @@ class Daemon:
         self.learning: int | None = None  # learn mode: the CC waiting for its parameter
         self._stop = threading.Event()
         self._stop_signal = 0  # set by stop_from_signal: a plain int, no lock
-        self._wake = threading.Event()
+        self._wake = Wake()  # set by the ports, the clock, commands; JACK's process callback wakes it too
         self._ticks = _TickQueue(self._wake)
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._snapshot: Snapshot | None = None
@@ -407,7 +408,7 @@ class Daemon:
                 self._report()
             if not any(port.pending for port in reads) and not self._ticks.items and not self._input_arrived():
                 if not polled:  # input wakes the loop: sleep until the next chore
-                    self._wake.wait(self._chore_wait(now, end))
+                    jack_binding.wait_for_input(self._wake, self._arrivals, self._chore_wait(now, end))
                 elif (wait := self._poll_wait(now)) == QUIET_POLL_SECONDS:
                     self._wait_quietly(reads, min(self._next_warm, self._next_report, end or math.inf))
                 else:

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <sys/types.h>
@@ -101,11 +102,30 @@ static const char *_Atomic reset_reason;  /* why, the last time (a static string
 static atomic_ulong arrivals; /* how many times signal_wake ran: a thread busy with other work
                                * can see that input waits without a wake-up (arrivals()) */
 
+/* Threads sleeping in wait_for_input(): the descriptor each asked to be written to (-1: free).
+ * While one sleeps there, input wakes it straight from the process callback, and it hands the
+ * input over itself (drain), instead of the input waker doing so and then waking it: one
+ * thread's wake-up less between a note and the loop that answers it. */
+#define MAX_WAITERS 8
+static atomic_int waiters[MAX_WAITERS] = {-1, -1, -1, -1, -1, -1, -1, -1};
+
 static void signal_wake(void) {
     uint64_t one = 1;
+    char byte = 1;
+    int woken = 0;
     atomic_fetch_add(&arrivals, 1);
-    ssize_t ignored = write(wake, &one, sizeof one); /* EAGAIN: already signalled enough */
-    (void)ignored;
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        int fd = atomic_load(&waiters[i]);
+        if (fd >= 0) {
+            ssize_t ignored = write(fd, &byte, 1); /* EAGAIN: already woken */
+            (void)ignored;
+            woken = 1;
+        }
+    }
+    if (!woken) {
+        ssize_t ignored = write(wake, &one, sizeof one); /* EAGAIN: already signalled enough */
+        (void)ignored;
+    }
 }
 
 /* -- the process thread (no locks, no allocation, no Python) --------------------------------- */
@@ -947,6 +967,36 @@ static PyObject *arrivals_(PyObject *module, PyObject *unused) {
     return PyLong_FromUnsignedLong(atomic_load(&arrivals));
 }
 
+static PyObject *wait_for_input(PyObject *module, PyObject *args) {
+    int read_fd, write_fd;
+    unsigned long seen;
+    double timeout;
+    if (!PyArg_ParseTuple(args, "iikd", &read_fd, &write_fd, &seen, &timeout))
+        return NULL;
+    int slot = -1;
+    for (int i = 0; i < MAX_WAITERS && slot < 0; i++) {
+        int expected = -1;
+        if (atomic_compare_exchange_strong(&waiters[i], &expected, write_fd))
+            slot = i;
+    }
+    /* registered first, then the counter read: input that came before the registration shows
+     * in the counter, input after it writes to write_fd (both atomics are sequentially consistent) */
+    if (slot >= 0 && atomic_load(&arrivals) == seen) {
+        struct pollfd fds = {.fd = read_fd, .events = POLLIN};
+        int ms = timeout <= 0 ? 0 : (int)(timeout * 1000.0 + 0.999);
+        char bytes[256];
+        Py_BEGIN_ALLOW_THREADS
+        if (poll(&fds, 1, ms) > 0 && (fds.revents & POLLIN)) {
+            ssize_t ignored = read(read_fd, bytes, sizeof bytes); /* what woke it */
+            (void)ignored;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    if (slot >= 0)
+        atomic_store(&waiters[slot], -1);
+    return PyLong_FromUnsignedLong(atomic_load(&arrivals));
+}
+
 static PyObject *last_reset(PyObject *module, PyObject *unused) {
     const char *reason = atomic_load(&reset_reason);
     return Py_BuildValue("(ks)", atomic_load(&resets), reason == NULL ? "" : reason);
@@ -981,6 +1031,8 @@ static PyObject *after_fork(PyObject *module, PyObject *unused) {
     pthread_mutex_init(&registry_lock, NULL);
     memset(registry, 0, sizeof registry);
     atomic_store(&reset_needed, 0);
+    for (int i = 0; i < MAX_WAITERS; i++)
+        atomic_store(&waiters[i], -1); /* the parent's threads, not here */
     Py_RETURN_NONE;
 }
 
@@ -991,6 +1043,12 @@ static PyMethodDef module_methods[] = {
     {"arrivals", arrivals_, METH_NOARGS,
      "arrivals() -> n: how many times a process callback has signalled wake_fd() so far (input "
      "arrived, or a server shut down); read without a system call"},
+    {"wait_for_input", wait_for_input, METH_VARARGS,
+     "wait_for_input(read_fd, write_fd, seen, timeout) -> arrivals(): sleep (the GIL released) until "
+     "read_fd is readable (then read what waits there, a nonblocking descriptor) or timeout seconds "
+     "pass, unless arrivals() has moved past seen; meanwhile "
+     "input writes a byte to write_fd (and not to wake_fd()): the caller hands it over (drain). "
+     "At most 8 threads wait so at once; more sleep until another drain sets their port's wake-up"},
     {"last_reset", last_reset, METH_NOARGS,
      "last_reset() -> (n, why): how many times every client of ours was closed before an open, and why the last time"},
     {"last_repair", last_repair, METH_NOARGS,

@@ -31,6 +31,7 @@ import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import rtmidi
 
@@ -38,6 +39,9 @@ try:
     from live.midi_io import _jackmidi
 except ImportError:  # built without gcc or JACK's headers (libjack-jackd2-dev)
     _jackmidi = None
+
+if TYPE_CHECKING:
+    from live.midi_io.wake import Wake
 
 logger = logging.getLogger("live.midi_io")
 
@@ -198,6 +202,19 @@ def arrivals() -> int:
     it with an earlier reading to see that input waits, and may take it itself (``drain``)
     rather than wait for the waker, which needs the GIL that thread holds."""
     return _jackmidi.arrivals() if _jackmidi is not None else 0
+
+
+def wait_for_input(wake: Wake, seen: int, timeout: float) -> int:
+    """Sleep until input reaches a process callback of ours (``arrivals()`` moves past
+    ``seen``), ``wake`` is set, or ``timeout`` seconds pass; returns ``arrivals()``. While this
+    thread sleeps here, the process callback wakes it itself, and the input waker stands aside:
+    the caller then hands the input over (``drain``), one thread's wake-up sooner than through
+    the waker."""
+    if _jackmidi is None:
+        wake.wait(timeout)
+        return 0
+    wake.wait(timeout, lambda t: _jackmidi.wait_for_input(wake.read_fd, wake.write_fd, seen, max(0.0, t or 0.0)))
+    return arrivals()
 
 
 def _after_fork_in_child() -> None:

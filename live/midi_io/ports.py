@@ -36,8 +36,17 @@ from live.midi_io.backends import (
     port_names,
     resolve_backend,
 )
-from live.midi_io.names import CLIENT_NAME, INPUT_PORT_NAME, KIND_WORDS, OUTPUT_PORT_NAME, find_again, match_port
+from live.midi_io.messages import from_bytes
+from live.midi_io.names import (
+    CLIENT_NAME,
+    INPUT_PORT_NAME,
+    KIND_WORDS,
+    OUTPUT_PORT_NAME,
+    find_again,
+    match_port,
+)
 from live.midi_io.polling import InputPump
+from live.midi_io.wake import Wake
 
 logger = logging.getLogger("live.midi_io")
 
@@ -258,7 +267,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
         self.capacity = capacity
         self._pump: InputPump | None = None  # JACK only: reads rtmidi's queue
         self._queue: deque[tuple[float, list[int]]] = deque()
-        self._ready = threading.Event()
+        self._ready: threading.Event | Wake = threading.Event()
         self.received = 0  # messages queued (driver thread)
         self.dropped = 0  # messages dropped because the queue was full (driver thread)
         self.malformed = 0  # queued bytes that were not a MIDI message (consumer side)
@@ -337,7 +346,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
             except IndexError:
                 return None
             try:
-                return stamp, mido.Message.from_bytes(data, time=stamp)
+                return stamp, from_bytes(data, time=stamp)
             except ValueError:
                 self.malformed += 1
 
@@ -351,7 +360,7 @@ class MidiInput(_RtPort, mido.ports.BaseInput):
             count += 1
             yield item
 
-    def set_wakeup(self, event: threading.Event) -> None:
+    def set_wakeup(self, event: threading.Event | Wake) -> None:
         """Have the driver callback set ``event`` (shared with other inputs and the clock, so one
         thread can wait for all of them) instead of this port's own. ``wait`` then waits on it."""
         self._ready = event

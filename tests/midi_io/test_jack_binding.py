@@ -496,3 +496,55 @@ def test_a_busy_thread_sees_input_arrive_before_the_waker_can_hand_it_over(jack_
         sys.setswitchinterval(previous)
         close_rt(sender)
         ear.close()
+
+
+def test_a_thread_waiting_for_input_is_woken_by_jack_itself_not_through_the_waker(jack_server):
+    """The daemon's loop sleeps in ``wait_for_input``: JACK's process callback (C) wakes it
+    directly, and the input waker thread is not signalled, so the note waits for the loop to
+    take it (``drain``), one thread's wake-up sooner than through the waker."""
+    from live.midi_io.wake import Wake
+
+    ear = MidiInput(None, backend="jack", client_name=unique_client_name("waiter"), port_name="in")
+    sender = rt_sender(ear.name)
+    wake = Wake()
+    ear.set_wakeup(wake)
+    try:
+        seen = binding.arrivals()
+        started = time.perf_counter()
+        assert binding.wait_for_input(wake, seen, 0.05) == seen  # nothing came: slept out its timeout
+        assert time.perf_counter() - started >= 0.045 and not wake.is_set()
+        for note in (60, 61, 62):
+            seen = binding.arrivals()
+            woke: dict[str, float] = {}
+
+            def waiter(seen=seen, woke=woke):
+                woke["arrivals"] = binding.wait_for_input(wake, seen, 5.0)
+                woke["at"], woke["pending"] = time.perf_counter(), ear.pending
+
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            time.sleep(0.05)  # asleep by now
+            sent = time.perf_counter()
+            sender.send_message([0x90, note, 100])
+            thread.join(5.0)
+            assert woke["arrivals"] != seen and woke["at"] - sent < 1.0
+            assert woke["pending"] == 0 and not wake.is_set(), "the waker handed the note over"
+            time.sleep(0.05)
+            assert not ear.pending  # nor later: the waker was not told
+            binding.drain()
+            assert [m.bytes() for _, m in ear.iter_stamped()] == [[0x90, note, 100]]
+            wake.clear()
+        # input that came before the wait: it returns at once
+        seen = binding.arrivals()
+        sender.send_message([0x80, 62, 0])
+        deadline = time.perf_counter() + 2.0
+        while binding.arrivals() == seen and time.perf_counter() < deadline:
+            time.sleep(0.001)
+        started = time.perf_counter()
+        assert binding.wait_for_input(wake, seen, 5.0) != seen and time.perf_counter() - started < 0.5
+        binding.drain()
+        assert [m.bytes() for _, m in ear.iter_stamped()] == [[0x80, 62, 0]]
+    finally:
+        close_rt(sender)
+        ear.close()
+        wake.close()

@@ -1,0 +1,70 @@
+"""Wake: a threading.Event that the daemon's loop sleeps on beside JACK's own wake-ups."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from live.midi_io.wake import Wake
+
+
+def test_it_behaves_as_an_event():
+    wake = Wake()
+    assert not wake.is_set() and not wake.wait(0.0)
+    wake.set()
+    wake.set()  # twice: still one wake-up
+    assert wake.is_set() and wake.wait(0.0) and wake.wait(None)
+    wake.clear()
+    started = time.perf_counter()
+    assert not wake.wait(0.03)
+    assert time.perf_counter() - started >= 0.025  # slept out its timeout
+
+
+def test_set_from_another_thread_wakes_a_sleeper_at_once():
+    wake = Wake()
+    woke: list[float] = []
+
+    def sleeper():
+        assert wake.wait(5.0)
+        woke.append(time.perf_counter())
+
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    time.sleep(0.05)  # asleep in select by now
+    set_at = time.perf_counter()
+    wake.set()
+    thread.join(5.0)
+    assert woke and woke[0] - set_at < 1.0
+
+
+def test_set_while_nobody_sleeps_writes_nothing_and_a_stale_byte_costs_one_early_return():
+    wake = Wake()
+    wake.set()  # the loop sets its own Wake while it works: no system call, no byte
+    wake.clear()
+    started = time.perf_counter()
+    assert not wake.wait(0.03) and time.perf_counter() - started >= 0.025
+    # a byte written by someone else (the JACK binding) wakes a sleeper without setting it
+    assert wake._writer.send(b"\1") == 1
+    started = time.perf_counter()
+    assert not wake.wait(5.0) and time.perf_counter() - started < 1.0
+    started = time.perf_counter()  # it was read: the next wait sleeps again
+    assert not wake.wait(0.03) and time.perf_counter() - started >= 0.025
+
+
+def test_a_set_racing_a_sleeper_is_never_lost():
+    """The flag first, then the look at whether someone sleeps (set); the reverse in wait: a
+    set() between a sleeper's look at the flag and its sleep still wakes it."""
+    for _ in range(200):
+        wake = Wake()
+        done = threading.Event()
+
+        def sleeper():
+            wake.wait(5.0)
+            done.set()
+
+        thread = threading.Thread(target=sleeper)
+        thread.start()
+        wake.set()
+        assert done.wait(2.0), "a set() was lost"
+        thread.join()
+        wake.close()
