@@ -221,6 +221,7 @@ class Daemon:
         self._next_snapshot = 0.0
         self._next_warm = 0.0
         self._arrivals = 0  # jack_binding.arrivals() when the loop last took our binding's input itself
+        self._polled_reads: list[MidiInput] = []  # inputs whose driver's queue the loop reads itself
         self._clock_to_start = False  # open() sets it for the internal clock; run() starts it
         self._snapshot_asked = -1e9  # when snapshot() was last called (perf_counter seconds)
         self._next_report = time.perf_counter() + REPORT_SECONDS
@@ -375,6 +376,7 @@ class Daemon:
             self.clock.start()
         reads = list(dict.fromkeys([*self.inputs, *([self.clock_input] if self.clock_input else [])]))
         polled = any(port.polled for port in reads)  # JACK: this loop reads the driver's queue itself
+        self._polled_reads = [port for port in reads if port.polled]
         while not self.stopping:
             now = time.perf_counter()
             if end is not None and now >= end:
@@ -385,7 +387,7 @@ class Daemon:
                 if not any(port.pending for port in reads):  # the waker has not handed it over
                     jack_binding.drain()  # (it waits for the GIL): take it now
             for port in reads:
-                if port.pump():
+                if port.pump() or port.pending:  # (pending: read by _waiting)
                     self._last_input = now
                 for stamp, msg in port.iter_stamped(limit=256):
                     self.handle(stamp, msg, port)
@@ -424,8 +426,10 @@ class Daemon:
         return jack_binding.arrivals() != self._arrivals
 
     def _waiting(self) -> bool:
-        """Something waits for the loop: input, a tick, a command (``Session.keep_warm`` asks)."""
-        return self._wake.is_set() or self._input_arrived()
+        """Something waits for the loop: input, a tick, a command (``Session.keep_warm`` asks).
+        Input polled from the driver's queue (python-rtmidi's JACK API) is read here too: nothing
+        else would tell the loop, and a harmonizing agent's look-ahead takes milliseconds."""
+        return self._wake.is_set() or self._input_arrived() or any([port.pump() for port in self._polled_reads])
 
     def handle(self, stamp: float, msg: mido.Message, port: Any = None) -> None:
         """Act on one input message received at ``stamp`` (perf_counter seconds)."""

@@ -980,8 +980,10 @@ static PyObject *wait_for_input(PyObject *module, PyObject *args) {
             slot = i;
     }
     /* registered first, then the counter read: input that came before the registration shows
-     * in the counter, input after it writes to write_fd (both atomics are sequentially consistent) */
-    if (slot >= 0 && atomic_load(&arrivals) == seen) {
+     * in the counter, input after it writes to write_fd (both atomics are sequentially consistent).
+     * With no slot free it sleeps all the same, unregistered: until the waker's drain sets the
+     * Wake of its port (write_fd too) or the timeout. */
+    if (slot < 0 || atomic_load(&arrivals) == seen) {
         struct pollfd fds = {.fd = read_fd, .events = POLLIN};
         int ms = timeout <= 0 ? 0 : (int)(timeout * 1000.0 + 0.999);
         char bytes[256];

@@ -84,3 +84,31 @@ def test_without_a_pump_thread_the_owner_pumps(jack_server):
     # once one read was prompt, stamps say when JACK delivered (a period or two after sending),
     # not when they were read
     assert all(0 <= stamp - s < 0.01 for (stamp, _), s in zip(got, sent)), [stamp - s for (stamp, _), s in zip(got, sent)]
+
+
+def test_a_busy_loop_reads_polled_input_when_it_asks_whether_anything_waits(jack_server):
+    """A harmonizing agent's look-ahead takes milliseconds and asks ``Daemon._waiting`` between
+    model steps; on python-rtmidi's JACK API nothing else tells the loop that a note came, so
+    the question itself reads the driver's queue (a note used to wait out the look-ahead: 10 ms
+    at the 99th percentile)."""
+    from live.daemon.loop import Daemon
+    from live.midi_io import jack as binding
+    from live.midi_io.wake import Wake
+
+    ear = MidiInput(backend="jack-rtmidi", client_name=unique_client_name("asked"), port_name="in", pump_thread=False)
+    mouth = player(ear.name)
+    try:
+        loop = Daemon.__new__(Daemon)  # only what its _waiting reads
+        loop._wake, loop._arrivals, loop._polled_reads = Wake(), binding.arrivals(), [ear]
+        time.sleep(0.1)  # let JACK finish the connection
+        assert not loop._waiting() and not ear.pending
+        mouth.send(mido.Message("note_on", note=60, velocity=100))
+        deadline = time.perf_counter() + 2.0
+        while not loop._waiting() and time.perf_counter() < deadline:
+            pass
+        assert ear.pending == 1 and not loop._wake.is_set()
+        assert [m.bytes() for _, m in ear.iter_stamped()] == [[0x90, 60, 100]]
+        assert not loop._waiting()
+    finally:
+        mouth.close()
+        ear.close()
