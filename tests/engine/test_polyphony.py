@@ -7,6 +7,8 @@ pitch order, note pairing and the event stream's validity, not about musical qua
 
 from __future__ import annotations
 
+import contextlib
+
 import statistics
 import time
 from pathlib import Path
@@ -584,13 +586,9 @@ def test_likely_openings_are_the_nearest_notes_first_and_the_continuations_below
     assert of(67) == [(new(67),), (new(67), cont(50)), (new(67), cont(64)), (new(67), cont(64), cont(50))]  # 67 struck again
 
 
-def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(model):
-    """The daemon's loop keeps the agent warm between notes: the model steps of the likely next
-    melody notes are worked out then, so a note near the last one is harmonized at once; the
-    music is the same (test_keeping_the_model_warm_changes_nothing_it_plays)."""
-    session, sink = harmonize(model, seed=3)
-    agent = session.agents[0]
-    play_notes(session, melody([67, 69]), until=20)
+@contextlib.contextmanager
+def counted_steps(model):
+    """Count the model's one-hot steps (``Model.logits_of_class``) inside the block: ``calls[0]``."""
     calls = [0]
     step = model.logits_of_class
 
@@ -600,6 +598,19 @@ def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(mo
 
     model.logits_of_class = counted
     try:
+        yield calls
+    finally:
+        del model.logits_of_class
+
+
+def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(model):
+    """The daemon's loop keeps the agent warm between notes: the model steps of the likely next
+    melody notes are worked out then, so a note near the last one is harmonized at once; the
+    music is the same (test_keeping_the_model_warm_changes_nothing_it_plays)."""
+    session, sink = harmonize(model, seed=3)
+    agent = session.agents[0]
+    play_notes(session, melody([67, 69]), until=20)
+    with counted_steps(model) as calls:
         last = 20
         for pitch, tick in ((71, 24), (60, 36), (84, 48)):  # near, the player still on 69; near; too far
             for t in range(last + 1, tick):
@@ -624,8 +635,34 @@ def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(mo
             else:
                 assert firsts[0] > before
             session.player(tick + 2, mido.Message("note_off", note=pitch, velocity=0))
-    finally:
-        del model.logits_of_class
+
+
+def test_a_note_right_after_the_last_ones_note_off_and_a_continuation_below_cost_no_model_step(model):
+    """Looked ahead while the player held 67: the next note may come after 67's note-off (in the
+    same JACK cycle, a keyboard's detached playing) as well as legato, and the harmony may first
+    continue one of its notes below, which sends nothing; neither waits for a model step."""
+    for seed in range(6):
+        session, sink = harmonize(model, seed=seed)
+        agent = session.agents[0]
+        play_notes(session, melody([60, 64, 67]), until=30)  # 67 still held at tick 30
+        for t in range(31, 36):
+            session.tick(t)
+        assert agent.poly.sounding  # harmony notes sound below
+        session.keep_warm()
+        with counted_steps(model) as calls:
+            fed: list[int] = []
+            play = agent.sink.play
+
+            def first(a, out, play=play, fed=fed):
+                if out.msg.type == "note_on" and out.msg.velocity and not fed:
+                    fed.append(calls[0])
+                play(a, out)
+
+            agent.sink.play = first
+            session.player(36, mido.Message("note_off", note=67, velocity=0))
+            session.player(36, mido.Message("note_on", note=65, velocity=80))
+            agent.sink.play = play
+        assert fed == [0], f"seed {seed}: {fed[:1]} model steps before the harmony"
 
 
 def test_a_harmonizer_nobody_plays_to_looks_ahead_once_and_does_not_rehearse(model):
@@ -636,15 +673,7 @@ def test_a_harmonizer_nobody_plays_to_looks_ahead_once_and_does_not_rehearse(mod
 
     session, sink = harmonize(model, seed=3)
     agent = session.agents[0]
-    calls = [0]
-    step = model.logits_of_class
-
-    def counted(index, state):
-        calls[0] += 1
-        return step(index, state)
-
-    model.logits_of_class = counted
-    try:
+    with counted_steps(model) as calls:
         session.keep_warm()
         first = calls[0]
         assert agent.poly.started and agent.stream.primed and first > 20  # START and the lookahead
@@ -660,6 +689,4 @@ def test_a_harmonizer_nobody_plays_to_looks_ahead_once_and_does_not_rehearse(mod
         rested = calls[0]
         session.keep_warm()
         assert calls[0] == rested
-    finally:
-        del model.logits_of_class
     assert sink.ons()  # it harmonized the note all the same
