@@ -61,7 +61,7 @@ from live.engine.agent import AgentSpec, AgentState, Sink
 from live.engine.step_agent import StepAgent
 from live.engine.stream import Stream
 from live.engine.voices.polyphony import Interrupted, PolyVoice
-from live.midi_io.messages import note_off
+from live.messages import note_off
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,

@@ -985,7 +985,7 @@ static PyObject *wait_for_input(PyObject *module, PyObject *args) {
      * Wake of its port (write_fd too) or the timeout. */
     if (slot < 0 || atomic_load(&arrivals) == seen) {
         struct pollfd fds = {.fd = read_fd, .events = POLLIN};
-        int ms = timeout <= 0 ? 0 : (int)(timeout * 1000.0 + 0.999);
+        int ms = timeout < 0 ? -1 : (int)(timeout * 1000.0 + 0.999); /* negative: no limit */
         char bytes[256];
         Py_BEGIN_ALLOW_THREADS
         if (poll(&fds, 1, ms) > 0 && (fds.revents & POLLIN)) {
@@ -1048,7 +1048,7 @@ static PyMethodDef module_methods[] = {
     {"wait_for_input", wait_for_input, METH_VARARGS,
      "wait_for_input(read_fd, write_fd, seen, timeout) -> arrivals(): sleep (the GIL released) until "
      "read_fd is readable (then read what waits there, a nonblocking descriptor) or timeout seconds "
-     "pass, unless arrivals() has moved past seen; meanwhile "
+     "pass (negative: no limit), unless arrivals() has moved past seen; meanwhile "
      "input writes a byte to write_fd (and not to wake_fd()): the caller hands it over (drain). "
      "At most 8 threads wait so at once; more sleep until another drain sets their port's wake-up"},
     {"last_reset", last_reset, METH_NOARGS,

@@ -204,16 +204,16 @@ def arrivals() -> int:
     return _jackmidi.arrivals() if _jackmidi is not None else 0
 
 
-def wait_for_input(wake: Wake, seen: int, timeout: float) -> int:
+def wait_for_input(wake: Wake, seen: int, timeout: float | None) -> int:
     """Sleep until input reaches a process callback of ours (``arrivals()`` moves past
-    ``seen``), ``wake`` is set, or ``timeout`` seconds pass; returns ``arrivals()``. While this
-    thread sleeps here, the process callback wakes it itself, and the input waker stands aside:
-    the caller then hands the input over (``drain``), one thread's wake-up sooner than through
-    the waker."""
+    ``seen``), ``wake`` is set, or ``timeout`` seconds pass (None: no limit); returns
+    ``arrivals()``. While this thread sleeps here, the process callback wakes it itself, and the
+    input waker stands aside: the caller then hands the input over (``drain``), one thread's
+    wake-up sooner than through the waker."""
     if _jackmidi is None:
         wake.wait(timeout)
         return 0
-    wake.wait(timeout, lambda t: _jackmidi.wait_for_input(wake.read_fd, wake.write_fd, seen, max(0.0, t or 0.0)))
+    wake.wait(timeout, lambda t: _jackmidi.wait_for_input(wake.read_fd, wake.write_fd, seen, -1.0 if t is None else max(0.0, t)))
     return arrivals()
 
 

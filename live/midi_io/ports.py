@@ -28,6 +28,7 @@ import mido.ports
 import rtmidi
 
 from live.errors import BackendError, ConfigFileError
+from live.messages import from_bytes
 from live.midi_io.backends import (
     CLIENT_LOCK,
     Backend,
@@ -36,7 +37,6 @@ from live.midi_io.backends import (
     port_names,
     resolve_backend,
 )
-from live.midi_io.messages import from_bytes
 from live.midi_io.names import (
     CLIENT_NAME,
     INPUT_PORT_NAME,

@@ -68,3 +68,17 @@ def test_a_set_racing_a_sleeper_is_never_lost():
         assert done.wait(2.0), "a set() was lost"
         thread.join()
         wake.close()
+
+
+def test_waiting_in_the_jack_binding_with_no_limit_ends_when_set():
+    from live.midi_io import jack as binding
+
+    wake = Wake()
+    woke: list[float] = []
+    thread = threading.Thread(target=lambda: woke.append(binding.wait_for_input(wake, binding.arrivals(), None)))
+    thread.start()
+    time.sleep(0.1)
+    assert not woke, "a wait with no limit returned by itself"
+    wake.set()
+    thread.join(5.0)
+    assert woke

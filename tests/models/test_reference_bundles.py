@@ -15,7 +15,12 @@ from harness.metagraph import MetagraphRunner
 BUNDLES = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "magenta_bundles"
 MELODY_BUNDLES = ["attention_rnn_64x2.mag", "lookback_rnn_256x2.mag"]
 POLYPHONY_BUNDLES = ["polyphony_128x2.mag", "polyphony_64x3.mag"]
-TOLERANCE = 1e-5
+TOLERANCE = 2e-5
+"""Probabilities, ours against the metagraph's, after up to 96 recurrent float32 steps. The
+rounding depends on the order of the sums (ours: the recurrent half worked out ahead,
+``Model.prepare``) and on the CPU's BLAS kernels: on an AMD EPYC VM on 2026-12-07 one element of
+polyphony_128x2's 24,864 came out 1.03e-5 apart at step 90 (7.5e-6 with the sums in TensorFlow's
+order; the 99.9th percentile 1.8e-6). A wrong model is 1e-2 and more apart (the last assert)."""
 
 
 def bundle(name: str) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from live.engine.sampling import sample_class
 from live.engine.stream import Stream
 from live.engine.voices.base import Play, ScaleLock, StepInput, StepVoice
-from live.midi_io.messages import note_off, note_on
+from live.messages import note_off, note_on
 from live.models.encodings.polyphony import (
     CONTINUED_NOTE,
     NEW_NOTE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mido
 import pytest
 
-from live.midi_io import messages
+from live import messages
 
 
 def fields(msg: mido.Message) -> list:
