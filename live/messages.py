@@ -10,6 +10,8 @@ goes through mido.
 
 from __future__ import annotations
 
+import operator
+
 import mido
 
 _Message = mido.Message
@@ -21,7 +23,7 @@ _THIRD = {"note_off": "velocity", "note_on": "velocity", "polytouch": "value", "
 def channel_message(type: str, channel: int, first: int, second: int, time: float = 0) -> mido.Message:
     """A note_on, note_off, polytouch or control_change message (channel 0-15; the two data
     fields, note and velocity or control and value, 0-127); the same as mido's constructor."""
-    channel, first, second = int(channel), int(first), int(second)
+    channel, first, second = operator.index(channel), operator.index(first), operator.index(second)  # numpy ints too
     if not (0 <= channel < 16 and 0 <= first < 128 and 0 <= second < 128) or type not in _SECOND:
         return _Message(type, channel=channel, time=time, **{_SECOND.get(type, "note"): first, _THIRD.get(type, "velocity"): second})
     msg = _Message.__new__(_Message)

@@ -48,3 +48,6 @@ def test_the_constructors_make_mido_messages_and_check_ranges():
     for bad in ((16, 60, 80), (0, 128, 80), (0, 60, 128), (-1, 60, 80)):
         with pytest.raises(ValueError):
             messages.note_on(*bad)
+    for bad in ((0, 60.7, 80), (0, "60", 80), (0, 60, None)):  # integers only, as mido
+        with pytest.raises(TypeError):
+            messages.note_on(*bad)

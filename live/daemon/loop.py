@@ -415,6 +415,9 @@ class Daemon:
                     self._wait_quietly(reads, min(self._next_warm, self._next_report, end or math.inf))
                 else:
                     self._wake.wait(wait)
+        if self._input_arrived():  # came while the loop slept in the binding, which then tells no one else
+            self._arrivals = jack_binding.arrivals()
+            jack_binding.drain()
         if self._stop_signal:
             logger.info("signal %d: stopping", self._stop_signal)
 

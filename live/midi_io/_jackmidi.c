@@ -6,8 +6,10 @@
  *
  *   input  port -> the process callback copies each event, stamped with jack_get_time() (moved
  *                  to time.perf_counter's clock when read), into the port's ring buffer and
- *                  then writes 1 to one eventfd that every client of the process shares
- *                  (wake_fd()); a Python thread sleeps on that descriptor and reads the rings.
+ *                  then wakes a thread asleep in wait_for_input() (the daemon's loop, which
+ *                  reads the rings itself) by a byte on its socket, or else writes 1 to one
+ *                  eventfd that every client of the process shares (wake_fd()), where a Python
+ *                  thread, the input waker, sleeps and reads the rings.
  *   output port -> Python writes messages into the port's ring buffer; the next process cycle
  *                  clears the port's buffer and copies them in, at frame 0, in order.
  *
@@ -39,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <sys/types.h>
@@ -108,20 +112,26 @@ static atomic_ulong arrivals; /* how many times signal_wake ran: a thread busy w
  * thread's wake-up less between a note and the loop that answers it. */
 #define MAX_WAITERS 8
 static atomic_int waiters[MAX_WAITERS] = {-1, -1, -1, -1, -1, -1, -1, -1};
+static atomic_int signalling; /* process callbacks inside signal_wake now: a waiter that leaves
+                               * waits for them, so none writes to its descriptor afterwards
+                               * (closed by then, its number maybe another file's) */
 
 static void signal_wake(void) {
     uint64_t one = 1;
     char byte = 1;
     int woken = 0;
+    atomic_fetch_add(&signalling, 1);
     atomic_fetch_add(&arrivals, 1);
     for (int i = 0; i < MAX_WAITERS; i++) {
         int fd = atomic_load(&waiters[i]);
         if (fd >= 0) {
-            ssize_t ignored = write(fd, &byte, 1); /* EAGAIN: already woken */
+            /* a socket (live.midi_io.wake.Wake); EAGAIN: already woken */
+            ssize_t ignored = send(fd, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)ignored;
             woken = 1;
         }
     }
+    atomic_fetch_sub(&signalling, 1);
     if (!woken) {
         ssize_t ignored = write(wake, &one, sizeof one); /* EAGAIN: already signalled enough */
         (void)ignored;
@@ -985,7 +995,7 @@ static PyObject *wait_for_input(PyObject *module, PyObject *args) {
      * Wake of its port (write_fd too) or the timeout. */
     if (slot < 0 || atomic_load(&arrivals) == seen) {
         struct pollfd fds = {.fd = read_fd, .events = POLLIN};
-        int ms = timeout < 0 ? -1 : (int)(timeout * 1000.0 + 0.999); /* negative: no limit */
+        int ms = timeout < 0 || timeout > 86400.0 ? -1 : (int)(timeout * 1000.0 + 0.999); /* negative: no limit */
         char bytes[256];
         Py_BEGIN_ALLOW_THREADS
         if (poll(&fds, 1, ms) > 0 && (fds.revents & POLLIN)) {
@@ -994,8 +1004,13 @@ static PyObject *wait_for_input(PyObject *module, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    if (slot >= 0)
+    if (slot >= 0) {
         atomic_store(&waiters[slot], -1);
+        Py_BEGIN_ALLOW_THREADS
+        while (atomic_load(&signalling) != 0) /* a callback may still hold write_fd: a few us */
+            sched_yield();
+        Py_END_ALLOW_THREADS
+    }
     return PyLong_FromUnsignedLong(atomic_load(&arrivals));
 }
 
@@ -1041,9 +1056,9 @@ static PyObject *after_fork(PyObject *module, PyObject *unused) {
 static PyMethodDef module_methods[] = {
     {"wake_fd", wake_fd, METH_NOARGS,
      "wake_fd() -> the eventfd every client's process callback writes to after input arrived "
-     "or its server shut down"},
+     "or its server shut down, when no thread waits in wait_for_input()"},
     {"arrivals", arrivals_, METH_NOARGS,
-     "arrivals() -> n: how many times a process callback has signalled wake_fd() so far (input "
+     "arrivals() -> n: how many times a process callback has signalled input so far (input "
      "arrived, or a server shut down); read without a system call"},
     {"wait_for_input", wait_for_input, METH_VARARGS,
      "wait_for_input(read_fd, write_fd, seen, timeout) -> arrivals(): sleep (the GIL released) until "

@@ -10,10 +10,11 @@ Here a process keeps as few JACK clients as it can: every port whose name is fre
 of the same name goes on that client (a second "magenta-live in" gets a client of its own,
 "magenta-live-01", as with rtmidi), and listing ports borrows any live client. The process
 callback is C: it stamps each input event with ``jack_get_time()`` (moved to
-``time.perf_counter``'s clock when read) into the port's ring buffer and writes to one eventfd.
-One Python thread, the *input waker*, sleeps on that descriptor and hands each message to its
-port's ``put(stamp, data)``: the same "stamp and enqueue" a driver callback does, from a thread
-that JACK never waits for. Outputs go the other way: a message is written into the port's ring
+``time.perf_counter``'s clock when read) into the port's ring buffer, then wakes whoever waits:
+a thread asleep in :func:`wait_for_input` (the daemon's loop), which then hands the input over
+itself (:func:`drain`), or else, through one eventfd, the *input waker*, a Python thread that
+hands each message to its port's ``put(stamp, data)``: the same "stamp and enqueue" a driver
+callback does, from a thread that JACK never waits for. Outputs go the other way: a message is written into the port's ring
 and leaves in the next process cycle, at the cycle's first frame.
 
 :class:`JackMidiClient` offers the part of python-rtmidi's ``MidiIn`` / ``MidiOut`` interface that

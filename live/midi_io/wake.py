@@ -21,7 +21,8 @@ class Wake:
     daemon's loop sets its own Wake often, and a system call each time would cost it more
     than the flag); ``wait`` reads what was written when it wakes. A byte written by someone
     else (JACK's process callback, through ``sleep``) wakes ``wait`` without setting the flag:
-    the waiter then looks at its sources, as after any wake-up. Meant for one waiting thread.
+    the waiter then looks at its sources, as after any wake-up. One thread waits at a time
+    (the daemon's loop; ports that share its Wake are read by that loop, not waited on).
     """
 
     def __init__(self) -> None:
@@ -30,6 +31,11 @@ class Wake:
         self._writer.setblocking(False)
         self._set = False
         self._sleeping = False  # a thread is in wait(): set() must write to wake it
+        self._closed = False
+        self._poll = None
+        if hasattr(select, "poll"):  # select() refuses descriptor numbers past 1023
+            self._poll = select.poll()
+            self._poll.register(self._reader, select.POLLIN)
 
     @property
     def read_fd(self) -> int:
@@ -60,17 +66,18 @@ class Wake:
         """Sleep until set, woken, or ``timeout`` seconds pass; returns whether it is set.
         ``sleep(timeout)``: how to sleep instead of ``select`` on ``read_fd``; it must return
         once ``read_fd`` is readable, and read what was written there."""
+        if self._closed:
+            raise ValueError("wait() on a closed Wake")
         self._sleeping = True
         try:
             if not self._set:
                 if sleep is not None:
                     sleep(timeout)
                     ready: object = False
-                else:
-                    try:
-                        ready = select.select([self._reader], [], [], timeout)[0]
-                    except (OSError, ValueError):  # closed
-                        ready = False
+                elif self._poll is not None:
+                    ready = self._poll.poll(None if timeout is None else max(0.0, timeout) * 1000.0)
+                else:  # Windows: select takes sockets
+                    ready = select.select([self._reader], [], [], timeout)[0]
                 if ready:
                     try:
                         self._reader.recv(256)  # what set() or the binding wrote
@@ -80,6 +87,15 @@ class Wake:
             self._sleeping = False
         return self._set
 
+    def __del__(self) -> None:  # nobody can be waiting: a waiter holds a reference
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - half-made (socketpair failed)
+            pass
+
     def close(self) -> None:
+        """Close the socket pair (after the last wait: a ``set`` then does nothing)."""
+        self._closed = True
+        self._sleeping = False
         self._reader.close()
         self._writer.close()

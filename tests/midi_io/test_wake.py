@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from live.midi_io.wake import Wake
 
 
@@ -58,7 +60,7 @@ def test_a_set_racing_a_sleeper_is_never_lost():
         wake = Wake()
         done = threading.Event()
 
-        def sleeper():
+        def sleeper(wake=wake, done=done):
             wake.wait(5.0)
             done.set()
 
@@ -82,3 +84,32 @@ def test_waiting_in_the_jack_binding_with_no_limit_ends_when_set():
     wake.set()
     thread.join(5.0)
     assert woke
+
+
+def test_a_descriptor_numbered_past_select_s_limit_still_sleeps():
+    """select() refuses descriptor numbers from 1024 on; a Wake made in a process with many files
+    open must still sleep out its timeout, not return at once (a loop would spin)."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open only {hard} files: no descriptor past 1023 to test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200) if hard == resource.RLIM_INFINITY else max(soft, min(hard, 1200)), hard))
+    read, write = os.pipe()
+    spare = [os.dup(read) for _ in range(1030)]
+    try:
+        wake = Wake()
+        assert wake.read_fd >= 1024
+        started = time.perf_counter()
+        assert not wake.wait(0.03) and time.perf_counter() - started >= 0.025
+        wake.set()
+        assert wake.wait(1.0)
+        wake.close()
+        with pytest.raises(ValueError):
+            wake.wait(0.01)
+        wake.set()  # after close: nothing, no error
+    finally:
+        for fd in (*spare, read, write):
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
