@@ -8,7 +8,6 @@ pitch order, note pairing and the event stream's validity, not about musical qua
 from __future__ import annotations
 
 import contextlib
-
 import statistics
 import time
 from pathlib import Path
@@ -603,12 +602,32 @@ def counted_steps(model):
         del model.logits_of_class
 
 
+def steps_at_first_harmony(session: Session, calls: list[int], played: list[tuple[int, mido.Message]]) -> int | None:
+    """Play ``played`` ((tick, message) pairs) into ``session``; the count of model steps
+    (``calls[0]``, see ``counted_steps``) when its agent's first harmony note-on left (None: none did)."""
+    sink = session.agents[0].sink
+    firsts: list[int] = []
+    play = sink.play
+
+    def first(agent, out):
+        if out.msg.type == "note_on" and out.msg.velocity and not firsts:
+            firsts.append(calls[0])
+        play(agent, out)
+
+    sink.play = first
+    try:
+        for tick, msg in played:
+            session.player(tick, msg)
+    finally:
+        sink.play = play
+    return firsts[0] if firsts else None
+
+
 def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(model):
     """The daemon's loop keeps the agent warm between notes: the model steps of the likely next
     melody notes are worked out then, so a note near the last one is harmonized at once; the
     music is the same (test_keeping_the_model_warm_changes_nothing_it_plays)."""
     session, sink = harmonize(model, seed=3)
-    agent = session.agents[0]
     play_notes(session, melody([67, 69]), until=20)
     with counted_steps(model) as calls:
         last = 20
@@ -618,22 +637,12 @@ def test_after_keeping_warm_a_near_note_gets_its_harmony_without_a_model_step(mo
             last = tick - 1
             session.keep_warm()
             before, sent = calls[0], len(sink.outs)
-            firsts: list[int] = []
-            play = agent.sink.play
-
-            def first(a, out, play=play, firsts=firsts):
-                if out.msg.type == "note_on" and out.msg.velocity and not firsts:
-                    firsts.append(calls[0])
-                play(a, out)
-
-            agent.sink.play = first
-            session.player(tick, mido.Message("note_on", note=pitch, velocity=80))
-            agent.sink.play = play
-            assert len(sink.outs) > sent and firsts
+            at = steps_at_first_harmony(session, calls, [(tick, mido.Message("note_on", note=pitch, velocity=80))])
+            assert len(sink.outs) > sent and at is not None
             if abs(pitch - 69 if tick == 24 else pitch - 71 if tick == 36 else pitch - 60) <= 12:
-                assert firsts[0] == before, f"{pitch}: model steps before its harmony"
+                assert at == before, f"{pitch}: model steps before its harmony"
             else:
-                assert firsts[0] > before
+                assert at > before
             session.player(tick + 2, mido.Message("note_off", note=pitch, velocity=0))
 
 
@@ -650,19 +659,9 @@ def test_a_note_right_after_the_last_ones_note_off_and_a_continuation_below_cost
         assert agent.poly.sounding  # harmony notes sound below
         session.keep_warm()
         with counted_steps(model) as calls:
-            fed: list[int] = []
-            play = agent.sink.play
-
-            def first(a, out, play=play, fed=fed):
-                if out.msg.type == "note_on" and out.msg.velocity and not fed:
-                    fed.append(calls[0])
-                play(a, out)
-
-            agent.sink.play = first
-            session.player(36, mido.Message("note_off", note=67, velocity=0))
-            session.player(36, mido.Message("note_on", note=65, velocity=80))
-            agent.sink.play = play
-        assert fed == [0], f"seed {seed}: {fed[:1]} model steps before the harmony"
+            played = [(36, mido.Message("note_off", note=67, velocity=0)), (36, mido.Message("note_on", note=65, velocity=80))]
+            at = steps_at_first_harmony(session, calls, played)
+        assert at == 0, f"seed {seed}: {at} model steps before the harmony"
 
 
 def test_a_harmonizer_nobody_plays_to_looks_ahead_once_and_does_not_rehearse(model):
