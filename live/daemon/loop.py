@@ -382,10 +382,7 @@ class Daemon:
             if end is not None and now >= end:
                 break
             self._wake.clear()
-            if self._input_arrived():
-                self._arrivals = jack_binding.arrivals()
-                if not any(port.pending for port in reads):  # the waker has not handed it over
-                    jack_binding.drain()  # (it waits for the GIL): take it now
+            self._take_arrived_input(reads)
             for port in reads:
                 if port.pump() or port.pending:  # (pending: read by _waiting)
                     self._last_input = now
@@ -415,11 +412,18 @@ class Daemon:
                     self._wait_quietly(reads, min(self._next_warm, self._next_report, end or math.inf))
                 else:
                     self._wake.wait(wait)
-        if self._input_arrived():  # came while the loop slept in the binding, which then tells no one else
-            self._arrivals = jack_binding.arrivals()
-            jack_binding.drain()
+        self._take_arrived_input(reads)  # what came during the last sleep in the binding: no one else was told
         if self._stop_signal:
             logger.info("signal %d: stopping", self._stop_signal)
+
+    def _take_arrived_input(self, reads: list[MidiInput]) -> None:
+        """Move input that reached our JACK binding into the ports' queues, unless the input
+        waker has done so (it waits for the GIL while this thread works; and while this thread
+        sleeps in ``wait_for_input`` it is not told at all)."""
+        if self._input_arrived():
+            self._arrivals = jack_binding.arrivals()
+            if not any(port.pending for port in reads):
+                jack_binding.drain()
 
     def _input_arrived(self) -> bool:
         """Input reached our JACK binding since this loop last took it itself. Read from the

@@ -307,9 +307,9 @@ class Harmonize(StepAgent):
         REHEARSE_SECONDS), as a player's note is answered on a CPU gone cold since the last one
         (measured: 1.7 ms per note-on after 0.25 s idle, 0.6 ms warm), one is rehearsed: a
         note harmonized on the stream, which is then rewound (``_Mark``), with a random
-        generator of the rehearsal's own. Not while a step is open
-        (its notes may still come). Both give way between model steps once ``interrupted``
-        says input waits: a note that came meanwhile waits one model step, not the whole work."""
+        generator of the rehearsal's own. Not while a step is open (its notes may still come).
+        Both give way between model steps once ``interrupted`` says input waits: a note that
+        came meanwhile waits one model step, not the whole work."""
         if not self.poly.started:  # the stream's first event, as the first note would feed it
             self.stream.feed(POLY_START)
             self.poly.started = True

@@ -45,6 +45,7 @@ class Stream:
         self.logits: np.ndarray | None = None
         self.log_likelihood = 0.0
         self._ahead_of: State | None = None  # the state the last lookahead started from
+        self._ahead_done: object = None  # the paths it went through to the end from there
         # (id of a state, label) -> (that state, logits and state after feeding the label)
         self._ahead: dict[tuple[int, int], tuple[State, np.ndarray, State]] = {}
 
@@ -99,13 +100,17 @@ class Stream:
         by path in the order given, until ``interrupted`` says something waits (asked before
         each step). Feeding a path's events from this same state (now, or after going back to
         it) then takes each step from here: the same numbers, without the model's work when
-        the events come. A new lookahead from another state forgets the old one's steps.
-        Streams whose input is the one-hot of the event only (``one_hot_input``); others do
-        nothing. Returns False when ``interrupted`` stopped it before the end."""
+        the events come. A new lookahead from another state forgets the old one's steps; the
+        same ``paths`` object again from the same state, finished before, costs nothing (the
+        daemon asks every 20 ms). Streams whose input is the one-hot of the event only
+        (``one_hot_input``); others do nothing. Returns False when ``interrupted`` stopped it
+        before the end."""
         if not self._one_hot or self.logits is None:
             return True
         if self._ahead_of is not self.state:
-            self._ahead_of, self._ahead = self.state, {}
+            self._ahead_of, self._ahead, self._ahead_done = self.state, {}, None
+        elif self._ahead_done is paths:
+            return True
         for path in paths:
             state = self.state
             for event in path:
@@ -118,6 +123,7 @@ class Stream:
                     logits, after = self.model.logits_of_class(key[1], state)
                     ahead = self._ahead[key] = (state, logits[0], after)
                 state = ahead[2]
+        self._ahead_done = paths
         return True
 
     def distribution(self, temperature: float = 1.0) -> np.ndarray:
@@ -161,7 +167,7 @@ class Stream:
         twin.state = self.state.copy()
         twin.logits = None if self.logits is None else self.logits.copy()
         twin.log_likelihood = self.log_likelihood
-        twin._ahead_of, twin._ahead = None, {}
+        twin._ahead_of, twin._ahead, twin._ahead_done = None, {}, None
         return twin
 
 

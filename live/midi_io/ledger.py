@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import mido
 
+from live import messages
+
 log = logging.getLogger(__name__)
 
 ALL_NOTES_OFF = 123  # the channel-mode controller that silences every note of a channel
@@ -72,7 +74,7 @@ def is_note_off(msg: mido.Message) -> bool:
 
 def note_off(channel: int, note: int) -> mido.Message:
     """The note-off the ledger sends for a note it releases itself."""
-    return mido.Message("note_off", channel=channel, note=note, velocity=RELEASE_VELOCITY)
+    return messages.note_off(channel, note, RELEASE_VELOCITY)
 
 
 class NoteLedger:

@@ -200,6 +200,17 @@ def test_a_looked_ahead_step_gives_the_same_numbers_without_the_models_work():
     assert ahead.lookahead(paths)
     assert calls[0] == 3  # NEW 64 once for both paths that start with it
     assert ahead.lookahead(paths) and calls[0] == 3  # nothing twice from one state
+    labels = [0]
+    to_label = ahead.encoder.event_to_label
+
+    def counted_label(event):
+        labels[0] += 1
+        return to_label(event)
+
+    ahead.encoder.event_to_label = counted_label
+    assert ahead.lookahead(paths) and labels[0] == 0  # finished from here: not walked again
+    assert ahead.lookahead(list(paths)) and labels[0] == 4  # other paths: walked (found done)
+    del ahead.encoder.event_to_label
     base = ahead.state
     for event in (PolyEvent(NEW_NOTE, 64), PolyEvent(CONTINUED_NOTE, 60)):
         ahead.feed(event)
